@@ -1,0 +1,27 @@
+# neuroopt workflow: BIDS raw data -> preprocessing -> stage results -> HTML reports.
+# Run from any folder:  snakemake --cores 2 [--configfile my.yaml]   (or: neuroopt run)
+# The rules only wire files to functions of the neuroopt package (neuroopt/pipeline/steps.py).
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+
+validate(config, str(Path(workflow.basedir) / "config" / "schema.yaml"))
+
+report: "workflows/report/workflow.rst"
+
+include: "workflows/common.smk"
+include: "workflows/demo.smk"
+include: "workflows/meeg.smk"
+include: "workflows/fmri.smk"
+include: "workflows/report.smk"
+
+
+rule all:
+    input:
+        PLAN.targets(),
+    default_target: True

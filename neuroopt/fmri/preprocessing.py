@@ -1,0 +1,118 @@
+"""fMRI preprocessing with nilearn: brain mask, confounds (fMRIPrep), detrending / cosine high-pass,
+optional smoothing. Raw BIDS BOLD (already in a common space) and fMRIPrep derivatives are accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nilearn import image, masking
+
+from ..io.bids import BIDSError
+from ..utils import check_positive, logger, verbose
+
+CONFOUND_STRATEGIES = ("motion", "high_pass", "wm_csf", "global_signal", "compcor", "scrub", "non_steady_state")
+
+
+def load_bold(path):
+    """Load a 4D BOLD image, with errors naming the file for corrupt, non-4D or non-finite data."""
+    path = Path(path)
+    try:
+        img = nib.load(path)
+        data = img.get_fdata(dtype=np.float32)
+    except Exception as err:  # nibabel raises several exception types on corrupt files
+        raise BIDSError(f"{path} cannot be read as NIfTI ({type(err).__name__}: {err}); is it truncated?") from err
+    if data.ndim != 4:
+        raise BIDSError(f"{path} has shape {data.shape}: a BOLD run must be a 4D image.")
+    if data.shape[3] < 10:
+        raise BIDSError(f"{path} has only {data.shape[3]} volumes: too short for a task analysis.")
+    if not np.all(np.isfinite(data)):
+        raise BIDSError(f"{path} contains NaN or infinite values; repair the image (or mask them) first.")
+    return nib.Nifti1Image(data, img.affine, img.header)
+
+
+def compute_mask(bold_imgs, mask_img=None):
+    """Brain mask of one subject's runs: the given mask, else nilearn's multi-run EPI mask."""
+    if mask_img is not None:
+        return image.math_img("img > 0", img=mask_img)
+    if len(bold_imgs) == 1:
+        return masking.compute_epi_mask(bold_imgs[0])
+    return masking.compute_multi_epi_mask(bold_imgs, threshold=0.5)
+
+
+def fmriprep_confounds(bold_path, strategy=("motion", "high_pass", "wm_csf"), motion="basic"):
+    """Confounds of an fMRIPrep ``desc-preproc_bold`` image via :func:`nilearn.interfaces.fmriprep.load_confounds`.
+
+    NaNs that fMRIPrep leaves in the first rows of derivative columns are filled by nilearn
+    (``demean=True``); any NaN left is replaced by the column mean, and logged.
+    """
+    from nilearn.interfaces.fmriprep import load_confounds
+
+    try:
+        confounds, sample_mask = load_confounds(str(bold_path), strategy=tuple(strategy), motion=motion)
+    except (ValueError, FileNotFoundError) as err:
+        raise BIDSError(f"{bold_path}: cannot load its fMRIPrep confounds ({err}).") from err
+    if confounds is not None and confounds.isna().to_numpy().any():
+        n_nan = int(confounds.isna().to_numpy().sum())
+        logger.info(f"{bold_path}: {n_nan} NaN confound values replaced by column means.")
+        confounds = confounds.fillna(confounds.mean())
+    return confounds, sample_mask
+
+
+@verbose
+def clean_bold(
+    bold_img,
+    t_r,
+    mask_img,
+    *,
+    high_pass=0.01,
+    detrend=True,
+    standardize=False,
+    confounds=None,
+    smoothing_fwhm=None,
+    verbose=None,
+):
+    """Detrend, cosine high-pass and regress confounds out of one run, inside the mask.
+
+    The cosine high-pass (``filter="cosine"``) is the drift model nilearn's GLM uses, so the GLM
+    stages can re-include it without conflict. Smoothing, when asked, comes first.
+
+    Returns
+    -------
+    cleaned : Nifti1Image
+        Same shape as the input, zero outside the mask, mean kept (``standardize=False``) so that
+        betas stay in the data's units.
+    """
+    t_r = check_positive(t_r, "t_r")
+    if high_pass is not None:
+        check_positive(high_pass, "fmri.high_pass")
+    if smoothing_fwhm:
+        bold_img = image.smooth_img(bold_img, smoothing_fwhm)
+    if isinstance(confounds, pd.DataFrame):
+        confounds = confounds.to_numpy(dtype=float)
+    data = masking.apply_mask(bold_img, mask_img)
+    mean = data.mean(axis=0, keepdims=True)
+    from nilearn.signal import clean
+
+    cleaned = clean(
+        data,
+        detrend=detrend,
+        standardize=standardize,
+        confounds=confounds,
+        high_pass=high_pass,
+        t_r=t_r,
+        filter="cosine" if high_pass else False,
+    )
+    if not standardize:
+        cleaned = cleaned + mean  # keep the baseline: percent-signal-change maps need it
+    return masking.unmask(cleaned.astype(np.float32), mask_img)
+
+
+def summarise_run(bold_img, mask_img):
+    """Mean image and the global signal (for the report's carpet/confound plots)."""
+    mean_img = image.mean_img(bold_img, copy_header=True)
+    series = masking.apply_mask(bold_img, mask_img)
+    return mean_img, series.mean(axis=1)

@@ -1,0 +1,418 @@
+"""Discover the recordings of a BIDS dataset once, and read its events and sidecars with clear errors.
+
+The workflow calls :func:`discover_bids` once when it is parsed; jobs never re-scan the tree.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..utils import logger
+
+# raw M/EEG formats MNE-BIDS reads, by the extension of the file that names the recording
+MEEG_EXTENSIONS = (".fif", ".vhdr", ".edf", ".bdf", ".set", ".con", ".sqd", ".ds", ".pdf", ".mff", ".snirf")
+ENTITY_ORDER = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "space", "res", "desc")
+_ENTITY_RE = re.compile(r"([a-zA-Z]+)-([a-zA-Z0-9]+)")
+EVENTS_COLUMNS = ("onset", "duration", "trial_type")
+
+
+class BIDSError(ValueError):
+    """Input that does not follow BIDS (or lacks what neuroopt needs); the message names the file."""
+
+
+def parse_entities(fname):
+    """Return (entities dict in file order, suffix, extension) of a BIDS file name."""
+    name = Path(fname).name
+    stem, dot, ext = name.partition(".")
+    parts = stem.split("_")
+    entities = {}
+    for part in parts[:-1]:
+        match = _ENTITY_RE.fullmatch(part)
+        if match is None:
+            raise BIDSError(f"{fname}: '{part}' is not a BIDS key-value entity (expected key-value).")
+        entities[match.group(1)] = match.group(2)
+    return entities, parts[-1], dot + ext
+
+
+def make_basename(entities, suffix=None, extension=""):
+    """Build a BIDS basename from entities (ordered as BIDS requires) and an optional suffix."""
+    ordered = [f"{key}-{entities[key]}" for key in ENTITY_ORDER if entities.get(key) is not None]
+    ordered += [f"{k}-{v}" for k, v in entities.items() if k not in ENTITY_ORDER and v is not None]
+    if suffix:
+        ordered.append(suffix)
+    return "_".join(ordered) + extension
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One raw recording: an M/EEG run or a BOLD run, with its events file."""
+
+    datatype: str  # "eeg", "meg" or "func"
+    path: Path  # the data file (for M/EEG the file mne-bids reads; for fMRI the 4D NIfTI)
+    entities: tuple  # ((key, value), ...) in BIDS order, without the suffix
+    events: Path | None = None
+
+    @property
+    def entity_dict(self):
+        return dict(self.entities)
+
+    @property
+    def subject(self):
+        return self.entity_dict["sub"]
+
+    @property
+    def session(self):
+        return self.entity_dict.get("ses")
+
+    @property
+    def task(self):
+        return self.entity_dict.get("task")
+
+    @property
+    def run(self):
+        return self.entity_dict.get("run")
+
+    @property
+    def stem(self):
+        """BIDS basename of this recording without suffix, e.g. ``sub-01_task-demo_run-01``."""
+        return make_basename(self.entity_dict)
+
+    @property
+    def group(self):
+        """Basename of the runs analysed together (same subject/session/task), without ``run``."""
+        entities = {k: v for k, v in self.entities if k in ("sub", "ses", "task")}
+        return make_basename(entities)
+
+    @property
+    def sdir(self):
+        """Subject (and session) folder relative to the dataset root, e.g. ``sub-01/ses-01``."""
+        return f"sub-{self.subject}" + (f"/ses-{self.session}" if self.session else "")
+
+
+@dataclass
+class BIDSLayout:
+    """The recordings found in a BIDS dataset, indexed for the workflow."""
+
+    root: Path
+    recordings: list = field(default_factory=list)
+    excluded: list = field(default_factory=list)  # (path, reason)
+
+    def select(self, datatype=None, group=None):
+        return [
+            rec
+            for rec in self.recordings
+            if (datatype is None or rec.datatype == datatype or (datatype == "meeg" and rec.datatype in ("eeg", "meg")))
+            and (group is None or rec.group == group)
+        ]
+
+    def groups(self, datatype):
+        """Sorted dict group name -> list of recordings (sorted by run) for one datatype family."""
+        out = {}
+        for rec in self.select(datatype):
+            out.setdefault(rec.group, []).append(rec)
+        return {key: sorted(value, key=lambda r: (r.run or "", r.stem)) for key, value in sorted(out.items())}
+
+    def get(self, stem, datatype):
+        for rec in self.select(datatype):
+            if rec.stem == stem:
+                return rec
+        raise KeyError(f"No {datatype} recording named {stem!r} in {self.root}.")
+
+    @property
+    def subjects(self):
+        return sorted({rec.subject for rec in self.recordings})
+
+
+def check_bids_root(root):
+    """Raise a BIDSError naming what is missing if ``root`` is not a BIDS dataset."""
+    root = Path(root)
+    if not root.exists():
+        raise BIDSError(
+            f"bids_root {str(root)!r} does not exist. Set the config key 'bids_root' to the folder of a "
+            "BIDS dataset (or to 'demo' for the built-in demo dataset)."
+        )
+    if not root.is_dir():
+        raise BIDSError(f"bids_root {str(root)!r} is a file, not a folder: point 'bids_root' at the dataset folder.")
+    description = root / "dataset_description.json"
+    if not description.is_file():
+        raise BIDSError(
+            f"{description} is missing, so {root} is not a BIDS dataset. Every BIDS dataset has a "
+            "dataset_description.json at its top level (with at least Name and BIDSVersion): add one, "
+            "or point 'bids_root' at the dataset's top folder."
+        )
+    try:
+        json.loads(description.read_text())
+    except json.JSONDecodeError as err:
+        raise BIDSError(f"{description} is not valid JSON ({err}); fix or regenerate it.") from err
+    return root
+
+
+def _wanted(value, selection):
+    return selection is None or selection == "all" or value in selection
+
+
+def _meeg_file(folder, datatype):
+    """Yield the files (or .ds folders) that name an M/EEG recording in one datatype folder."""
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        if name.startswith("."):
+            continue
+        stem, _, _ = name.partition(".")
+        ext = name[len(stem):]
+        if not stem.endswith(f"_{datatype}") or ext not in MEEG_EXTENSIONS:
+            continue
+        entities, _, _ = parse_entities(name)
+        if entities.get("split", "01") not in ("01", "1"):
+            continue  # later split files belong to the first one
+        yield path, entities
+
+
+def discover_bids(
+    root,
+    *,
+    subjects=None,
+    sessions=None,
+    tasks=None,
+    datatypes=("eeg", "meg", "func"),
+    bold_root=None,
+    bold_space=None,
+):
+    """Find the M/EEG and BOLD recordings of a BIDS dataset, and their events files.
+
+    Parameters
+    ----------
+    root : path-like
+        The BIDS dataset (the folder with ``dataset_description.json``).
+    subjects, sessions, tasks : list of str | "all" | None
+        Restrict to these labels (without the ``sub-``/``ses-``/``task-`` prefix).
+    datatypes : tuple of str
+        Which of ``"eeg"``, ``"meg"``, ``"func"`` to look for.
+    bold_root : path-like | None
+        Where to take BOLD images from instead of ``root``: an fMRIPrep derivatives folder. Events
+        are always read from ``root``.
+    bold_space : str | None
+        With ``bold_root``, the ``space-`` label of the ``desc-preproc_bold`` images to use.
+
+    Returns
+    -------
+    layout : BIDSLayout
+    """
+    root = check_bids_root(root)
+    layout = BIDSLayout(root=root)
+    sub_dirs = sorted(p for p in root.glob("sub-*") if p.is_dir())
+    if not sub_dirs:
+        raise BIDSError(f"{root} has no sub-* folders: a BIDS dataset keeps each subject's data in sub-<label>/.")
+    for sub_dir in sub_dirs:
+        label = sub_dir.name[4:]
+        if not _wanted(label, subjects):
+            continue
+        ses_dirs = sorted(p for p in sub_dir.glob("ses-*") if p.is_dir()) or [sub_dir]
+        found = 0
+        for ses_dir in ses_dirs:
+            if ses_dir is not sub_dir and not _wanted(ses_dir.name[4:], sessions):
+                continue
+            for datatype in datatypes:
+                if datatype == "func":
+                    found += _add_bold(layout, root, ses_dir, tasks, bold_root, bold_space)
+                    continue
+                folder = ses_dir / datatype
+                if not folder.is_dir():
+                    continue
+                for path, entities in _meeg_file(folder, datatype):
+                    if not _wanted(entities.get("task"), tasks):
+                        continue
+                    entities.pop("split", None)
+                    events = _events_path(path, datatype)
+                    layout.recordings.append(Recording(datatype, path, tuple(entities.items()), events))
+                    found += 1
+        if not found:
+            layout.excluded.append((sub_dir, "no EEG/MEG or BOLD recording matching the selection"))
+            logger.warning(f"{sub_dir}: no recording matching the selection; this subject is skipped.")
+    if subjects not in (None, "all"):
+        missing = sorted(set(subjects) - {d.name[4:] for d in sub_dirs})
+        if missing:
+            raise BIDSError(
+                f"config 'subjects' lists {missing}, which have no sub-<label> folder in {root}. "
+                f"Available subjects: {[d.name[4:] for d in sub_dirs]}."
+            )
+    if not layout.recordings:
+        raise BIDSError(
+            f"No recording in {root} matches subjects={subjects}, sessions={sessions}, tasks={tasks}, "
+            f"datatypes={list(datatypes)}. Check these config keys against the dataset's file names."
+        )
+    return layout
+
+
+def _events_path(data_path, suffix):
+    name = data_path.name.split(".")[0]
+    events = data_path.with_name(name[: -len(suffix)] + "events.tsv")
+    return events if events.is_file() else None
+
+
+def _add_bold(layout, root, ses_dir, tasks, bold_root, bold_space):
+    raw_func = ses_dir / "func"
+    if bold_root is None:
+        candidates = sorted(raw_func.glob("*_bold.nii*")) if raw_func.is_dir() else []
+    else:
+        prep_func = Path(bold_root) / ses_dir.relative_to(root) / "func"
+        pattern = f"*_space-{bold_space}_desc-preproc_bold.nii*" if bold_space else "*_desc-preproc_bold.nii*"
+        candidates = sorted(prep_func.glob(pattern)) if prep_func.is_dir() else []
+    count = 0
+    for path in candidates:
+        entities, _, _ = parse_entities(path.name)
+        if not _wanted(entities.get("task"), tasks):
+            continue
+        raw_entities = {k: v for k, v in entities.items() if k not in ("space", "res", "desc")}
+        events = raw_func / (make_basename(raw_entities, "events", ".tsv"))
+        layout.recordings.append(
+            Recording("func", path, tuple(raw_entities.items()), events if events.is_file() else None)
+        )
+        count += 1
+    return count
+
+
+def read_events(path, *, n_scans=None, t_r=None, duration=None):
+    """Read a BIDS ``events.tsv`` and check what the analyses need.
+
+    Parameters
+    ----------
+    path : path-like
+        The events file.
+    n_scans, t_r : int, float | None
+        With both, events starting after the end of the run are an error.
+    duration : float | None
+        Length of the recording in seconds (alternative to ``n_scans * t_r``).
+
+    Returns
+    -------
+    events : pandas.DataFrame
+        With float ``onset`` and ``duration`` and str ``trial_type``, sorted by onset.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BIDSError(f"{path} is missing: every task recording needs its _events.tsv (onset, duration, trial_type).")
+    try:
+        events = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"trial_type": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
+        raise BIDSError(f"{path} is not a readable tab-separated file: {err}") from err
+    missing = [col for col in EVENTS_COLUMNS if col not in events.columns]
+    if missing:
+        raise BIDSError(
+            f"{path} lacks the column(s) {missing} (it has {list(events.columns)}). BIDS events files "
+            "need onset and duration; neuroopt also needs trial_type to know each event's condition."
+        )
+    if len(events) == 0:
+        raise BIDSError(f"{path} has no events: add the task's events or exclude this run with the config 'tasks'.")
+    for col in ("onset", "duration"):
+        values = pd.to_numeric(events[col], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
+        if col == "duration":
+            bad = np.flatnonzero(~np.isfinite(values.fillna(0.0).to_numpy(dtype=float)))
+            values = values.fillna(0.0)
+        if len(bad):
+            raise BIDSError(f"{path}: column '{col}' has non-numeric values on row(s) {(bad + 1).tolist()[:10]}.")
+        events[col] = values.astype(float)
+    if (events["duration"] < 0).any():
+        rows = (np.flatnonzero(events["duration"].to_numpy() < 0) + 1).tolist()[:10]
+        raise BIDSError(f"{path}: negative duration on row(s) {rows}; durations are >= 0 seconds.")
+    if (events["onset"] < 0).any():
+        rows = (np.flatnonzero(events["onset"].to_numpy() < 0) + 1).tolist()[:10]
+        raise BIDSError(f"{path}: negative onset on row(s) {rows}; onsets are seconds from the first scan/sample.")
+    trial_type = events["trial_type"]
+    if trial_type.isna().any() or (trial_type.astype(str).str.strip() == "").any():
+        rows = (np.flatnonzero((trial_type.isna() | (trial_type.astype(str).str.strip() == "")).to_numpy()) + 1)
+        raise BIDSError(f"{path}: empty trial_type on row(s) {rows.tolist()[:10]}; give every event a condition.")
+    if n_scans is not None and t_r is not None:
+        duration = n_scans * t_r
+    if duration is not None:
+        late = events["onset"] >= duration
+        if late.any():
+            rows = (np.flatnonzero(late.to_numpy()) + 1).tolist()[:10]
+            raise BIDSError(
+                f"{path}: onset(s) on row(s) {rows} are at or after the end of the recording ({duration:g} s). "
+                "Check that the events belong to this run and are in seconds."
+            )
+    return events.sort_values("onset", kind="stable").reset_index(drop=True)
+
+
+def find_sidecar(data_path, suffix, root=None):
+    """Find the JSON sidecars of a data file by BIDS inheritance, most general first.
+
+    Returns the list of existing sidecar paths whose entities are a subset of the data file's, from
+    the dataset root down to the file's folder (later ones override earlier ones).
+    """
+    data_path = Path(data_path)
+    entities, _, _ = parse_entities(data_path.name)
+    folder = data_path.parent
+    stop = Path(root) if root is not None else None
+    folders = [folder]
+    while folder.parent != folder and (stop is None or folder != stop):
+        folder = folder.parent
+        folders.append(folder)
+        if (folder / "dataset_description.json").exists():
+            break
+    found = []
+    for level in reversed(folders):
+        for candidate in sorted(level.glob(f"*{suffix}.json")):
+            cand_entities, cand_suffix, _ = parse_entities(candidate.name)
+            if cand_suffix != suffix:
+                continue
+            if all(entities.get(k) == v for k, v in cand_entities.items()):
+                found.append(candidate)
+    return found
+
+
+def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3):
+    """RepetitionTime (s) of a BOLD run from its JSON sidecar(s), checked against the NIfTI header.
+
+    Raises a BIDSError naming the file when no sidecar gives RepetitionTime, when it is not a
+    positive number, or (``check_header``) when the header's pixdim[4] disagrees with it by more
+    than ``tolerance`` seconds while being set (headers with a zero or unit TR are treated as unset
+    only when ``check_header="lenient"``).
+    """
+    bold_path = Path(bold_path)
+    t_r = None
+    for sidecar in find_sidecar(bold_path, "bold", root=root):
+        try:
+            meta = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as err:
+            raise BIDSError(f"{sidecar} is not valid JSON ({err}).") from err
+        if "RepetitionTime" in meta:
+            t_r = meta["RepetitionTime"]
+            source = sidecar
+    if t_r is None:
+        raise BIDSError(
+            f"{bold_path}: no RepetitionTime found in its JSON sidecar(s). Add \"RepetitionTime\": <seconds> to "
+            f"{bold_path.name.split('.')[0]}.json (or to a task-level *_bold.json at the dataset root)."
+        )
+    if isinstance(t_r, bool) or not isinstance(t_r, (int, float)) or not np.isfinite(t_r) or t_r <= 0:
+        raise BIDSError(f"{source}: RepetitionTime must be a positive number of seconds, got {t_r!r}.")
+    if check_header:
+        import nibabel as nib
+
+        try:
+            header = nib.load(bold_path).header
+        except Exception as err:  # nibabel raises several types for corrupt files
+            raise BIDSError(f"{bold_path} cannot be read as NIfTI ({type(err).__name__}: {err}).") from err
+        zooms = header.get_zooms()
+        if len(zooms) < 4:
+            raise BIDSError(f"{bold_path} is not a 4D image (shape {header.get_data_shape()}): a BOLD run is 4D.")
+        header_tr = float(zooms[3])
+        unit = header.get_xyzt_units()[1]
+        if unit == "msec":
+            header_tr /= 1000.0
+        unset = header_tr == 0 or (check_header == "lenient" and header_tr == 1.0)
+        if not unset and abs(header_tr - float(t_r)) > tolerance:
+            raise BIDSError(
+                f"{bold_path}: the NIfTI header says TR = {header_tr:g} s but {source.name} says "
+                f"RepetitionTime = {t_r:g} s. Fix whichever is wrong (set fmri.check_tr_header: false to "
+                "trust the sidecar)."
+            )
+    return float(t_r)

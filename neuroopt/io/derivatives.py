@@ -1,0 +1,70 @@
+"""Paths of neuroopt's BIDS derivatives and the provenance written beside them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from ..utils import atomic_write_text
+
+PIPELINE_NAME = "neuroopt"
+_TRACKED_PACKAGES = ("neuroopt", "mne", "mne-bids", "nilearn", "nibabel", "numpy", "scipy", "scikit-learn", "numba")
+
+
+def derivative_path(deriv_root, sdir, datatype, basename, suffix):
+    """``<deriv_root>/<sdir>/<datatype>/<basename>_<suffix>``, e.g. ``.../sub-01/eeg/sub-01_task-x_epo.fif``."""
+    return Path(deriv_root) / sdir / datatype / f"{basename}_{suffix}"
+
+
+def tool_versions():
+    """Versions of the packages that shape the numbers in the derivatives."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def config_hash(config):
+    """Stable hash of a (JSON-serialisable) config section."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_provenance(output_path, *, inputs=(), params=None, seed=None):
+    """Write ``<output>.provenance.json`` beside an output: inputs, parameters, seed, tool versions.
+
+    The JSON holds no time stamp so that identical runs give identical files.
+    """
+    output_path = Path(output_path)
+    record = {
+        "GeneratedBy": [{"Name": PIPELINE_NAME, "Version": tool_versions()["neuroopt"]}],
+        "output": output_path.name,
+        "inputs": [str(p) for p in inputs],
+        "params": params or {},
+        "params_hash": config_hash(params or {}),
+        "seed": seed,
+        "versions": tool_versions(),
+    }
+    target = output_path.with_name(output_path.name.split(".")[0] + ".provenance.json")
+    atomic_write_text(target, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    return target
+
+
+def write_dataset_description(deriv_root, source_name="unknown"):
+    """Write the derivative dataset's ``dataset_description.json`` (BIDS requires one)."""
+    description = {
+        "Name": f"{PIPELINE_NAME} derivatives of {source_name}",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": PIPELINE_NAME, "Version": tool_versions()["neuroopt"]}],
+    }
+    path = Path(deriv_root) / "dataset_description.json"
+    atomic_write_text(path, json.dumps(description, indent=2) + "\n")
+    return path

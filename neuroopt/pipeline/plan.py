@@ -1,0 +1,263 @@
+"""The workflow plan: which recordings exist, which are analysed, and where every output goes.
+
+Built once when the Snakefile is parsed (one scan of the BIDS tree); rules only look things up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..io.bids import BIDSError, BIDSLayout, Recording, discover_bids, make_basename, read_events, read_repetition_time
+from ..utils import logger
+
+DEMO = "demo"
+DEMO_TASK = "demo"
+
+
+def _selection(value):
+    return None if value in (None, "all") else list(value)
+
+
+def demo_layout(root, demo):
+    """The recordings the demo generator writes, known before it runs (so ``-n`` plans them)."""
+    layout = BIDSLayout(root=Path(root))
+    for sub in range(1, demo["n_subjects"] + 1):
+        for run in range(1, demo["n_runs"] + 1):
+            entities = {"sub": f"{sub:02d}", "task": DEMO_TASK, "run": f"{run:02d}"}
+            base = Path(root) / f"sub-{sub:02d}"
+            stem = make_basename(entities)
+            layout.recordings.append(
+                Recording("eeg", base / "eeg" / f"{stem}_eeg.vhdr", tuple(entities.items()), base / "eeg" / f"{stem}_events.tsv")
+            )
+            layout.recordings.append(
+                Recording("func", base / "func" / f"{stem}_bold.nii.gz", tuple(entities.items()), base / "func" / f"{stem}_events.tsv")
+            )
+    return layout
+
+
+@dataclass
+class Plan:
+    """What the workflow runs: the layout, the derivative folder and the output names."""
+
+    config: dict
+    bids_root: Path
+    deriv_root: Path
+    layout: BIDSLayout
+    is_demo: bool = False
+    invalid: list = field(default_factory=list)  # (path, reason) left out with on_invalid_input=skip
+
+    # ---------------------------------------------------------------- recordings
+    def meeg_groups(self):
+        if not self.config["meeg"]["enabled"]:
+            return {}
+        return self.layout.groups("meeg")
+
+    def fmri_groups(self):
+        if not self.config["fmri"]["enabled"]:
+            return {}
+        return self.layout.groups("func")
+
+    def recording(self, stem, datatype):
+        return self.layout.get(stem, datatype)
+
+    def units(self):
+        """Subject (or subject_session) labels that get a report, e.g. ``sub-01``."""
+        units = {}
+        for groups in (self.meeg_groups(), self.fmri_groups()):
+            for recs in groups.values():
+                units[recs[0].sdir.replace("/", "_")] = recs[0].sdir
+        return dict(sorted(units.items()))
+
+    # ---------------------------------------------------------------- outputs
+    def path(self, sdir, datatype, basename, suffix):
+        return str(self.deriv_root / sdir / datatype / f"{basename}_{suffix}")
+
+    def meeg_clean_raw(self, rec):
+        return self.path(rec.sdir, rec.datatype, rec.stem, "proc-clean_raw.fif")
+
+    def meeg_outputs(self, group):
+        rec = self.meeg_groups()[group][0]
+        return {
+            kind: self.path(rec.sdir, rec.datatype, group, suffix)
+            for kind, suffix in (
+                ("epochs", "epo.fif"),
+                ("evoked", "ave.fif"),
+                ("cov", "cov.fif"),
+                ("summary", "desc-epochs_summary.json"),
+            )
+        }
+
+    def fmri_clean_bold(self, rec):
+        return self.path(rec.sdir, "func", rec.stem, "desc-clean_bold.nii.gz")
+
+    def fmri_mask(self, group):
+        rec = self.fmri_groups()[group][0]
+        return self.path(rec.sdir, "func", group, "desc-brain_mask.nii.gz")
+
+    def meeg_summary(self, rec):
+        return self.path(rec.sdir, rec.datatype, rec.stem, "desc-preproc_summary.json")
+
+    def meeg_ica(self, rec):
+        return self.path(rec.sdir, rec.datatype, rec.stem, "ica.fif")
+
+    def uses_ica(self):
+        return self.config["meeg"]["artifacts"]["method"] == "ica"
+
+    def fmri_sidecar(self, rec):
+        return self.path(rec.sdir, "func", rec.stem, "desc-clean_bold.json")
+
+    def fmri_mask_summary(self, group):
+        rec = self.fmri_groups()[group][0]
+        return self.path(rec.sdir, "func", group, "desc-brain_summary.json")
+
+    def report_sections(self, unit):
+        """The sections of one subject's report, each with the files it shows."""
+        sections = []
+        for group, recs in self.meeg_groups().items():
+            if recs[0].sdir.replace("/", "_") != unit:
+                continue
+            outs = self.meeg_outputs(group)
+            sections.append(
+                {
+                    "kind": "meeg",
+                    "title": group,
+                    "run_labels": [r.stem for r in recs],
+                    "raws_before": [str(r.path) for r in recs],
+                    "raws_clean": [self.meeg_clean_raw(r) for r in recs],
+                    "summaries": [self.meeg_summary(r) for r in recs],
+                    "icas": [self.meeg_ica(r) if self.uses_ica() else None for r in recs],
+                    "epochs_summary": outs["summary"],
+                    "evoked": outs["evoked"],
+                    "cov": outs["cov"],
+                }
+            )
+        for group, recs in self.fmri_groups().items():
+            if recs[0].sdir.replace("/", "_") != unit:
+                continue
+            sections.append(
+                {
+                    "kind": "fmri",
+                    "title": group,
+                    "run_labels": [r.stem for r in recs],
+                    "bolds_raw": [str(r.path) for r in recs],
+                    "bolds_clean": [self.fmri_clean_bold(r) for r in recs],
+                    "sidecars": [self.fmri_sidecar(r) for r in recs],
+                    "events": [str(r.events) for r in recs],
+                    "mask": self.fmri_mask(group),
+                }
+            )
+        return sections
+
+    def report_inputs(self, unit):
+        """Every derivative file the report of ``unit`` reads (raw inputs are not tracked here)."""
+        files = []
+        for section in self.report_sections(unit):
+            for key, value in section.items():
+                if key in ("kind", "title", "run_labels", "raws_before", "bolds_raw", "events"):
+                    continue
+                values = value if isinstance(value, list) else [value]
+                files += [v for v in values if v]
+        return files
+
+    def group_summaries(self):
+        out = [self.meeg_outputs(g)["summary"] for g in self.meeg_groups()]
+        return out + [self.fmri_mask_summary(g) for g in self.fmri_groups()]
+
+    def report(self, unit):
+        return str(self.deriv_root / "reports" / f"{unit}_report.html")
+
+    def group_report(self):
+        return str(self.deriv_root / "reports" / "index.html")
+
+    def demo_marker(self):
+        """A file the demo generator writes last-but-atomically; raw inputs depend on it."""
+        return str(self.bids_root / "dataset_description.json")
+
+    def targets(self):
+        out = []
+        for group, recs in self.meeg_groups().items():
+            out += [self.meeg_clean_raw(r) for r in recs] + list(self.meeg_outputs(group).values())
+        for group, recs in self.fmri_groups().items():
+            out += [self.fmri_clean_bold(r) for r in recs] + [self.fmri_mask(group)]
+        if self.config["report"]["enabled"]:
+            out += [self.report(unit) for unit in self.units()] + [self.group_report()]
+        return out
+
+
+def _check_inputs(layout, config, on_invalid):
+    """Read each events file and BOLD sidecar once; collect every problem with its file."""
+    problems = []
+    for rec in list(layout.recordings):
+        try:
+            if rec.events is None:
+                expected = rec.path.with_name(rec.stem + "_events.tsv")
+                raise BIDSError(
+                    f"{expected} is missing: {rec.path.name} has no events, so it cannot be epoched or "
+                    "modelled. Add its events.tsv, or leave the task out with the config key 'tasks'."
+                )
+            events = read_events(rec.events)
+            if rec.datatype == "func":
+                t_r = read_repetition_time(rec.path, root=layout.root, check_header=config["fmri"]["check_tr_header"])
+                import nibabel as nib
+
+                n_scans = nib.load(rec.path).shape[-1]
+                read_events(rec.events, n_scans=n_scans, t_r=t_r)
+            del events
+        except BIDSError as err:
+            problems.append((rec.path, str(err)))
+            layout.recordings.remove(rec)
+    if problems and on_invalid == "error":
+        listing = "\n".join(f"  - {reason}" for _, reason in problems)
+        raise BIDSError(
+            f"{len(problems)} recording(s) failed the input checks:\n{listing}\n"
+            "Fix them, or set on_invalid_input: skip to analyse the other recordings."
+        )
+    for path, reason in problems:
+        logger.warning(f"Skipping {path}: {reason}")
+    return problems
+
+
+def make_plan(config, workdir="."):
+    """Build the plan from a validated config (see config/schema.yaml).
+
+    With ``bids_root: demo`` the demo dataset's layout is known from its parameters, so planning
+    (``snakemake -n``) writes nothing; the ``demo_dataset`` rule generates it on the first real run.
+    """
+    workdir = Path(workdir)
+    is_demo = config["bids_root"] == DEMO
+    bids_root = (workdir / config["demo"]["path"]) if is_demo else Path(config["bids_root"])
+    bids_root = bids_root.absolute()
+    deriv_root = Path(config["deriv_root"]).absolute() if config.get("deriv_root") else bids_root / "derivatives" / "neuroopt"
+    selection = dict(
+        subjects=_selection(config["subjects"]), sessions=_selection(config["sessions"]), tasks=_selection(config["tasks"])
+    )
+    datatypes = tuple(
+        ([("eeg"), "meg"] if config["meeg"]["enabled"] else []) + (["func"] if config["fmri"]["enabled"] else [])
+    )
+    invalid = []
+    if is_demo and not (bids_root / "dataset_description.json").exists():
+        layout = demo_layout(bids_root, config["demo"])
+        layout.recordings = [
+            r
+            for r in layout.recordings
+            if (r.datatype in datatypes)
+            and (selection["subjects"] is None or r.subject in selection["subjects"])
+            and (selection["tasks"] is None or r.task in selection["tasks"])
+        ]
+        if not layout.recordings:
+            raise BIDSError(f"The demo has no recording matching subjects={config['subjects']}, tasks={config['tasks']}.")
+    else:
+        fmri = config["fmri"]
+        bold_root = None
+        if fmri["input"] == "fmriprep":
+            if not fmri["fmriprep_root"]:
+                raise BIDSError("fmri.input is 'fmriprep' but fmri.fmriprep_root is not set: give the fMRIPrep output folder.")
+            bold_root = Path(fmri["fmriprep_root"])
+            if not bold_root.is_dir():
+                raise BIDSError(f"fmri.fmriprep_root {str(bold_root)!r} does not exist.")
+        layout = discover_bids(bids_root, datatypes=datatypes, bold_root=bold_root, bold_space=fmri["space"], **selection)
+        invalid = _check_inputs(layout, config, config["on_invalid_input"])
+        if not layout.recordings:
+            raise BIDSError(f"Every recording in {bids_root} failed the input checks; nothing to analyse.")
+    return Plan(config=config, bids_root=bids_root, deriv_root=deriv_root, layout=layout, is_demo=is_demo, invalid=invalid + layout.excluded)

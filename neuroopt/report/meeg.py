@@ -1,0 +1,57 @@
+"""M/EEG preprocessing section of the subject report (mne.Report)."""
+
+from __future__ import annotations
+
+from ._figures import html_table
+
+
+def add_meeg_preprocessing_section(
+    report, *, title, raws_before=(), raws_clean=(), run_labels=(), summaries=(), icas=(), evokeds=None, cov=None, epochs_summary=None
+):
+    """Add the M/EEG preprocessing results of one subject/task to ``report``.
+
+    Shows, per run, the PSD of the raw data before and after cleaning (line noise and drifts
+    removed), the bad channels found and the ICA components removed; then the evoked butterflies
+    and topographies per condition, and the noise covariance (matrix and spectrum).
+    """
+    section = f"M/EEG preprocessing — {title}"
+    rows = []
+    for label, summary in zip(run_labels, summaries):
+        bads = summary["detected_bads"]
+        rows.append(
+            (
+                label,
+                ", ".join(summary["bids_bads"]) or "—",
+                ", ".join(bads["flat"]) or "—",
+                ", ".join(bads["noisy"]) or "—",
+                summary["artifact_method"],
+                ", ".join(map(str, summary["ica_excluded"])) or "—",
+            )
+        )
+    if rows:
+        report.add_html(
+            html_table(rows, ("run", "bad in channels.tsv", "flat", "noisy", "artifacts", "ICA excluded")),
+            title="Bad channels and artifacts",
+            section=section,
+            tags=("meeg", "preprocessing"),
+        )
+    for label, before, after in zip(run_labels, raws_before, raws_clean):
+        report.add_raw(before, title=f"Raw {label} (before)", psd=True, butterfly=False, tags=("raw", "before"))
+        report.add_raw(after, title=f"Raw {label} (cleaned)", psd=True, butterfly=False, tags=("raw", "cleaned"))
+    for label, ica, after in zip(run_labels, icas, raws_clean):
+        if ica is not None:
+            report.add_ica(ica, title=f"ICA {label}", inst=None, n_components=min(ica.n_components_, 20), tags=("ica",))
+    if epochs_summary is not None:
+        rows = sorted(epochs_summary["per_run_condition"].items())
+        report.add_html(
+            html_table([(k, v) for k, v in rows], ("run/condition", "epochs kept"))
+            + f"<p>{epochs_summary['n_epochs']} epochs kept, {epochs_summary['n_dropped']} rejected.</p>",
+            title="Epochs",
+            section=section,
+            tags=("epochs",),
+        )
+    if evokeds:
+        report.add_evokeds(evokeds, noise_cov=cov, n_time_points=5, tags=("evoked",))
+    if cov is not None and evokeds:
+        report.add_covariance(cov, info=evokeds[0].info, title="Noise covariance (baseline)", tags=("covariance",))
+    return report

@@ -1,0 +1,76 @@
+"""Assemble a subject's report from the sections each stage contributes.
+
+A section is a dict ``{"kind": ..., "title": ..., <file paths>}`` planned by the workflow; each
+kind has a builder here that loads its files and calls the stage's ``add_*_section`` function.
+"""
+
+from __future__ import annotations
+
+import json
+
+import mne
+
+SECTION_BUILDERS = {}
+
+
+def section_builder(kind):
+    """Register the function that turns a planned section of ``kind`` into report content."""
+
+    def register(function):
+        SECTION_BUILDERS[kind] = function
+        return function
+
+    return register
+
+
+@section_builder("meeg")
+def _meeg(report, section):
+    from ..meeg.preprocessing import read_raw
+    from .meeg import add_meeg_preprocessing_section
+
+    icas = [mne.preprocessing.read_ica(p, verbose="error") if p else None for p in section["icas"]]
+    with open(section["epochs_summary"]) as fid:
+        epochs_summary = json.load(fid)
+    add_meeg_preprocessing_section(
+        report,
+        title=section["title"],
+        raws_before=[read_raw(p) for p in section["raws_before"]],
+        raws_clean=[mne.io.read_raw_fif(p, verbose="error") for p in section["raws_clean"]],
+        run_labels=section["run_labels"],
+        summaries=[json.load(open(p)) for p in section["summaries"]],
+        icas=icas,
+        evokeds=mne.read_evokeds(section["evoked"], verbose="error"),
+        cov=mne.read_cov(section["cov"], verbose="error"),
+        epochs_summary=epochs_summary,
+    )
+
+
+@section_builder("fmri")
+def _fmri(report, section):
+    import nibabel as nib
+
+    from ..fmri.preprocessing import load_bold
+    from ..io.bids import read_events
+    from .fmri import add_fmri_preprocessing_section
+
+    runs = []
+    for label, raw, clean, events, sidecar in zip(
+        section["run_labels"], section["bolds_raw"], section["bolds_clean"], section["events"], section["sidecars"]
+    ):
+        with open(sidecar) as fid:
+            t_r = json.load(fid)["RepetitionTime"]
+        runs.append(
+            {"label": label, "raw_img": load_bold(raw), "clean_img": nib.load(clean), "events": read_events(events), "t_r": t_r}
+        )
+    add_fmri_preprocessing_section(report, title=section["title"], mask_img=nib.load(section["mask"]), runs=runs)
+
+
+def build_subject_report(unit, sections):
+    """Return the ``mne.Report`` of one subject (``unit`` e.g. ``sub-01`` or ``sub-01_ses-01``)."""
+    report = mne.Report(title=f"neuroopt — {unit}", verbose="error")
+    for section in sections:
+        kind = section["kind"]
+        if kind not in SECTION_BUILDERS:
+            raise KeyError(f"No report builder for section kind {kind!r}; known: {sorted(SECTION_BUILDERS)}.")
+        SECTION_BUILDERS[kind](report, section)
+    return report

@@ -1,0 +1,39 @@
+"""Shared pytest fixtures: where the real test datasets live, and BLAS pinned to one thread."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from neuroopt.utils import pin_blas_threads
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+pin_blas_threads(1)
+
+
+def _shared_data_root():
+    env = os.environ.get("NEUROOPT_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Folder of the small real datasets (``../shared/data`` beside the repo); skip when absent."""
+    root = _shared_data_root()
+    if not root.is_dir():
+        pytest.skip(
+            f"real test data not found at {root}: clone the repo beside shared/ or set "
+            "NEUROOPT_SHARED_DATA to its data/ folder"
+        )
+    return root
+
+
+def shared_dataset(name):
+    """Return the path of one shared dataset, skipping the test with the reason when missing."""
+    path = _shared_data_root() / name
+    if not path.is_dir():
+        pytest.skip(f"real dataset {name!r} not found at {path} (see ../shared/data/*/README.md)")
+    return path

@@ -1,0 +1,52 @@
+# M/EEG preprocessing: per run (filter, bads, ICA), then per subject/task (epochs, evoked, cov).
+
+
+def _meeg_run(wildcards):
+    return PLAN.recording(wildcards.rec, wildcards.dtype)
+
+
+rule meeg_preprocess:
+    input:
+        raw=lambda w: str(_meeg_run(w).path),
+        demo=demo_input,
+    output:
+        raw=str(DERIV / "{sdir}/{dtype}/{rec}_proc-clean_raw.fif"),
+        summary=str(DERIV / "{sdir}/{dtype}/{rec}_desc-preproc_summary.json"),
+        **({"ica": str(DERIV / "{sdir}/{dtype}/{rec}_ica.fif")} if PLAN.uses_ica() else {}),
+    params:
+        cfg=config["meeg"],
+        seed=config["seed"],
+    log:
+        str(LOGS / "meeg_preprocess/{sdir}/{rec}_{dtype}.log"),
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "scripts/run_step.py"
+
+
+def _meeg_group_runs(wildcards):
+    return PLAN.meeg_groups()[wildcards.group]
+
+
+rule meeg_epochs:
+    input:
+        raws=lambda w: [PLAN.meeg_clean_raw(r) for r in _meeg_group_runs(w)],
+    output:
+        epochs=str(DERIV / "{sdir}/{dtype}/{group}_epo.fif"),
+        evoked=str(DERIV / "{sdir}/{dtype}/{group}_ave.fif"),
+        cov=str(DERIV / "{sdir}/{dtype}/{group}_cov.fif"),
+        summary=str(DERIV / "{sdir}/{dtype}/{group}_desc-epochs_summary.json"),
+    params:
+        cfg=config["meeg"],
+        seed=config["seed"],
+        runs=lambda w: [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(w))],
+    log:
+        str(LOGS / "meeg_epochs/{sdir}/{group}_{dtype}.log"),
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    script:
+        "scripts/run_step.py"

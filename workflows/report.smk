@@ -1,0 +1,45 @@
+# HTML reports: one per subject (every stage's section) and the group index page.
+
+
+rule subject_report:
+    input:
+        lambda w: PLAN.report_inputs(w.unit),
+    output:
+        html=report(
+            str(DERIV / "reports/{unit}_report.html"),
+            caption="report/subject.rst",
+            category="Subject reports",
+        ),
+    params:
+        unit=lambda w: w.unit,
+        sections=lambda w: PLAN.report_sections(w.unit),
+    log:
+        str(LOGS / "subject_report/{unit}.log"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "scripts/run_step.py"
+
+
+rule group_report:
+    input:
+        reports=[PLAN.report(u) for u in PLAN.units()],
+        summaries=PLAN.group_summaries(),
+    output:
+        html=report(str(DERIV / "reports/index.html"), caption="report/group.rst", category="Group"),
+        description=str(DERIV / "dataset_description.json"),
+    params:
+        units=list(PLAN.units()),
+        excluded=[(str(p), reason) for p, reason in PLAN.invalid],
+        dataset_name=PLAN.bids_root.name,
+        title=f"neuroopt — {PLAN.bids_root.name}",
+    log:
+        str(LOGS / "group_report.log"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "scripts/run_step.py"
