@@ -37,3 +37,14 @@ def shared_dataset(name):
     if not path.is_dir():
         pytest.skip(f"real dataset {name!r} not found at {path} (see ../shared/data/*/README.md)")
     return path
+
+
+TINY_DEMO = dict(n_subjects=1, n_runs=2, eeg_trials_per_condition=20, fmri_trials_per_condition=6, fmri_resolution=8.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """A small demo BIDS dataset (1 subject, 2 runs, EEG + fMRI at 8 mm), generated once per session."""
+    from neuroopt.datasets import make_demo_dataset
+
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "neuroopt-demo", **TINY_DEMO)

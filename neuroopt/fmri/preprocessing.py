@@ -34,13 +34,40 @@ def load_bold(path):
     return nib.Nifti1Image(data, img.affine, img.header)
 
 
-def compute_mask(bold_imgs, mask_img=None):
-    """Brain mask of one subject's runs: the given mask, else nilearn's multi-run EPI mask."""
+def compute_mask(bold_imgs, mask_img=None, min_voxels=10):
+    """Brain mask of one subject's runs.
+
+    - ``mask_img`` given (e.g. fMRIPrep's): binarised and used as is.
+    - Images already masked (exactly zero outside the brain, as fMRIPrep outputs, the demo and
+      many shared datasets are): the voxels that vary over time in every run.
+    - Otherwise nilearn's (multi-run) EPI mask; where that finds nothing (a single slice has no
+      background to learn from), voxels whose mean is above 20 % of the 98th percentile.
+    """
     if mask_img is not None:
         return image.math_img("img > 0", img=mask_img)
-    if len(bold_imgs) == 1:
-        return masking.compute_epi_mask(bold_imgs[0])
-    return masking.compute_multi_epi_mask(bold_imgs, threshold=0.5)
+    if not bold_imgs:
+        raise ValueError("compute_mask needs at least one BOLD image or a mask_img.")
+    datas = [np.asarray(img.dataobj, dtype=np.float32) for img in bold_imgs]
+    affine = bold_imgs[0].affine
+    zero_fraction = np.mean([np.all(d == 0, axis=3).mean() for d in datas])
+    if zero_fraction > 0.1:
+        inside = np.logical_and.reduce([d.std(axis=3) > 0 for d in datas])
+        mask = nib.Nifti1Image(inside.astype(np.uint8), affine)
+    elif len(bold_imgs) == 1:
+        mask = masking.compute_epi_mask(bold_imgs[0])
+    else:
+        mask = masking.compute_multi_epi_mask(bold_imgs, threshold=0.5)
+    if np.asarray(mask.dataobj).sum() < min_voxels:
+        mean = np.mean([d.mean(axis=3) for d in datas], axis=0)
+        threshold = 0.2 * np.percentile(mean[mean > 0], 98) if np.any(mean > 0) else np.inf
+        logger.info("The EPI mask is (nearly) empty; using an intensity threshold on the mean image instead.")
+        mask = nib.Nifti1Image((mean > threshold).astype(np.uint8), affine)
+    if np.asarray(mask.dataobj).sum() < min_voxels:
+        raise ValueError(
+            f"The brain mask has fewer than {min_voxels} voxels: the BOLD images look empty. Check them, "
+            "or give a mask (fMRIPrep's desc-brain_mask)."
+        )
+    return mask
 
 
 def fmriprep_confounds(bold_path, strategy=("motion", "high_pass", "wm_csf"), motion="basic"):
@@ -100,7 +127,7 @@ def clean_bold(
     cleaned = clean(
         data,
         detrend=detrend,
-        standardize=standardize,
+        standardize="zscore_sample" if standardize else None,
         confounds=confounds,
         high_pass=high_pass,
         t_r=t_r,

@@ -1,0 +1,73 @@
+"""The config schema: defaults are filled, wrong types and unknown keys are errors naming the key."""
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO_ROOT
+
+SCHEMA = str(REPO_ROOT / "config" / "schema.yaml")
+
+
+@pytest.fixture
+def default_config():
+    with open(REPO_ROOT / "config" / "config.yaml") as fid:
+        return yaml.safe_load(fid)
+
+
+def test_default_config_is_valid(default_config):
+    validate(default_config, SCHEMA)
+    assert default_config["bids_root"] == "demo"
+
+
+def test_defaults_are_filled_for_missing_sections():
+    config = {"bids_root": "/data/ds"}
+    validate(config, SCHEMA)
+    assert config["meeg"]["l_freq"] == 0.5
+    assert config["meeg"]["artifacts"]["method"] == "ica"
+    assert config["meeg"]["epochs"]["baseline"] == [None, 0.0]
+    assert config["fmri"]["high_pass"] == 0.01
+    assert config["subjects"] == "all"
+    assert config["demo"]["n_subjects"] == 2
+
+
+@pytest.mark.parametrize(
+    "patch, needle",
+    [
+        ({"meeg": {"l_freq": "high"}}, "l_freq"),
+        ({"meeg": {"artifacts": {"method": "magic"}}}, "method"),
+        ({"fmri": {"high_pass": -1}}, "high_pass"),
+        ({"subjects": "01"}, "subjects"),
+        ({"demo": {"n_subjects": 0}}, "n_subjects"),
+        ({"on_invalid_input": "ignore"}, "on_invalid_input"),
+    ],
+)
+def test_wrong_types_name_the_key(default_config, patch, needle):
+    config = copy.deepcopy(default_config)
+    for section, value in patch.items():
+        if isinstance(value, dict) and isinstance(config.get(section), dict):
+            for key, sub in value.items():
+                if isinstance(sub, dict):
+                    config[section][key].update(sub)
+                else:
+                    config[section][key] = sub
+        else:
+            config[section] = value
+    with pytest.raises(WorkflowError, match=needle):
+        validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize("where", ["top", "meeg", "fmri"])
+def test_unknown_keys_are_rejected(default_config, where):
+    config = copy.deepcopy(default_config)
+    (config if where == "top" else config[where])["hihg_pass"] = 0.1
+    with pytest.raises(WorkflowError, match="hihg_pass"):
+        validate(config, SCHEMA)
+
+
+def test_missing_bids_root_is_an_error():
+    with pytest.raises(WorkflowError, match="bids_root"):
+        validate({}, SCHEMA)
