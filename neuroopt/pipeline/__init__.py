@@ -4,4 +4,15 @@ the library functions a notebook would call, and writes its outputs atomically."
 
 from .plan import Plan, make_plan
 
-__all__ = ["Plan", "make_plan"]
+
+def get_step(rule):
+    """The step function of a workflow rule: preprocessing steps, then the analysis stages'."""
+    from . import stages, steps
+
+    for module in (steps, stages):
+        if hasattr(module, rule):
+            return getattr(module, rule)
+    raise KeyError(f"No step function for rule {rule!r} in neuroopt.pipeline.steps or .stages.")
+
+
+__all__ = ["Plan", "get_step", "make_plan"]

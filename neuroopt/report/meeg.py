@@ -35,7 +35,11 @@ def add_meeg_preprocessing_section(
             section=section,
             tags=("meeg", "preprocessing"),
         )
-    for label, before, after in zip(run_labels, raws_before, raws_clean):
+    for label, before, after, summary in zip(run_labels, raws_before, raws_clean, summaries):
+        # the report's spectra include bad channels: drop the ones found (listed in the table above),
+        # or a flat channel's -inf dB hides every other curve
+        found = summary["detected_bads"]["flat"] + summary["detected_bads"]["noisy"]
+        before = before.copy().drop_channels(sorted(set(before.info["bads"]) | set(found)))
         report.add_raw(before, title=f"Raw {label} (before)", psd=True, butterfly=False, tags=("raw", "before"))
         report.add_raw(after, title=f"Raw {label} (cleaned)", psd=True, butterfly=False, tags=("raw", "cleaned"))
     for label, ica, after in zip(run_labels, icas, raws_clean):

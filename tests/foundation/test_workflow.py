@@ -148,3 +148,13 @@ def test_wheel_carries_the_workflow(tmp_path):
                  "neuroopt/_workflow/workflows/meeg.smk", "neuroopt/_workflow/workflows/scripts/run_step.py",
                  "neuroopt/_workflow/config/profiles/local/config.yaml"):
         assert name in names, name
+
+
+@pytest.mark.slow
+def test_snakemake_report(demo_run):
+    """``snakemake --report`` bundles the subject and group reports (marked with report())."""
+    workdir, config, _, _ = demo_run
+    result = snakemake(workdir, "--report", str(workdir / "smk-report.html"), configfile=config)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    html = (workdir / "smk-report.html").read_text(errors="replace")
+    assert "sub-01_report.html" in html and "index.html" in html
