@@ -18,6 +18,9 @@ include: "workflows/common.smk"
 include: "workflows/demo.smk"
 include: "workflows/meeg.smk"
 include: "workflows/fmri.smk"
+include: "workflows/r1glm.smk"
+include: "workflows/sparse.smk"
+include: "workflows/decoding_rsa.smk"
 include: "workflows/report.smk"
 
 

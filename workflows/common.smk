@@ -3,10 +3,13 @@ import json
 from pathlib import Path
 
 from neuroopt.pipeline import make_plan
+from neuroopt.pipeline.plan import r1glm_suffixes, sparse_suffixes
 
 PLAN = make_plan(config)
 DERIV = PLAN.deriv_root
-LOGS = Path(config.get("log_dir") or "logs")
+LOGS = Path("logs")
+R1GLM_SUFFIXES = r1glm_suffixes(config)
+SPARSE_SUFFIXES = sparse_suffixes(config)
 
 wildcard_constraints:
     sdir=r"sub-[a-zA-Z0-9]+(/ses-[a-zA-Z0-9]+)?",

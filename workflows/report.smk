@@ -27,6 +27,7 @@ rule group_report:
     input:
         reports=[PLAN.report(u) for u in PLAN.units()],
         summaries=PLAN.group_summaries(),
+        results=[path for _, path in PLAN.group_results()[0] + PLAN.group_results()[1]],
     output:
         html=report(str(DERIV / "reports/index.html"), caption="report/group.rst", category="Group"),
         description=str(DERIV / "dataset_description.json"),
@@ -35,6 +36,8 @@ rule group_report:
         excluded=[(str(p), reason) for p, reason in PLAN.invalid],
         dataset_name=PLAN.bids_root.name,
         title=f"neuroopt — {PLAN.bids_root.name}",
+        decoding=PLAN.group_results()[0],
+        rsa=PLAN.group_results()[1],
     log:
         str(LOGS / "group_report.log"),
     threads: 1

@@ -36,6 +36,28 @@ def demo_layout(root, demo):
     return layout
 
 
+def r1glm_suffixes(config):
+    """Output kind -> file suffix of the rank-1 GLM rule (BIDS-derivative names)."""
+    kinds = {
+        "hrf_peak": "desc-hrf_peak.nii.gz",
+        "hrf_fwhm": "desc-hrf_fwhm.nii.gz",
+        "betas": "desc-conditions_stat-beta_statmap.nii.gz",
+        "r2_gain": "desc-r2gain_statmap.nii.gz",
+        "model": "desc-r1glm_model.joblib",
+        "summary": "desc-r1glm_summary.json",
+    }
+    if config["r1glm"]["trial_betas"]:
+        kinds.update(trial_betas="desc-trials_stat-beta_statmap.nii.gz", trials="desc-trials_events.tsv")
+    return kinds
+
+
+def sparse_suffixes(config):
+    """Output kind -> file suffix of the sparse source-estimation rule."""
+    kinds = {"forward": "fwd.fif", "summary": "desc-sparse_summary.json"}
+    kinds.update({est: f"desc-{est}_sources.h5" for est in config["sparse"]["estimators"]})
+    return kinds
+
+
 @dataclass
 class Plan:
     """What the workflow runs: the layout, the derivative folder and the output names."""
@@ -111,6 +133,111 @@ class Plan:
         rec = self.fmri_groups()[group][0]
         return self.path(rec.sdir, "func", group, "desc-brain_summary.json")
 
+    # ---------------------------------------------------------------- analysis stages
+    def r1glm_enabled(self):
+        return self.config["fmri"]["enabled"] and self.config["r1glm"]["enabled"]
+
+    def r1glm_outputs(self, group):
+        rec = self.fmri_groups()[group][0]
+        return {kind: self.path(rec.sdir, "func", group, suffix) for kind, suffix in r1glm_suffixes(self.config).items()}
+
+    def sparse_enabled(self):
+        return self.config["meeg"]["enabled"] and self.config["sparse"]["enabled"]
+
+    def sparse_outputs(self, group):
+        rec = self.meeg_groups()[group][0]
+        return {kind: self.path(rec.sdir, rec.datatype, group, suffix) for kind, suffix in sparse_suffixes(self.config).items()}
+
+    def conditions(self, group, family):
+        """Sorted trial types of a group's runs (``family`` "meeg" or "func"), read from events.tsv.
+
+        Before the demo is generated, its conditions are known constants.
+        """
+        recs = (self.meeg_groups() if family == "meeg" else self.fmri_groups())[group]
+        if self.is_demo and not recs[0].path.exists():
+            from ..datasets import DEMO_EEG_CONDITIONS, DEMO_FMRI_CONDITIONS
+
+            names = set(DEMO_EEG_CONDITIONS if family == "meeg" else DEMO_FMRI_CONDITIONS)
+        else:
+            names = set()
+            for rec in recs:
+                names |= set(read_events(rec.events)["trial_type"].astype(str))
+        selected = self.config["meeg"]["epochs"]["conditions"] if family == "meeg" else "all"
+        if selected != "all":
+            names &= set(selected)
+        return sorted(names)
+
+    def decoding_enabled(self, family):
+        if not self.config["decoding"]["enabled"]:
+            return False
+        return self.config["meeg"]["enabled"] if family == "meeg" else self.r1glm_enabled() and self.config["r1glm"]["trial_betas"]
+
+    def rsa_enabled(self, family):
+        if not self.config["rsa"]["enabled"]:
+            return False
+        return self.config["meeg"]["enabled"] if family == "meeg" else self.r1glm_enabled() and self.config["r1glm"]["trial_betas"]
+
+    def contrasts(self, group, family):
+        from .contrasts import resolve_contrasts
+
+        return resolve_contrasts(self.conditions(group, family), self.config["decoding"]["contrasts"])
+
+    def _group_rec(self, group, family):
+        return (self.meeg_groups() if family == "meeg" else self.fmri_groups())[group][0]
+
+    def decoding_output(self, group, family, contrast):
+        rec = self._group_rec(group, family)
+        datatype = rec.datatype if family == "meeg" else "func"
+        return self.path(rec.sdir, datatype, group, f"desc-{contrast}_decoding.npz")
+
+    def rsa_output(self, group, family):
+        rec = self._group_rec(group, family)
+        datatype = rec.datatype if family == "meeg" else "func"
+        return self.path(rec.sdir, datatype, group, "desc-crossnobis_rdm.npz")
+
+    def group_sets(self, family):
+        """Task -> list of the subject-level groups of that task (for the group-level rules)."""
+        groups = self.meeg_groups() if family == "meeg" else self.fmri_groups()
+        out = {}
+        for group, recs in groups.items():
+            out.setdefault(recs[0].task, []).append(group)
+        return out
+
+    def group_decoding_output(self, task, family, contrast):
+        return str(self.deriv_root / "group" / family / f"task-{task}_desc-{contrast}_decoding.npz")
+
+    def group_rsa_output(self, task, family):
+        return str(self.deriv_root / "group" / family / f"task-{task}_desc-models_rsa.npz")
+
+    def group_results(self):
+        """``(decoding, rsa)``: lists of (title, path) of the group-level results shown on the group page."""
+        decoding, rsa = [], []
+        targets = set(self.group_targets())
+        for family in ("meeg", "func"):
+            for task, groups in self.group_sets(family).items():
+                for contrast in self.contrasts(groups[0], family) if self.decoding_enabled(family) else []:
+                    path = self.group_decoding_output(task, family, contrast)
+                    if path in targets:
+                        decoding.append((f"{contrast} (task {task}, {family})", path))
+                path = self.group_rsa_output(task, family)
+                if path in targets:
+                    rsa.append((f"task {task} ({family})", path))
+        return decoding, rsa
+
+    def group_targets(self):
+        """Group-level results: need at least two subjects for the statistics."""
+        out = []
+        for family in ("meeg", "func"):
+            for task, groups in self.group_sets(family).items():
+                if len(groups) < 2:
+                    continue
+                if self.decoding_enabled(family) and family == "meeg":
+                    contrasts = self.contrasts(groups[0], family)
+                    out += [self.group_decoding_output(task, family, c) for c in contrasts]
+                if self.rsa_enabled(family):
+                    out.append(self.group_rsa_output(task, family))
+        return out
+
     def report_sections(self, unit):
         """The sections of one subject's report, each with the files it shows."""
         sections = []
@@ -132,6 +259,11 @@ class Plan:
                     "cov": outs["cov"],
                 }
             )
+            if self.sparse_enabled():
+                sections.append(
+                    {"kind": "sparse", "title": group, "truth": self.truth_info(recs[0]), **self.sparse_outputs(group)}
+                )
+            sections += self._decoding_rsa_sections(group, "meeg")
         for group, recs in self.fmri_groups().items():
             if recs[0].sdir.replace("/", "_") != unit:
                 continue
@@ -147,14 +279,42 @@ class Plan:
                     "mask": self.fmri_mask(group),
                 }
             )
+            if self.r1glm_enabled():
+                outs = self.r1glm_outputs(group)
+                sections.append(
+                    {"kind": "r1glm", "title": group, "model": outs["model"], "summary": outs["summary"], "truth": self.truth_info(recs[0])}
+                )
+            sections += self._decoding_rsa_sections(group, "func")
         return sections
+
+    def _decoding_rsa_sections(self, group, family):
+        sections = []
+        if self.decoding_enabled(family):
+            contrasts = self.contrasts(group, family)
+            sections.append(
+                {
+                    "kind": f"{family}_decoding",
+                    "title": group,
+                    "contrasts": list(contrasts),
+                    "results": [self.decoding_output(group, family, c) for c in contrasts],
+                }
+            )
+        if self.rsa_enabled(family):
+            sections.append({"kind": "rsa", "title": f"{group} ({family})", "rdm": self.rsa_output(group, family)})
+        return sections
+
+    def truth_info(self, rec):
+        """Where the demo ground truth of ``rec`` is, or None outside the demo."""
+        if not self.is_demo:
+            return None
+        return {"root": str(self.bids_root), "subject": rec.subject}
 
     def report_inputs(self, unit):
         """Every derivative file the report of ``unit`` reads (raw inputs are not tracked here)."""
         files = []
         for section in self.report_sections(unit):
             for key, value in section.items():
-                if key in ("kind", "title", "run_labels", "raws_before", "bolds_raw", "events"):
+                if key in ("kind", "title", "run_labels", "raws_before", "bolds_raw", "events", "truth", "contrasts"):
                     continue
                 values = value if isinstance(value, list) else [value]
                 files += [v for v in values if v]
@@ -180,6 +340,18 @@ class Plan:
             out += [self.meeg_clean_raw(r) for r in recs] + list(self.meeg_outputs(group).values())
         for group, recs in self.fmri_groups().items():
             out += [self.fmri_clean_bold(r) for r in recs] + [self.fmri_mask(group)]
+            if self.r1glm_enabled():
+                out += list(self.r1glm_outputs(group).values())
+        if self.sparse_enabled():
+            for group in self.meeg_groups():
+                out += list(self.sparse_outputs(group).values())
+        for family, groups in (("meeg", self.meeg_groups()), ("func", self.fmri_groups())):
+            for group in groups:
+                if self.decoding_enabled(family):
+                    out += [self.decoding_output(group, family, c) for c in self.contrasts(group, family)]
+                if self.rsa_enabled(family):
+                    out.append(self.rsa_output(group, family))
+        out += self.group_targets()
         if self.config["report"]["enabled"]:
             out += [self.report(unit) for unit in self.units()] + [self.group_report()]
         return out

@@ -1,24 +1,111 @@
 """Run one workflow step inside a Snakemake ``script:`` job: logs to the rule's log file, BLAS on
-the job's threads, and a readable error in the log before the failure reaches Snakemake."""
+the job's threads, and a readable error in the log before the failure reaches Snakemake.
+
+A failed job also leaves a small failure record (``<log>.failed.json``) beside its log; at the end
+of a failed run :func:`report_failed_run` turns these records into an error summary and a group
+page that lists the subjects that failed and why.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import re
+import signal
 import sys
+import time
 import traceback
+from pathlib import Path
 
-from ..utils import logger, pin_blas_threads
+from ..utils import atomic_write_text, logger, pin_blas_threads
+
+FAILURE_SUFFIX = ".failed.json"
+_UNIT_RE = re.compile(r"sub-[a-zA-Z0-9]+(?:[_/]ses-[a-zA-Z0-9]+)?")
+
+
+class JobTerminated(BaseException):
+    """Raised in a job that received SIGTERM (Ctrl-C on the workflow, ``scancel``, a time limit).
+
+    A BaseException so that every ``atomic_path`` block on the stack removes its temporary file
+    while the exception unwinds; Python's default SIGTERM action would exit without cleaning up.
+    """
+
+
+def _raise_job_terminated(signum, frame):
+    raise JobTerminated(f"the job received signal {signal.Signals(signum).name} and stopped")
+
+
+def failure_record_path(log_path):
+    """``logs/rule/x.log`` -> ``logs/rule/x.failed.json``."""
+    log_path = Path(log_path)
+    return log_path.with_name(log_path.name.rsplit(".", 1)[0] + FAILURE_SUFFIX)
+
+
+def _job_temporaries(output_paths):
+    """Temporary files that an earlier, killed attempt of this job may have left (see atomic_path).
+
+    Only names derived from this job's own outputs (and their provenance files) are matched, so a
+    job never touches the temporaries of another job writing into the same folder.
+    """
+    found = []
+    for output in output_paths:
+        output = Path(output)
+        stem = output.name.split(".")[0]
+        for name in (output.name, f"{stem}.provenance.json"):
+            found += [p for p in output.parent.glob(f".{name}.*") if p.is_file()]
+    return found
+
+
+def _remove_stale_temporaries(output_paths):
+    for path in _job_temporaries(output_paths):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            logger.info(f"removed {path}, left by an interrupted earlier attempt of this job")
+
+
+def _as_dict(named):
+    """Snakemake's named lists (wildcards) as a plain dict."""
+    return dict(named.items()) if hasattr(named, "items") else dict(named)
+
+
+def _unit_of(wildcards):
+    """The subject (or subject_session) label a job belongs to, or None for dataset-level jobs."""
+    for value in _as_dict(wildcards).values():
+        match = _UNIT_RE.search(str(value))
+        if match:
+            return match.group(0).replace("/", "_")
+    return None
+
+
+def _write_failure_record(log_path, rule, wildcards, outputs, err):
+    message = str(err).strip() or type(err).__name__
+    record = {
+        "rule": rule,
+        "unit": _unit_of(wildcards),
+        "wildcards": {k: str(v) for k, v in _as_dict(wildcards).items()},
+        "error": type(err).__name__,
+        "message": message,
+        "log": str(log_path),
+        "outputs": [str(p) for p in outputs],
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    atomic_write_text(failure_record_path(log_path), json.dumps(record, indent=2) + "\n")
 
 
 def run_rule(smk, step):
     """Call ``step(input, output, params, threads)`` with the job's files, logging to ``smk.log[0]``.
 
     ``smk`` is the ``snakemake`` object Snakemake gives a script. The step writes every output
-    atomically; on an exception the log gets the full traceback and one summary line, and the
-    exception propagates so Snakemake marks the job failed (and removes any output it sees).
+    atomically; on an exception (or SIGTERM) the log gets the full traceback and one summary line,
+    a failure record is written beside the log, and the exception propagates so Snakemake marks the
+    job failed (and removes any output it sees). Temporary files left by an earlier attempt that
+    was killed outright (SIGKILL, power loss) are removed first.
     """
     import mne
 
+    signal.signal(signal.SIGTERM, _raise_job_terminated)
     threads = int(getattr(smk, "threads", 1) or 1)
     pin_blas_threads(threads)
     log_path = smk.log[0] if len(smk.log) else None
@@ -31,17 +118,123 @@ def run_rule(smk, step):
     logger.setLevel(logging.INFO)
     mne.set_log_level("WARNING")
     rule = getattr(smk, "rule", step.__name__)
+    wildcards = getattr(smk, "wildcards", {})
     try:
         logger.info(f"rule {rule}: inputs {list(smk.input)}")
+        _remove_stale_temporaries(list(smk.output))
         step(smk.input, smk.output, smk.params, threads)
         logger.info(f"rule {rule}: wrote {list(smk.output)}")
+        if log_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(failure_record_path(log_path))
     except BaseException as err:
         logger.error("".join(traceback.format_exception(err)))
         logger.error(f"rule {rule} FAILED: {type(err).__name__}: {err}")
         print(f"neuroopt: rule {rule} failed: {type(err).__name__}: {err} (log: {log_path})", file=sys.stderr)
+        if log_path:
+            with contextlib.suppress(Exception):  # the record helps the summary; never mask the error
+                _write_failure_record(log_path, rule, wildcards, list(smk.output), err)
         raise
     finally:
         if handler is not None:
             logger.removeHandler(handler)
             handler.close()
             mne.set_log_file(None)
+
+
+def collect_failures(log_dir, units=None):
+    """Failure records under ``log_dir`` of jobs whose outputs are still missing.
+
+    Parameters
+    ----------
+    log_dir : path-like
+        The workflow's log folder.
+    units : iterable of str | None
+        Keep only records of these units (subjects planned in this run) and dataset-level jobs.
+
+    Returns
+    -------
+    records : list of dict
+        Sorted by unit then rule; see ``_write_failure_record`` for the keys.
+    """
+    records = []
+    for path in sorted(Path(log_dir).rglob(f"*{FAILURE_SUFFIX}")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if units is not None and record.get("unit") is not None and record["unit"] not in units:
+            continue  # a subject no longer selected
+        if record.get("outputs") and all(Path(p).exists() for p in record["outputs"]):
+            continue  # done since (e.g. by a run without this log folder)
+        records.append(record)
+    return sorted(records, key=lambda r: (r.get("unit") or "", r["rule"], r["log"]))
+
+
+def format_failures(records):
+    """A readable summary of failed jobs: one paragraph per job with its error and its log."""
+    if not records:
+        return "neuroopt: the run failed before any neuroopt job reported an error (see the messages above)."
+    lines = [f"neuroopt: {len(records)} job(s) failed:"]
+    for record in records:
+        where = record.get("unit") or "dataset"
+        label = ", ".join(f"{k}={v}" for k, v in record.get("wildcards", {}).items())
+        message = record["message"].splitlines()[0] if record["message"] else ""
+        if len(message) > 400:
+            message = message[:400] + " ..."
+        lines.append(f"  - {where}: rule {record['rule']} ({label})")
+        lines.append(f"      {record['error']}: {message}")
+        lines.append(f"      log: {record['log']}")
+    return "\n".join(lines)
+
+
+def report_failed_run(plan, log_dir):
+    """At the end of a failed run: print the error summary and write the group page of what finished.
+
+    Called by the workflow's ``onerror`` handler. With ``--keep-going`` the subjects that did
+    finish have their reports; the group page then links them and lists each failed subject with
+    the rule, the error and the log. The page is given an old modification time so that Snakemake
+    considers it out of date and the ``group_report`` rule rebuilds it on the next complete run.
+
+    Returns
+    -------
+    summary : str
+        The printed summary.
+    """
+    units = list(plan.units())
+    records = collect_failures(log_dir, units=units)
+    summary = format_failures(records)
+    print(summary, file=sys.stderr)
+    if not plan.config["report"]["enabled"]:
+        return summary
+    from ..report.group import write_group_index
+
+    failed = {}
+    for record in records:
+        if record.get("unit"):
+            failed.setdefault(record["unit"], []).append(record)
+    finished = [u for u in units if u not in failed and Path(plan.report(u)).exists()]
+    if not finished and not failed:
+        return summary
+    summaries = [p for p in plan.group_summaries() if Path(p).exists()]
+    path = plan.group_report()
+    try:
+        write_group_index(
+            path,
+            finished,
+            summaries,
+            [(str(p), reason) for p, reason in plan.invalid],
+            title=f"neuroopt — {plan.bids_root.name} (incomplete run)",
+            failed=[
+                (unit, f"rule {r['rule']}: {r['error']}: {r['message'].splitlines()[0] if r['message'] else ''}", r["log"])
+                for unit in sorted(failed)
+                for r in failed[unit]
+            ],
+            unfinished=[u for u in units if u not in failed and u not in finished],
+        )
+        os.utime(path, (0, 0))
+    except OSError as err:  # e.g. the disk that made the run fail is still full
+        print(f"neuroopt: could not write the group page {path}: {err}", file=sys.stderr)
+        return summary
+    print(f"neuroopt: group page of the finished subjects (failed ones listed): {path}", file=sys.stderr)
+    return summary

@@ -5,3 +5,236 @@ outputs written atomically.
 """
 
 from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..utils import atomic_path, atomic_write_text, logger
+
+
+def _write_json(path, data):
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
+
+
+def _truth(info):
+    """The demo ground truth (``load_demo_truth``) described by ``params.truth``, or None."""
+    if not info:
+        return None
+    from ..datasets import load_demo_truth
+
+    return load_demo_truth(info["root"], info["subject"])
+
+
+# ---------------------------------------------------------------------------------------- fMRI
+def fmri_r1glm(input, output, params, threads):
+    """Cleaned BOLD runs + events -> per-voxel HRF (rank-1 GLM), condition and trial betas."""
+    import joblib
+
+    from ..fmri.maps import fit_r1glm_images, save_r1glm_derivatives, score_against_truth
+    from ..io.bids import read_events
+
+    cfg = params.cfg
+    t_rs = {json.loads(open(p).read())["RepetitionTime"] for p in input.sidecars}
+    if len(t_rs) != 1:
+        raise ValueError(f"The runs {list(input.bolds)} have different repetition times {sorted(t_rs)}; fit them separately.")
+    events = [read_events(p) for p in params.events]
+    result = fit_r1glm_images(
+        list(input.bolds),
+        events,
+        input.mask,
+        t_rs.pop(),
+        trial_betas=cfg["trial_betas"],
+        basis=cfg["basis"],
+        hrf_length=cfg["hrf_length"],
+        noise_model=cfg["noise_model"],
+        high_pass=cfg["high_pass"],
+        n_jobs=threads,
+    )
+    maps = ("hrf_peak", "hrf_fwhm", "betas", "r2_gain", "trial_betas", "trials")
+    save_r1glm_derivatives(result, {k: output[k] for k in maps if k in output.keys()})
+    est = result.estimator
+    summary = {
+        "conditions": result.conditions,
+        "n_voxels": int(est.hrf_coef_.shape[1]),
+        "n_runs": len(input.bolds),
+        "fit_time_s": float(est.fit_time_),
+        "median_hrf_peak_s": float(np.nanmedian(est.hrf_peak_time_)),
+        "median_r2_gain": float(np.nanmedian(est.r2_ - est.r2_canonical_)),
+        "params": cfg,
+    }
+    truth = _truth(params.truth)
+    if truth is not None:
+        summary["truth_scores"] = score_against_truth(result, truth)
+        logger.info(f"R1-GLM against the demo truth: {summary['truth_scores']}")
+    with atomic_path(output.model, suffix=".joblib") as tmp:
+        joblib.dump(result, tmp)
+    _write_json(output.summary, summary)
+
+
+# ---------------------------------------------------------------------------------------- M/EEG
+def _forward(cfg, info, subject, session):
+    import mne
+
+    from ..meeg.forward import make_sphere_forward
+
+    if cfg["forward"] == "sphere":
+        forward, _, _ = make_sphere_forward(info, pos=cfg["grid_spacing"])
+        return forward
+    path = cfg["forward"].format(subject=subject, session=session or "")
+    try:
+        return mne.read_forward_solution(path, verbose="error")
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(f"sparse.forward: cannot read the forward solution {path!r} ({err}).") from err
+
+
+def meeg_sparse(input, output, params, threads):
+    """Evoked (+ epochs for CLaR) + noise covariance -> sparse source estimates per estimator."""
+    import mne
+
+    from ..meeg.inverse import sparse_inverse
+    from ..meeg.source_scoring import score_sources_against_truth
+    from ..meeg.sources_io import save_source_estimates
+
+    cfg = params.cfg
+    evokeds = mne.read_evokeds(input.evoked, verbose="error")
+    cov = mne.read_cov(input.cov, verbose="error")
+    forward = _forward(cfg, evokeds[0].info, params.subject, params.session)
+    with atomic_path(output.forward, suffix="-fwd.fif") as tmp:
+        mne.write_forward_solution(tmp, forward, overwrite=True, verbose="error")
+    epochs = mne.read_epochs(input.epochs, verbose="error") if "clar" in cfg["estimators"] else None
+    truth = _truth(params.truth)
+    summary = {"params": cfg, "estimators": {}}
+    for estimator in cfg["estimators"]:
+        solutions, rows = {}, {}
+        for evoked in evokeds:
+            condition = evoked.comment
+            if estimator == "clar":
+                inst = epochs[condition].copy().crop(cfg["tmin"], cfg["tmax"])
+            else:
+                inst = evoked.copy().crop(cfg["tmin"], cfg["tmax"])
+            sol = sparse_inverse(
+                inst, forward, cov, estimator=estimator, alpha=cfg["alpha"], loose=cfg["loose"], depth=cfg["depth"], random_state=params.seed
+            )
+            solutions[condition] = sol
+            row = {
+                "n_sources": int(len(sol.stc.data)),
+                "alpha": float(sol.alpha),
+                "alpha_fraction": float(sol.alpha_fraction),
+                "alpha_method": sol.alpha_method,
+                "explained_variance": float(sol.explained_variance),
+                "noise_levels": sol.noise_levels.to_dict("records"),
+            }
+            if truth is not None:
+                eeg = truth["eeg"]
+                row["truth_scores"] = score_sources_against_truth(
+                    sol.stc, eeg["sources"], forward, truth_waveforms=eeg["waveforms"][condition]
+                )
+            rows[condition] = row
+            logger.info(f"{estimator} {condition}: {row['n_sources']} sources, alpha/alpha_max {row['alpha_fraction']:.3f}")
+        save_source_estimates(output[estimator], solutions)
+        summary["estimators"][estimator] = rows
+    _write_json(output.summary, summary)
+
+
+# ---------------------------------------------------------------------------------------- decoding / RSA
+def meeg_decoding(input, output, params, threads):
+    """Epochs -> cross-validated decoding over time of one contrast (folds grouped by run)."""
+    import mne
+
+    from ..decoding.temporal import decode_epochs
+
+    cfg, contrast = params.cfg, tuple(params.contrast)
+    epochs = mne.read_epochs(input.epochs, verbose="error")
+    scoring = cfg["scoring"] if len(contrast) == 2 else "balanced_accuracy"
+    result = decode_epochs(epochs, contrast, runs="run", scoring=scoring, generalization=cfg["generalization"])
+    result.save(output.result)
+    curve = result.mean_scores if result.scores.ndim == 2 else np.diag(result.mean_scores)
+    logger.info(f"decoding {contrast}: peak {scoring} {float(curve.max()):.3f} (chance {result.chance})")
+
+
+def _trial_table(input):
+    import nibabel as nib
+    import pandas as pd
+
+    from nilearn.masking import apply_mask
+
+    trials = pd.read_csv(input.trials, sep="\t")
+    betas = apply_mask(nib.load(input.trial_betas), nib.load(input.mask))
+    if len(trials) != betas.shape[0]:
+        raise ValueError(f"{input.trials} lists {len(trials)} trials but {input.trial_betas} has {betas.shape[0]} volumes.")
+    return trials, betas
+
+
+def fmri_decoding(input, output, params, threads):
+    """R1-GLMS trial betas in the brain mask -> decoding of one contrast, folds grouped by run."""
+    from ..decoding.trials import decode_trials
+
+    cfg, contrast = params.cfg, tuple(params.contrast)
+    trials, betas = _trial_table(input)
+    conditions = trials["trial_type"].astype(str).to_numpy()
+    keep = np.isin(conditions, contrast)
+    scoring = cfg["scoring"] if len(contrast) == 2 else "balanced_accuracy"
+    result = decode_trials(betas[keep], conditions[keep], trials["run"].to_numpy()[keep], scoring=scoring)
+    result.save(output.result)
+    logger.info(f"fMRI decoding {contrast}: {scoring} {result.score:.3f} (chance {result.chance})")
+
+
+def meeg_rsa(input, output, params, threads):
+    """Epochs -> crossnobis RDM at every time point (leave-one-run-out, noise-normalised)."""
+    import mne
+
+    from ..rsa.rdm import epochs_rdms
+
+    epochs = mne.read_epochs(input.epochs, verbose="error")
+    noise = None if params.cfg["noise"] == "none" else params.cfg["noise"]
+    epochs_rdms(epochs, runs="run", method="crossnobis", noise=noise).save(output.rdm)
+
+
+def fmri_rsa(input, output, params, threads):
+    """R1-GLMS trial betas -> crossnobis RDM in the brain mask (Woodbury shrinkage precision)."""
+    import nibabel as nib
+    import pandas as pd
+
+    from ..rsa.rdm import roi_rdms
+
+    trials = pd.read_csv(input.trials, sep="\t")
+    noise = None if params.cfg["noise"] == "none" else params.cfg["noise"]
+    stack = roi_rdms(
+        nib.load(input.trial_betas), [nib.load(input.mask)], trials["trial_type"].astype(str).to_numpy(),
+        trials["run"].to_numpy(), noise=noise, roi_names=["brain"],
+    )
+    stack.save(output.rdm)
+
+
+def group_decoding(input, output, params, threads):
+    """Subjects' decoding curves -> group mean with cluster-corrected significance over time."""
+    from ..decoding.group import group_decoding as combine
+    from ..decoding.temporal import TemporalDecodingResult
+
+    results = [TemporalDecodingResult.load(p) for p in input.results]
+    combine(results, subjects=params.subjects, n_permutations=params.cfg["n_permutations"], random_state=params.seed).save(output.result)
+
+
+def group_rsa(input, output, params, threads):
+    """Subjects' RDM stacks -> model fits with noise ceiling, bootstrap over subjects and conditions."""
+    from ..rsa.inference import evaluate_models
+    from ..rsa.rdm import RDMStack
+    from .contrasts import resolve_models
+
+    stacks = [RDMStack.load(p) for p in input.rdms]
+    conditions = [str(c) for c in stacks[0].conditions]
+    for path, stack in zip(input.rdms, stacks):
+        if [str(c) for c in stack.conditions] != conditions:
+            raise ValueError(f"{path} has conditions {list(stack.conditions)}, not {conditions} like {input.rdms[0]}.")
+    models = resolve_models(conditions, params.cfg["models"])
+    result = evaluate_models(
+        np.stack([s.dissimilarities for s in stacks]),
+        np.stack(list(models.values())),
+        list(models),
+        method=params.cfg["comparison"],
+        n_bootstrap=params.cfg["n_bootstrap"],
+        axis=stacks[0].axis,
+        random_state=params.seed,
+    )
+    result.save(output.result)

@@ -26,11 +26,13 @@ def demo_dataset(input, output, params, threads):
     import shutil
 
     from ..datasets import make_demo_dataset
+    from ..datasets.demo import MARKER as DEMO_MARKER
 
     path = Path(params.path)
-    # Snakemake creates the folders of declared outputs before the job starts; a tree holding
-    # nothing but empty folders is that, not a dataset, and the generator may replace it.
-    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+    # Snakemake runs this job only when outputs are missing or outdated, after deleting the
+    # declared ones: a previous demo there (it has the marker file) is stale, so regenerate it
+    # whole. A tree of empty folders is what Snakemake pre-creates for the outputs.
+    if path.is_dir() and ((path / DEMO_MARKER).is_file() or not any(p.is_file() for p in path.rglob("*"))):
         shutil.rmtree(path)
     make_demo_dataset(path, **params.demo)
 
@@ -197,9 +199,13 @@ def subject_report(input, output, params, threads):
 
 
 def group_report(input, output, params, threads):
-    """Group index page linking the subject reports, with what was excluded and why."""
-    from ..report.group import write_group_index
+    """Group page: subject report links, excluded inputs, group decoding and RSA."""
+    from ..report.group import build_group_report
 
     write_dataset_description(Path(output.description).parent, source_name=params.dataset_name)
-    write_group_index(output.html, params.units, list(input.summaries), params.excluded, params.title)
-    logger.info(f"Group index written to {output.html}")
+    report = build_group_report(
+        params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa
+    )
+    with atomic_path(output.html, suffix=".html") as tmp:
+        report.save(tmp, open_browser=False, overwrite=True, verbose="error")
+    logger.info(f"Group page written to {output.html}")

@@ -1,5 +1,5 @@
-"""The group index page: one line per subject with its report link and key numbers, plus what was
-left out of the analysis and why."""
+"""The group page (``reports/index.html``): links to every subject's report with key numbers, the
+inputs left out and why, and the group-level decoding and RSA results."""
 
 from __future__ import annotations
 
@@ -7,31 +7,12 @@ import html
 import json
 from pathlib import Path
 
-from ..utils import atomic_write_text
+import mne
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
-th{background:#f0f0f0}.bad{color:#a00}
-"""
+from ._figures import html_table
 
 
-def write_group_index(path, units, summary_paths, excluded, title="neuroopt"):
-    """Write the group ``index.html``.
-
-    Parameters
-    ----------
-    path : path-like
-        The HTML file (written atomically).
-    units : list of str
-        Subject (or subject_session) labels; each links to ``<unit>_report.html`` beside ``path``.
-    summary_paths : list of path-like
-        JSON summaries of the subject-level steps (epochs summaries carry ``n_epochs``); their file
-        name starts with the unit label.
-    excluded : list of (path, reason)
-        Inputs left out while planning, with the reason.
-    """
-    path = Path(path)
+def _subject_rows(units, summary_paths):
     by_unit = {unit: [] for unit in units}
     for summary_path in summary_paths:
         name = Path(summary_path).name
@@ -44,20 +25,39 @@ def write_group_index(path, units, summary_paths, excluded, title="neuroopt"):
             by_unit[unit].append(f"{summary['n_epochs']} epochs ({summary['n_dropped']} rejected)")
         if "n_voxels" in summary:
             by_unit[unit].append(f"{summary['n_voxels']} voxels in mask")
-    rows = "".join(
-        f'<tr><td><a href="{html.escape(unit)}_report.html">{html.escape(unit)}</a></td>'
-        f"<td>{html.escape('; '.join(by_unit[unit]) or '—')}</td></tr>"
+    return [
+        (f'<a href="{html.escape(unit)}_report.html">{html.escape(unit)}</a>', html.escape("; ".join(by_unit[unit]) or "—"))
         for unit in units
-    )
-    excl = "".join(
-        f'<tr><td>{html.escape(str(p))}</td><td class="bad">{html.escape(str(reason))}</td></tr>' for p, reason in excluded
-    )
-    body = (
-        f"<h1>{html.escape(title)}</h1><h2>Subjects</h2>"
-        f"<table><tr><th>report</th><th>summary</th></tr>{rows}</table>"
-        "<h2>Excluded inputs</h2>"
-        + (f"<table><tr><th>input</th><th>reason</th></tr>{excl}</table>" if excl else "<p>None.</p>")
-    )
-    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>\n"
-    atomic_write_text(path, page)
-    return path
+    ]
+
+
+def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=()):
+    """The group ``mne.Report``.
+
+    Parameters
+    ----------
+    units : list of str
+        Subject (or subject_session) labels; each links to ``<unit>_report.html`` beside the page.
+    summary_paths : list of path-like
+        JSON summaries of the subject-level steps; their file name starts with the unit label.
+    excluded : list of (path, reason)
+        Inputs left out (while planning, or subjects whose jobs failed), with the reason.
+    decoding : list of (title, path)
+        Group decoding results (:class:`neuroopt.decoding.group.GroupDecodingResult` files).
+    rsa : list of (title, path)
+        Group model comparisons (:class:`neuroopt.rsa.inference.ModelComparisonResult` files).
+    """
+    from ..decoding.group import GroupDecodingResult
+    from ..rsa.inference import ModelComparisonResult
+    from .decoding import add_decoding_section
+    from .rsa import add_model_comparison_section
+
+    report = mne.Report(title=title, verbose="error")
+    report.add_html(html_table(_subject_rows(units, summary_paths), ("subject report", "summary")), title="Subjects", section="Subjects")
+    rows = [(html.escape(str(p)), f'<span style="color:#a00">{html.escape(str(r))}</span>') for p, r in excluded]
+    report.add_html(html_table(rows, ("input", "reason")) if rows else "<p>None.</p>", title="Excluded inputs", section="Subjects")
+    for name, path in decoding:
+        add_decoding_section(report, GroupDecodingResult.load(path), title=f"Group decoding {name}", section="Group decoding")
+    for name, path in rsa:
+        add_model_comparison_section(report, ModelComparisonResult.load(path), title=f"Group RSA {name}", section="Group RSA")
+    return report

@@ -65,6 +65,84 @@ def _fmri(report, section):
     add_fmri_preprocessing_section(report, title=section["title"], mask_img=nib.load(section["mask"]), runs=runs)
 
 
+def _load_truth(info):
+    if not info:
+        return None
+    from ..datasets import load_demo_truth
+
+    return load_demo_truth(info["root"], info["subject"])
+
+
+@section_builder("r1glm")
+def _r1glm(report, section):
+    import joblib
+
+    from .hrf import add_hrf_section
+
+    result = joblib.load(section["model"])
+    add_hrf_section(report, result, truth=_load_truth(section["truth"]), section=f"HRF (R1-GLM) — {section['title']}")
+
+
+@section_builder("sparse")
+def _sparse(report, section):
+    from ..meeg.sources_io import read_source_estimates
+    from .sources import add_sources_section
+
+    forward = mne.read_forward_solution(section["forward"], verbose="error")
+    with open(section["summary"]) as fid:
+        summary = json.load(fid)
+    truth = _load_truth(section["truth"])
+    for estimator, rows in summary["estimators"].items():
+        estimates = read_source_estimates(section[estimator])
+        for condition, estimate in estimates.items():
+            add_sources_section(
+                report,
+                estimate["stc"],
+                forward["src"],
+                noise_levels=estimate["noise_levels"],
+                truth=truth["eeg"]["sources"] if truth is not None else None,
+                scores=rows[condition].get("truth_scores"),
+                title=f"Sparse sources ({estimator}) — {condition} — {section['title']}",
+            )
+
+
+@section_builder("meeg_decoding")
+def _meeg_decoding(report, section):
+    from ..decoding.temporal import TemporalDecodingResult
+    from .decoding import add_decoding_section
+
+    for contrast, path in zip(section["contrasts"], section["results"]):
+        result = TemporalDecodingResult.load(path)
+        add_decoding_section(report, result, title=f"Decoding {contrast} — {section['title']}", section=f"Decoding — {section['title']}")
+
+
+@section_builder("func_decoding")
+def _func_decoding(report, section):
+    from ..decoding.trials import TrialDecodingResult
+    from ._figures import html_table
+
+    rows = []
+    for contrast, path in zip(section["contrasts"], section["results"]):
+        result = TrialDecodingResult.load(path)
+        folds = ", ".join(f"{s:.2f}" for s in result.fold_scores)
+        rows.append((contrast, " vs ".join(map(str, result.classes)), result.scoring, f"{result.score:.3f}", f"{result.chance:.3f}", folds))
+    report.add_html(
+        html_table(rows, ("contrast", "classes", "score", "mean", "chance", "per run (leave-one-run-out)")),
+        title=f"fMRI decoding of R1-GLMS trial betas — {section['title']}",
+        section=f"Decoding — {section['title']}",
+        tags=("decoding", "fmri"),
+    )
+
+
+@section_builder("rsa")
+def _rsa(report, section):
+    from ..rsa.rdm import RDMStack
+    from .rsa import add_rsa_section
+
+    stack = RDMStack.load(section["rdm"])
+    add_rsa_section(report, stack, title=f"RSA — {section['title']}", section=f"RSA — {section['title']}")
+
+
 def build_subject_report(unit, sections):
     """Return the ``mne.Report`` of one subject (``unit`` e.g. ``sub-01`` or ``sub-01_ses-01``)."""
     report = mne.Report(title=f"neuroopt — {unit}", verbose="error")

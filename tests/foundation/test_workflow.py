@@ -1,6 +1,9 @@
 """The Snakemake workflow end to end on the tiny demo: plan, run, nothing-to-do, reports, CLI."""
 
 import hashlib
+import json
+
+import numpy as np
 import os
 import re
 import subprocess
@@ -47,6 +50,10 @@ def test_dry_run_plans_every_job(demo_run):
     assert counts["demo_dataset"] == "1"
     assert counts["meeg_preprocess"] == "2" and counts["meeg_epochs"] == "1"
     assert counts["fmri_clean"] == "2" and counts["fmri_mask"] == "1"
+    assert counts["fmri_r1glm"] == "1" and counts["meeg_sparse"] == "1"
+    assert counts["meeg_decoding"] == "2" and counts["fmri_decoding"] == "1"  # auditory/visual, left/right; all 4
+    assert counts["meeg_rsa"] == "1" and counts["fmri_rsa"] == "1"
+    assert "group_decoding" not in counts and "group_rsa" not in counts  # one subject: no group statistics
     assert counts["subject_report"] == "1" and counts["group_report"] == "1"
 
 
@@ -65,6 +72,18 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
         "sub-01/func/sub-01_task-demo_run-01_desc-clean_bold.nii.gz",
         "sub-01/func/sub-01_task-demo_run-01_desc-clean_bold.json",
         "sub-01/func/sub-01_task-demo_desc-brain_mask.nii.gz",
+        "sub-01/func/sub-01_task-demo_desc-hrf_peak.nii.gz",
+        "sub-01/func/sub-01_task-demo_desc-conditions_stat-beta_statmap.nii.gz",
+        "sub-01/func/sub-01_task-demo_desc-trials_stat-beta_statmap.nii.gz",
+        "sub-01/func/sub-01_task-demo_desc-r1glm_summary.json",
+        "sub-01/eeg/sub-01_task-demo_fwd.fif",
+        "sub-01/eeg/sub-01_task-demo_desc-mtl_sources.h5",
+        "sub-01/eeg/sub-01_task-demo_desc-sgcl_sources.h5",
+        "sub-01/eeg/sub-01_task-demo_desc-auditoryVsVisual_decoding.npz",
+        "sub-01/eeg/sub-01_task-demo_desc-leftVsRight_decoding.npz",
+        "sub-01/eeg/sub-01_task-demo_desc-crossnobis_rdm.npz",
+        "sub-01/func/sub-01_task-demo_desc-allConditions_decoding.npz",
+        "sub-01/func/sub-01_task-demo_desc-crossnobis_rdm.npz",
         "reports/sub-01_report.html",
         "reports/index.html",
     ]
@@ -72,10 +91,26 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
         assert (deriv / name).is_file(), name
     assert not list(deriv.rglob(".*")), "temporary files left behind"
     report = (deriv / "reports" / "sub-01_report.html").read_text()
-    for section in ("M/EEG preprocessing", "Bad channels and artifacts", "ICA", "Noise covariance", "Brain mask", "Carpet plot", "Design matrix"):
+    for section in ("M/EEG preprocessing", "Bad channels and artifacts", "ICA", "Noise covariance", "Brain mask", "Carpet plot", "Design matrix",
+                    "HRF (R1-GLM)", "Time-to-peak map", "Sparse sources (mtl)", "Sparse sources (sgcl)",
+                    "Decoding auditoryVsVisual", "temporal generalization", "fMRI decoding of R1-GLMS trial betas", "RSA"):
         assert section in report, section
     index = (deriv / "reports" / "index.html").read_text()
     assert 'href="sub-01_report.html"' in index and "epochs" in index
+    # the stages are scored against the demo's ground truth
+    r1glm = json.loads((deriv / "sub-01/func/sub-01_task-demo_desc-r1glm_summary.json").read_text())
+    assert r1glm["truth_scores"]["hrf_r"] > 0.9
+    sparse = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_desc-sparse_summary.json").read_text())
+    assert set(sparse["estimators"]) == {"mtl", "sgcl"}
+    from neuroopt.meeg.sources_io import read_source_estimates
+
+    estimates = read_source_estimates(deriv / "sub-01/eeg/sub-01_task-demo_desc-mtl_sources.h5")
+    assert sorted(estimates) == ["auditory/left", "auditory/right", "visual/left", "visual/right"]
+    from neuroopt.decoding.temporal import TemporalDecodingResult
+
+    decoding = TemporalDecodingResult.load(deriv / "sub-01/eeg/sub-01_task-demo_desc-auditoryVsVisual_decoding.npz")
+    assert decoding.mean_scores.ndim == 2  # temporal generalization
+    assert np.diag(decoding.mean_scores)[decoding.times > 0.05].max() > 0.75
     assert f"reports: {deriv / 'reports' / 'index.html'}" in run.stdout + run.stderr
 
 

@@ -1,0 +1,24 @@
+# Sparse source estimates (multitask Lasso / concomitant estimators) of each condition's evoked.
+
+
+rule meeg_sparse:
+    input:
+        evoked=lambda w: PLAN.meeg_outputs(w.group)["evoked"],
+        cov=lambda w: PLAN.meeg_outputs(w.group)["cov"],
+        epochs=lambda w: PLAN.meeg_outputs(w.group)["epochs"],
+    output:
+        **{k: str(DERIV / ("{sdir}/{dtype}/{group}_" + v)) for k, v in SPARSE_SUFFIXES.items()},
+    params:
+        cfg=config["sparse"],
+        seed=config["seed"],
+        subject=lambda w: _meeg_group_runs(w)[0].subject,
+        session=lambda w: _meeg_group_runs(w)[0].session,
+        truth=lambda w: PLAN.truth_info(_meeg_group_runs(w)[0]),
+    log:
+        str(LOGS / "meeg_sparse/{sdir}/{group}_{dtype}.log"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "scripts/run_step.py"
