@@ -167,15 +167,19 @@ class Plan:
             names &= set(selected)
         return sorted(names)
 
-    def decoding_enabled(self, family):
-        if not self.config["decoding"]["enabled"]:
+    def _on_trials_or_epochs(self, stage, family):
+        """Decoding and RSA run on M/EEG epochs, and on fMRI R1-GLMS trial betas."""
+        if not self.config[stage]["enabled"]:
             return False
-        return self.config["meeg"]["enabled"] if family == "meeg" else self.r1glm_enabled() and self.config["r1glm"]["trial_betas"]
+        if family == "meeg":
+            return self.config["meeg"]["enabled"]
+        return self.r1glm_enabled() and self.config["r1glm"]["trial_betas"]
+
+    def decoding_enabled(self, family):
+        return self._on_trials_or_epochs("decoding", family)
 
     def rsa_enabled(self, family):
-        if not self.config["rsa"]["enabled"]:
-            return False
-        return self.config["meeg"]["enabled"] if family == "meeg" else self.r1glm_enabled() and self.config["r1glm"]["trial_betas"]
+        return self._on_trials_or_epochs("rsa", family)
 
     def contrasts(self, group, family):
         from .contrasts import resolve_contrasts
