@@ -1,5 +1,21 @@
-"""fMRI: preprocessing (nilearn) and HRF estimation (R1-GLM / R1-GLMS)."""
+"""fMRI: preprocessing (nilearn) and HRF estimation (R1-GLM / R1-GLMS, Pedregosa et al. 2015)."""
 
+from .estimators import R1GLM, R1GLMS
+from .hrf_basis import HRFBasis
+from .maps import R1GLMImages, fit_r1glm_images, r1glm_derivative_paths, save_r1glm_derivatives, score_against_truth
 from .preprocessing import clean_bold, compute_mask, fmriprep_confounds, load_bold
 
-__all__ = ["clean_bold", "compute_mask", "fmriprep_confounds", "load_bold"]
+__all__ = [
+    "HRFBasis",
+    "R1GLM",
+    "R1GLMImages",
+    "R1GLMS",
+    "clean_bold",
+    "compute_mask",
+    "fit_r1glm_images",
+    "fmriprep_confounds",
+    "load_bold",
+    "r1glm_derivative_paths",
+    "save_r1glm_derivatives",
+    "score_against_truth",
+]

@@ -1,0 +1,331 @@
+"""Benchmark of the rank-1 GLM (R1GLM, R1GLMS) against nilearn and hrf-estimation 1.1.
+
+Simulated voxels with known per-voxel HRFs (double gammas with time to peak 4-7 s, varying
+dispersion and undershoot), an event-related design (6 conditions x 20 trials, integer-second
+onsets), AR(1) noise (rho 0.3) at several SNRs (signal sd / noise sd).
+
+Anchors, run in this same script:
+- nilearn ``run_glm`` (AR(1), nilearn's default) with the 'spm', 'spm + derivative + dispersion'
+  and 'fir' designs, and canonical OLS. The HRF of a multi-function GLM is the rank-1 SVD of its
+  (basis x condition) coefficients; its betas are the canonical coefficients ('spm + ...') or the
+  rank-1 projection ('fir').
+- hrf-estimation 1.1 (the reference implementation of the method), run with
+  /work/venv-hrf/bin/python (override with HRF_ESTIMATION_PYTHON) on saved .npy inputs; skipped
+  with a message when that interpreter or package is missing.
+
+Usage: python benchmarks/bench_r1glm.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from neuroopt.utils import pin_blas_threads
+
+pin_blas_threads(1)
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from neuroopt.fmri._r1glm import hrf_peak_fwhm  # noqa: E402
+from neuroopt.fmri.design import drift_basis, simulate_bold  # noqa: E402
+from neuroopt.fmri.estimators import R1GLM, R1GLMS  # noqa: E402
+
+GRID = np.arange(0.0, 32.05, 0.1)
+SDD = "spm + derivative + dispersion"
+REF_PYTHON = os.environ.get("HRF_ESTIMATION_PYTHON", "/work/venv-hrf/bin/python")
+
+
+def make_events(t_r, n_scans, n_conditions=6, n_trials=20, seed=0):
+    rng = np.random.default_rng(seed)
+    last = int((n_scans - 1) * t_r - 32)
+    onsets = np.sort(rng.choice(np.arange(0, last), n_conditions * n_trials, replace=False))
+    labels = rng.permutation(np.repeat([f"c{k}" for k in range(n_conditions)], n_trials))
+    amplitude = np.clip(1.0 + 0.4 * rng.standard_normal(onsets.size), 0.1, None)
+    return pd.DataFrame({"onset": onsets.astype(float), "duration": 0.0, "trial_type": labels,
+                         "amplitude": amplitude})
+
+
+def hrf_library(n_shapes=64, seed=0):
+    """Double-gamma parameters with time to peak in [4, 7] s."""
+    rng = np.random.default_rng(seed)
+    params = []
+    while len(params) < n_shapes:
+        delay, dispersion = rng.uniform(5, 8.5), rng.uniform(0.8, 1.2)
+        ratio = rng.uniform(0.05, 0.35)
+        ttp = (delay - 1) * dispersion
+        if 4.0 <= ttp <= 7.0:
+            params.append((delay, dispersion, ratio))
+    return np.array(params)
+
+
+def simulate(t_r, n_scans, n_voxels, snr, seed=0):
+    rng = np.random.default_rng(seed + 1)
+    events = make_events(t_r, n_scans, seed=seed)
+    params = hrf_library(seed=seed)
+    shape_index = rng.integers(0, len(params), n_voxels)
+    betas = rng.standard_normal((6, n_voxels))
+    Y, hrfs = simulate_bold(events, t_r, n_scans, params, shape_index, betas, snr=snr, ar1=0.3,
+                            drift_sd=1.0, random_state=seed)
+    trial_betas = betas[events["trial_type"].map(
+        {c: k for k, c in enumerate(sorted(events["trial_type"].unique()))}).to_numpy()] \
+        * events["amplitude"].to_numpy()[:, None]
+    return dict(Y=Y, events=events, betas=betas, hrfs=hrfs[:, shape_index],
+                trial_betas=trial_betas)
+
+
+def scores(hrf_est, times, betas_est, sim):
+    """HRF r, |time-to-peak error| and pooled beta r against the simulation truth."""
+    hrf = np.stack([np.interp(GRID, times, h, right=0.0) for h in hrf_est.T], axis=1)
+    truth = sim["hrfs"]
+    hc = hrf - hrf.mean(0)
+    tc = truth - truth.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (hc * tc).sum(0) / np.sqrt((hc ** 2).sum(0) * (tc ** 2).sum(0))
+    ttp_est, _ = hrf_peak_fwhm(np.ascontiguousarray(hrf), np.eye(GRID.size), GRID)
+    ttp_true = GRID[truth.argmax(0)]
+    beta_r = np.corrcoef(betas_est.ravel(), sim["betas"].ravel())[0, 1]
+    return float(np.nanmean(r)), float(np.nanmedian(np.abs(ttp_est - ttp_true))), float(beta_r)
+
+
+def best_time(func, repeats):
+    best, out = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = func()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def nilearn_fit(sim, t_r, hrf_model, noise_model="ar1"):
+    from nilearn.glm.first_level import make_first_level_design_matrix, run_glm
+
+    n_scans = sim["Y"].shape[0]
+    frame_times = np.arange(n_scans) * t_r
+    events = sim["events"][["onset", "duration", "trial_type"]]
+    kwargs = {"fir_delays": list(range(int(32 / t_r)))} if hrf_model == "fir" else {}
+    design = make_first_level_design_matrix(frame_times, events, hrf_model=hrf_model,
+                                            drift_model="cosine", high_pass=0.01, **kwargs)
+    labels, results = run_glm(sim["Y"], design.to_numpy(), noise_model=noise_model)
+    coef = np.zeros((design.shape[1], sim["Y"].shape[1]))
+    for key, res in results.items():
+        coef[:, labels == key] = res.theta
+    return design, coef
+
+
+def nilearn_hrf_betas(design, coef, t_r, hrf_model):
+    """HRF (rank-1 SVD of basis x condition coefficients) and betas of a nilearn GLM."""
+    from nilearn.glm.first_level import hemodynamic_models as hm
+
+    conditions = [f"c{k}" for k in range(6)]
+    if hrf_model == "spm":
+        idx = [list(design.columns).index(c) for c in conditions]
+        kernel = hm.spm_hrf(t_r, 50, 32.0)
+        times = np.linspace(0, 32.0, kernel.size)
+        return np.repeat(kernel[:, None], coef.shape[1], 1), times, coef[idx]
+    if hrf_model == "fir":
+        n_lags = int(32 / t_r)
+        idx = [[list(design.columns).index(f"{c}_delay_{d}") for d in range(n_lags)]
+               for c in conditions]
+        basis = np.eye(n_lags)
+        times = np.arange(n_lags) * t_r
+    else:
+        suffixes = ["", "_derivative", "_dispersion"]
+        idx = [[list(design.columns).index(c + s) for s in suffixes] for c in conditions]
+        basis = np.column_stack([hm.spm_hrf(t_r, 50, 32.0), hm.spm_time_derivative(t_r, 50, 32.0),
+                                 hm.spm_dispersion_derivative(t_r, 50, 32.0)])
+        times = np.linspace(0, 32.0, basis.shape[0])
+    mats = np.stack([coef[i] for i in idx], axis=0)  # (n_cond, n_basis, n_vox)
+    u, s, vt = np.linalg.svd(np.moveaxis(mats, -1, 0), full_matrices=False)  # per voxel
+    w = u[:, :, 0]  # (n_vox, n_cond) -> left = conditions
+    h_coef = vt[:, 0, :] * s[:, :1]  # (n_vox, n_basis)
+    hrf = basis @ h_coef.T
+    sign = np.sign(hrf[np.abs(hrf).argmax(0), np.arange(hrf.shape[1])])
+    hrf = hrf * sign
+    if hrf_model == "fir":
+        betas = (w * sign[:, None]).T
+    else:
+        betas = mats[:, 0, :]
+    return hrf, times, betas
+
+
+def run_reference(sim, t_r, mode, n_voxels, workdir):
+    """hrf-estimation 1.1 in its own interpreter; returns (seconds, hrf, times, betas) or None."""
+    if not Path(REF_PYTHON).exists():
+        return None, f"hrf-estimation skipped: {REF_PYTHON} not found (see the module docstring)"
+    workdir = Path(workdir)
+    Y = sim["Y"][:, :n_voxels]
+    drifts = drift_basis(Y.shape[0], t_r)
+    if mode == "r1glms":
+        # its r1glms mode ignores drift regressors, so give it drift-free data
+        Y = Y - drifts @ (drifts.T @ Y)
+    np.save(workdir / "Y.npy", Y)
+    np.save(workdir / "drifts.npy", drifts)
+    events = sim["events"]
+    conditions = (events["trial_type"].to_numpy() if mode == "r1glm"
+                  else np.array([f"trial{i:05d}" for i in range(len(events))]))  # sorts in order
+    np.save(workdir / "conditions.npy", conditions.astype(str))
+    np.save(workdir / "onsets.npy", events["onset"].to_numpy())
+    script = f"""
+import time, numpy as np, hrf_estimation as he
+Y = np.load("{workdir}/Y.npy"); drifts = np.load("{workdir}/drifts.npy")
+cond = np.load("{workdir}/conditions.npy"); onsets = np.load("{workdir}/onsets.npy")
+start = time.perf_counter()
+U, V = he.glm(cond, onsets, {int(t_r) if float(t_r).is_integer() else t_r}, Y,
+              drifts={'drifts' if mode == 'r1glm' else 'None'}, basis="3hrf", mode="{mode}",
+              n_jobs=1)
+elapsed = time.perf_counter() - start
+t = np.arange(0, 32.05, 0.1); t20 = np.where(t <= 20, t, 0)
+B = np.stack([he.hrf.spmt(t20), he.hrf.dspmt(t20), he.hrf.ddspmt(t20)], 1) * (t <= 20)[:, None]
+np.save("{workdir}/hrf.npy", B @ U); np.save("{workdir}/V.npy", V)
+print(elapsed)
+"""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run([REF_PYTHON, "-c", script], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return None, f"hrf-estimation failed: {proc.stderr.strip().splitlines()[-1:]}"
+    elapsed = float(proc.stdout.strip().splitlines()[-1])
+    hrf = np.load(workdir / "hrf.npy")
+    V = np.load(workdir / "V.npy")
+    if mode == "r1glms":
+        V = V[: len(events)]
+    sign = np.sign(hrf[np.abs(hrf).argmax(0), np.arange(hrf.shape[1])])
+    return (elapsed, hrf * sign, GRID, V * sign), None
+
+
+def row(name, n_voxels, seconds, metrics, anchor_speed=None):
+    speed = n_voxels / seconds
+    ratio = f"{speed / anchor_speed:.2f}" if anchor_speed else "-"
+    r, ttp, beta_r = metrics
+    return f"| {name} | {n_voxels} | {speed:,.0f} | {ratio} | {r:.3f} | {ttp:.2f} | {beta_r:.3f} |"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 3
+    n_acc = 1000 if args.quick else 10000
+    n_ref = 50 if args.quick else 500
+    numba.set_num_threads(1)
+    warnings.filterwarnings("ignore", message=".*null duration.*")
+
+    # compile time, apart from run time
+    tiny = simulate(2.0, 100, 10, 1.0)
+    start = time.perf_counter()
+    R1GLM(t_r=2.0).fit(tiny["Y"], tiny["events"])
+    R1GLM(t_r=2.0, noise_model="ar1").fit(tiny["Y"], tiny["events"])
+    print(f"numba compile/load of the first fits: {time.perf_counter() - start:.2f} s\n")
+
+    header = ("| method | voxels | voxels/s (1 core) | speed / nilearn spm+d+d | HRF r | "
+              "ttp err (s, median) | pooled beta r |\n|---|---|---|---|---|---|---|")
+    for snr in ([0.5] if args.quick else [0.25, 0.5, 1.0]):
+        sim = simulate(2.0, 400, n_acc, snr)
+        print(f"### TR 2 s, 400 scans, 6 conditions x 20 trials, AR(1) 0.3, SNR {snr}\n")
+        print(header)
+        t_nl, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, SDD), repeats)
+        anchor = n_acc / t_nl
+        hrf, times, betas = nilearn_hrf_betas(design, coef, 2.0, SDD)
+        lines = [row("nilearn spm+deriv+disp (ar1)", n_acc, t_nl,
+                     scores(hrf, times, betas, sim), anchor)]
+        t_spm, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
+        hrf, times, betas = nilearn_hrf_betas(design, coef, 2.0, "spm")
+        lines.append(row("nilearn canonical OLS", n_acc, t_spm, scores(hrf, times, betas, sim),
+                         anchor))
+        t_spm, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, "spm"), repeats)
+        hrf, times, betas = nilearn_hrf_betas(design, coef, 2.0, "spm")
+        lines.append(row("nilearn spm (ar1)", n_acc, t_spm, scores(hrf, times, betas, sim), anchor))
+        for noise in ("ols", "ar1"):
+            t_r1, model = best_time(
+                lambda: R1GLM(t_r=2.0, noise_model=noise).fit(sim["Y"], sim["events"]), repeats)
+            lines.append(row(f"neuroopt R1GLM 3hrf ({noise})", n_acc, t_r1,
+                             scores(model.hrf_, model.hrf_times_, model.betas_, sim), anchor))
+        with tempfile.TemporaryDirectory() as tmp:
+            ref, message = run_reference(sim, 2.0, "r1glm", n_ref, tmp)
+        if ref is None:
+            print(message)
+        else:
+            sub = dict(sim, hrfs=sim["hrfs"][:, :n_ref], betas=sim["betas"][:, :n_ref])
+            lines.append(row("hrf-estimation 1.1 r1glm (20 s basis)", n_ref, ref[0],
+                             scores(ref[1], ref[2], ref[3], sub), anchor))
+            model = R1GLM(t_r=2.0).fit(sim["Y"][:, :n_ref], sim["events"])
+            lines.append(row("neuroopt R1GLM, same voxels", n_ref, model.fit_time_,
+                             scores(model.hrf_, model.hrf_times_, model.betas_, sub), anchor))
+        print("\n".join(lines) + "\n")
+
+    # speed on large problems
+    print("### R1GLM speed vs size (SNR 1, 3hrf, OLS and AR(1), 1 numba thread)\n")
+    print("| voxels | OLS s | OLS voxels/s | AR(1) s | AR(1) voxels/s | "
+          "nilearn canonical OLS voxels/s |\n|---|---|---|---|---|---|")
+    for n_voxels in ([1000, 10000] if args.quick else [1000, 10000, 100000]):
+        sim = simulate(2.0, 400, n_voxels, 1.0, seed=2)
+        t_ols, _ = best_time(lambda: R1GLM(t_r=2.0).fit(sim["Y"], sim["events"]), repeats)
+        t_ar1, _ = best_time(
+            lambda: R1GLM(t_r=2.0, noise_model="ar1").fit(sim["Y"], sim["events"]), repeats)
+        t_can, _ = best_time(lambda: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
+        print(f"| {n_voxels} | {t_ols:.2f} | {n_voxels / t_ols:,.0f} | {t_ar1:.2f} | "
+              f"{n_voxels / t_ar1:,.0f} | {n_voxels / t_can:,.0f} |")
+        del sim
+    print()
+
+    # FIR at TR 1 s
+    n_fir = 500 if args.quick else 5000
+    sim = simulate(1.0, 800, n_fir, 1.0, seed=3)
+    print("### TR 1 s, 800 scans, FIR basis (32 lags), SNR 1\n")
+    print(header)
+    t_nl, (design, coef) = best_time(lambda: nilearn_fit(sim, 1.0, SDD), 1)
+    anchor = n_fir / t_nl
+    lines = [row("nilearn spm+deriv+disp (ar1)", n_fir, t_nl,
+                 scores(*nilearn_hrf_betas(design, coef, 1.0, SDD), sim), anchor)]
+    t_fir, (design, coef) = best_time(lambda: nilearn_fit(sim, 1.0, "fir"), 1)
+    lines.append(row("nilearn fir (ar1, rank-1 SVD)", n_fir, t_fir,
+                     scores(*nilearn_hrf_betas(design, coef, 1.0, "fir"), sim), anchor))
+    for basis in ("fir", "3hrf"):
+        t_r1, model = best_time(lambda: R1GLM(t_r=1.0, basis=basis).fit(sim["Y"], sim["events"]), 1)
+        lines.append(row(f"neuroopt R1GLM {basis} (ols)", n_fir, t_r1,
+                         scores(model.hrf_, model.hrf_times_, model.betas_, sim), anchor))
+    print("\n".join(lines) + "\n")
+
+    # R1GLMS: trial betas
+    n_trial_vox = 300 if args.quick else 2000
+    sim = simulate(2.0, 400, n_trial_vox, 1.0, seed=4)
+    truth = sim["trial_betas"]
+    print("### R1GLMS trial betas (TR 2 s, 120 trials, SNR 1)\n")
+    print("| method | voxels | voxels/s | trial-beta r (pooled) |\n|---|---|---|---|")
+    for per_trial in (False, True):
+        t_s, model = best_time(lambda: R1GLMS(t_r=2.0, hrf_per_trial=per_trial).fit(
+            sim["Y"], sim["events"]), 1)
+        r = np.corrcoef(model.betas_.ravel(), truth.ravel())[0, 1]
+        print(f"| neuroopt R1GLMS (hrf_per_trial={per_trial}) | {n_trial_vox} | "
+              f"{n_trial_vox / t_s:,.0f} | {r:.3f} |")
+    n_ref_s = 0 if args.quick else 20  # measured 0.2 voxels/s: 20 voxels take ~2 min
+    if n_ref_s == 0:
+        ref, message = None, "hrf-estimation r1glms skipped in --quick mode (0.2 voxels/s)"
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            ref, message = run_reference(sim, 2.0, "r1glms", n_ref_s, tmp)
+    if ref is None:
+        print(message)
+    else:
+        r = np.corrcoef(ref[3].ravel(), truth[:, :n_ref_s].ravel())[0, 1]
+        print(f"| hrf-estimation 1.1 r1glms | {n_ref_s} | {n_ref_s / ref[0]:,.1f} | {r:.3f} |")
+        for per_trial in (False, True):
+            model = R1GLMS(t_r=2.0, hrf_per_trial=per_trial).fit(sim["Y"][:, :n_ref_s],
+                                                                  sim["events"])
+            r = np.corrcoef(model.betas_.ravel(), truth[:, :n_ref_s].ravel())[0, 1]
+            print(f"| neuroopt R1GLMS (hrf_per_trial={per_trial}), same voxels | {n_ref_s} | "
+                  f"{n_ref_s / model.fit_time_:,.0f} | {r:.3f} |")
+    print(f"\npython {sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__}")
+
+
+if __name__ == "__main__":
+    main()
