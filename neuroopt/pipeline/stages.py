@@ -218,23 +218,18 @@ def group_decoding(input, output, params, threads):
 
 def group_rsa(input, output, params, threads):
     """Subjects' RDM stacks -> model fits with noise ceiling, bootstrap over subjects and conditions."""
-    from ..rsa.inference import evaluate_models
-    from ..rsa.rdm import RDMStack
+    from ..rsa.inference import evaluate_models, stack_subject_rdms
     from .contrasts import resolve_models
 
-    stacks = [RDMStack.load(p) for p in input.rdms]
-    conditions = [str(c) for c in stacks[0].conditions]
-    for path, stack in zip(input.rdms, stacks):
-        if [str(c) for c in stack.conditions] != conditions:
-            raise ValueError(f"{path} has conditions {list(stack.conditions)}, not {conditions} like {input.rdms[0]}.")
-    models = resolve_models(conditions, params.cfg["models"])
+    rdms, conditions, axis = stack_subject_rdms(list(input.rdms), subjects=list(input.rdms))
+    models = resolve_models([str(c) for c in conditions], params.cfg["models"])
     result = evaluate_models(
-        np.stack([s.dissimilarities for s in stacks]),
+        rdms,
         np.stack(list(models.values())),
         list(models),
         method=params.cfg["comparison"],
         n_bootstrap=params.cfg["n_bootstrap"],
-        axis=stacks[0].axis,
+        axis=axis,
         random_state=params.seed,
     )
     result.save(output.result)

@@ -1,0 +1,97 @@
+"""Report sections for RSA: RDMs at chosen times, model fits over time with the noise ceiling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._figures import add_figure, plt
+
+
+def plot_rdms(stack, times=None, n_snapshots=4):
+    """Square RDMs of an :class:`neuroopt.rsa.RDMStack` at a few time points.
+
+    Parameters
+    ----------
+    stack : RDMStack
+    times : list of float | None
+        Times (s) to show; default ``n_snapshots`` evenly spaced after 0 (or along the axis).
+    n_snapshots : int
+        Number of RDMs when ``times`` is None.
+    """
+    is_time = stack.axis_name == "time"
+    axis = np.asarray(stack.axis, dtype=float) if is_time else np.asarray(stack.axis)
+    if times is None:
+        start = int(np.searchsorted(axis, 0.0)) if is_time else 0
+        index = np.unique(np.linspace(start, axis.size - 1, min(n_snapshots, axis.size)).round().astype(int))
+    elif not is_time:
+        raise ValueError(f"times only applies to time-resolved stacks, not axis {stack.axis_name!r}.")
+    else:
+        index = np.array([int(np.argmin(np.abs(axis - t))) for t in times])
+    squares = stack.square()[index]
+    fig, axes = plt.subplots(1, index.size, figsize=(2.6 * index.size + 1, 2.9), layout="constrained",
+                             squeeze=False)
+    span = np.abs(squares).max() or 1.0
+    for ax, square, i in zip(axes[0], squares, index):
+        image = ax.imshow(square, cmap="viridis", vmin=min(0.0, square.min()), vmax=span)
+        ax.set_title(f"{axis[i]:.3g} s" if is_time else f"{stack.axis_name} {axis[i]}", fontsize="small")
+        ax.set_xticks(range(stack.n_conditions), stack.conditions, rotation=90, fontsize=6)
+        ax.set_yticks(range(stack.n_conditions), stack.conditions, fontsize=6)
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"{stack.method} dissimilarity")
+    return fig
+
+
+def plot_model_fits(result, alpha=0.05, cluster_tests=None):
+    """Group model fits over time with bootstrap SE, noise ceiling band and significant clusters.
+
+    Parameters
+    ----------
+    result : ModelComparisonResult
+    alpha : float
+        Cluster p-value threshold.
+    cluster_tests : dict | None
+        Output of ``result.cluster_tests()`` (computed here when None).
+    """
+    tests = result.cluster_tests() if cluster_tests is None else cluster_tests
+    axis = np.asarray(result.axis, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
+    lower, upper = result.noise_lower.mean(axis=0), result.noise_upper.mean(axis=0)
+    ax.fill_between(axis, lower, upper, color="0.8", lw=0, label="noise ceiling")
+    mean, se = result.mean_fits(), result.standard_error()
+    span = np.nanmax(np.abs(mean)) or 1.0
+    for i, name in enumerate(result.model_names):
+        ax.plot(axis, mean[:, i], color=f"C{i}", label=name)
+        ax.fill_between(axis, mean[:, i] - se[:, i], mean[:, i] + se[:, i], color=f"C{i}", alpha=0.25, lw=0)
+        mask = tests[("zero", name)].significant_mask(alpha)
+        if mask.any():
+            y_sig = np.full(axis.size, np.nan)
+            y_sig[mask] = -0.05 * span * (i + 1)
+            ax.plot(axis, y_sig, color=f"C{i}", lw=4, solid_capstyle="butt")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="time (s)" if axis.size > 1 else "", ylabel=f"model fit ({result.method})")
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def add_rsa_section(report, stack, *, title="RSA", section="RSA", times=None, tags=("rsa",)):
+    """Add the RDM snapshots of one subject to an ``mne.Report``."""
+    add_figure(report, plot_rdms(stack, times), f"{title}: RDMs", section=section,
+               caption=f"{stack.method} RDMs (noise: {stack.noise}); rows/columns: "
+                       f"{', '.join(stack.conditions)}.", tags=tags)
+    return report
+
+
+def add_model_comparison_section(report, result, *, title="RSA model comparison", section="RSA",
+                                 alpha=0.05, tags=("rsa",)):
+    """Add group model-fit time courses with noise ceiling and clusters to an ``mne.Report``."""
+    tests = result.cluster_tests()
+    caption = (
+        f"Mean model fit ({result.method}) across {result.fits.shape[0]} subjects, bootstrap SE; "
+        f"grey band: noise ceiling; bars: clusters with fit > 0 (p < {alpha})."
+    )
+    below = [name for name in result.model_names
+             if tests[("ceiling", name)].significant_mask(alpha).any()]
+    if below:
+        caption += f" Below the lower noise ceiling in some clusters: {', '.join(below)}."
+    add_figure(report, plot_model_fits(result, alpha, tests), title, section=section,
+               caption=caption, tags=tags)
+    return report
