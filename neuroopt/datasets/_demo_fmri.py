@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy.ndimage import gaussian_filter
 from scipy.signal import lfilter
 from scipy.stats import gamma
 
@@ -23,9 +25,10 @@ HRF_PARAM_NAMES = ("peak", "dispersion", "undershoot_peak", "undershoot_dispersi
 CANONICAL_HRF = (5.0, 1.0, 15.0, 1.0, 1.0 / 6.0)  # reduces to SPM's canonical double gamma
 TRIAL_AMPLITUDE_SD = 0.25
 _MASK_THRESHOLD = 0.2
-NOISE = {"ar1": 0.35, "sd_percent_of_baseline": 0.8,
+NOISE = {"ar1": 0.35, "sd_percent_of_baseline": 0.8, "spatial_fwhm_mm": 6.0,
          "drift": "per voxel: linear trend + 3 slowest DCT cosines over the run (periods >= "
                   "2/3 of the run), coefficients N(0, 0.6% of baseline)"}
+VOXEL_PATTERN_SD = 0.25  # log-normal voxel-by-condition deviation from the region profile
 
 # Active regions: name, MNI centre (mm), radius (mm), percent signal change per condition
 # (face, house, tool, word) at the centre, HRF parameters (see HRF_PARAM_NAMES).
@@ -96,6 +99,7 @@ class FMRIGrid:
         self.mask_img, template = load_demo_mask(resolution)
         self.mask = np.asarray(self.mask_img.dataobj) > 0
         self.affine = self.mask_img.affine
+        self.zooms = np.asarray(self.mask_img.header.get_zooms()[:3], dtype=float)
         ijk = np.argwhere(self.mask)  # C order == nilearn.masking.apply_mask order
         self.xyz = nib.affines.apply_affine(self.affine, ijk)
         tpl = template[self.mask]
@@ -103,7 +107,9 @@ class FMRIGrid:
 
 
 def _run_events(rng, n_trials_per_condition):
-    conditions = rng.permutation(np.repeat(np.arange(len(DEMO_FMRI_CONDITIONS)), n_trials_per_condition))
+    conditions = rng.permutation(
+        np.repeat(np.arange(len(DEMO_FMRI_CONDITIONS)), n_trials_per_condition)
+    )
     isi = rng.uniform(*FMRI_ISI, conditions.size)
     onsets = 8.0 + np.concatenate([[0.0], np.cumsum(FMRI_EVENT_DURATION + isi[:-1])])
     onsets = np.round(onsets, 1)  # on the fine grid
@@ -135,13 +141,26 @@ def _condition_regressors(events, n_scans, params):
     return conv[::step][:n_scans]
 
 
+def _smooth_ar1_noise(grid, rng, n_scans):
+    """(n_scans, n_vox) unit-variance noise: AR(1) in time, Gaussian-smooth in space."""
+    rho = NOISE["ar1"]
+    sigma = NOISE["spatial_fwhm_mm"] / np.sqrt(8 * np.log(2)) / grid.zooms
+    # the first frame stands for the state before the run (stationary start)
+    white = rng.standard_normal(grid.mask.shape + (n_scans + 1,), dtype=np.float32)
+    smooth = gaussian_filter(white, sigma=tuple(sigma) + (0.0,), mode="wrap")[grid.mask].T
+    smooth /= smooth.std()
+    innovations = smooth[1:] * np.sqrt(1 - rho**2)
+    return lfilter([1.0], [1.0, -rho], innovations, axis=0, zi=rho * smooth[:1])[0]
+
+
 def simulate_fmri_subject(grid, rng, n_runs, trials_per_condition):
     """Simulate all runs of one subject. Returns (runs, truth); runs are (4D array, events)."""
     n_vox = grid.xyz.shape[0]
-    # baseline: template contrast + a smooth subject-specific coil bias field
+    # baseline: T2*-like contrast (CSF > grey > white matter, the inverse of the T1 template)
+    # times a smooth subject-specific coil bias field
     centred = (grid.xyz - grid.xyz.mean(0)) / 100.0
     bias = 1.0 + centred @ rng.normal(0.0, 0.08, 3) + (centred**2) @ rng.normal(0.0, 0.05, 3)
-    baseline = 1000.0 * (0.55 + 0.45 * np.clip(grid.template, 0, 1.2)) * bias
+    baseline = 1000.0 * (1.2 - 0.55 * np.clip(grid.template, 0, 1.1)) * bias
     # regions: jittered centres, Gaussian profile inside the sphere, winner-takes-voxel
     weights = np.zeros((len(REGIONS), n_vox))
     region_rows = []
@@ -162,7 +181,9 @@ def simulate_fmri_subject(grid, rng, n_runs, trials_per_condition):
     hrf_params = np.tile(np.asarray(CANONICAL_HRF), (n_vox, 1))
     for r in range(len(REGIONS)):
         vox = region_of == r
-        betas[:, vox] = psc[r][:, None] * weights[r, vox] * baseline[vox] / 100.0
+        # voxels of a region share its selectivity but not exactly: fine-grained patterns
+        pattern = np.exp(rng.normal(0.0, VOXEL_PATTERN_SD, (len(DEMO_FMRI_CONDITIONS), vox.sum())))
+        betas[:, vox] = psc[r][:, None] * pattern * weights[r, vox] * baseline[vox] / 100.0
         hrf_params[vox] = REGIONS[r][4]
     runs, trials = [], {}
     sd = NOISE["sd_percent_of_baseline"] / 100.0 * baseline
@@ -174,10 +195,9 @@ def simulate_fmri_subject(grid, rng, n_runs, trials_per_condition):
         for r in range(len(REGIONS)):
             vox = np.flatnonzero(region_of == r)
             if vox.size:
-                signal[:, vox] = _condition_regressors(events, n_scans, REGIONS[r][4]) @ betas[:, vox]
-        innovations = rng.standard_normal((n_scans, n_vox)) * np.sqrt(1 - NOISE["ar1"] ** 2)
-        noise = lfilter([1.0], [1.0, -NOISE["ar1"]], innovations, axis=0,
-                        zi=NOISE["ar1"] * rng.standard_normal((1, n_vox)))[0]
+                design = _condition_regressors(events, n_scans, REGIONS[r][4])
+                signal[:, vox] = design @ betas[:, vox]
+        noise = _smooth_ar1_noise(grid, rng, n_scans)
         frames = np.arange(n_scans)
         drift_basis = np.column_stack(
             [frames / n_scans - 0.5]
@@ -210,10 +230,20 @@ def _volume(grid, values, dtype=np.float32):
     return img
 
 
-def write_fmri_subject(root, deriv_root, subject, grid, runs, truth):
+def _add_to_scans(root, subject, filenames, acq_times):
+    """Append the BOLD runs to sub-XX_scans.tsv (mne-bids already lists the EEG runs there)."""
+    scans_path = root / f"sub-{subject}" / f"sub-{subject}_scans.tsv"
+    rows = pd.DataFrame({"filename": filenames, "acq_time": acq_times})
+    if scans_path.exists():
+        rows = pd.concat([pd.read_csv(scans_path, sep="\t"), rows], ignore_index=True)
+    rows.to_csv(scans_path, sep="\t", index=False)
+
+
+def write_fmri_subject(root, deriv_root, subject, grid, runs, truth, *, meas_date):
     """Write raw BOLD runs (BIDS) and the fMRI truth files of one subject."""
     func = root / f"sub-{subject}" / "func"
     func.mkdir(parents=True, exist_ok=True)
+    filenames, acq_times = [], []
     for run, (series, events) in enumerate(runs, start=1):
         stem = f"sub-{subject}_task-demo_run-{run:02d}"
         img = _volume(grid, series.T)
@@ -230,6 +260,10 @@ def write_fmri_subject(root, deriv_root, subject, grid, runs, truth):
         }
         (func / f"{stem}_bold.json").write_text(json.dumps(sidecar, indent=2) + "\n")
         events.to_csv(func / f"{stem}_events.tsv", sep="\t", index=False, float_format="%.4f")
+        filenames.append(f"func/{stem}_bold.nii.gz")
+        start = meas_date + datetime.timedelta(hours=1, minutes=8 * (run - 1))
+        acq_times.append(start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    _add_to_scans(root, subject, filenames, acq_times)
     out = deriv_root / f"sub-{subject}" / "func"
     out.mkdir(parents=True, exist_ok=True)
     stem = f"sub-{subject}_task-demo"
@@ -257,9 +291,11 @@ def write_fmri_subject(root, deriv_root, subject, grid, runs, truth):
         "hrf_times": {"start": 0.0, "stop": 32.0, "step": float(HRF_TIMES[1])},
         "event_duration_s": FMRI_EVENT_DURATION,
         "trial_amplitude_sd": TRIAL_AMPLITUDE_SD,
+        "voxel_pattern_sd": VOXEL_PATTERN_SD,
         "noise": NOISE,
     }
-    (out / f"{stem}_betas.json").write_text(json.dumps({"conditions": list(DEMO_FMRI_CONDITIONS)}, indent=2) + "\n")
+    betas_meta = {"conditions": list(DEMO_FMRI_CONDITIONS), "units": meta["betas_units"]}
+    (out / f"{stem}_betas.json").write_text(json.dumps(betas_meta, indent=2) + "\n")
     (out / f"{stem}_fmritruth.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 

@@ -38,12 +38,12 @@ __all__ = [
 ]
 
 
-def _check_int(value, name, minimum, maximum=None):
+def _check_int(value, name, minimum, maximum=None, hint=""):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r:.80}).")
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise ValueError(f"{name} must be {bounds}, got {value}.")
+        raise ValueError(f"{name} must be {bounds}, got {value}.{hint}")
     return int(value)
 
 
@@ -97,8 +97,8 @@ def make_demo_dataset(
     200 random dipoles, alpha, 50/100 Hz line noise, drifts, blinks and one bad channel.
     fMRI: per subject, ``n_runs`` event-related BOLD runs (TR 2 s) on nilearn's MNI152 brain
     mask at ``fmri_resolution`` mm with four conditions (:data:`DEMO_FMRI_CONDITIONS`),
-    five active regions with known betas and HRFs, trial-wise amplitudes, AR(1) noise and
-    drifts. The truth is written to ``derivatives/truth`` (read it with
+    five active regions with known betas (voxel-wise patterns) and HRFs, trial-wise amplitudes,
+    spatially smooth (6 mm FWHM) AR(1) noise and drifts. The truth is written to ``derivatives/truth`` (read it with
     :func:`load_demo_truth`).
 
     Parameters
@@ -135,8 +135,13 @@ def make_demo_dataset(
     validate_type(fmri, bool, "fmri")
     if not (eeg or fmri):
         raise ValueError("eeg and fmri are both False; set at least one of them to True.")
-    eeg_trials_per_condition = _check_int(eeg_trials_per_condition, "eeg_trials_per_condition", n_runs)
-    fmri_trials_per_condition = _check_int(fmri_trials_per_condition, "fmri_trials_per_condition", 1)
+    eeg_trials_per_condition = _check_int(
+        eeg_trials_per_condition, "eeg_trials_per_condition", n_runs,
+        hint=" EEG trials are spread over the runs: give at least one per run (n_runs).",
+    )
+    fmri_trials_per_condition = _check_int(
+        fmri_trials_per_condition, "fmri_trials_per_condition", 1
+    )
     fmri_resolution = check_positive(fmri_resolution, "fmri_resolution")
     if not 1.0 <= fmri_resolution <= 12.0:
         raise ValueError(f"fmri_resolution must be between 1 and 12 mm, got {fmri_resolution}.")
@@ -198,7 +203,9 @@ def _move_into_place(tmp, path, params):
         trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
         os.rename(path, trash / "old")
     os.rename(tmp, path)
-    os.chmod(path, 0o755)  # mkdtemp creates 0700 folders
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)  # mkdtemp creates 0700 folders
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
 
@@ -225,7 +232,7 @@ def _generate(root, params):
             runs, truth = simulate_fmri_subject(
                 grid, rng, params["n_runs"], params["fmri_trials_per_condition"]
             )
-            write_fmri_subject(root, deriv, subject, grid, runs, truth)
+            write_fmri_subject(root, deriv, subject, grid, runs, truth, meas_date=meas_date)
     _write_top_level(root, subjects, params)
     _write_json(root / MARKER, {"generator": "neuroopt.datasets.make_demo_dataset",
                                 "parameters": params})
@@ -288,7 +295,7 @@ drifts, blinks and one bad channel per subject (not marked in channels.tsv on pu
 fMRI (task "demo"): conditions {', '.join(DEMO_FMRI_CONDITIONS)}, event-related, TR 2 s, on the
 MNI152 grid at {params['fmri_resolution']} mm (brain only). Five active regions with known
 condition betas and region-specific double-gamma HRFs (time to peak 4-7 s), trial-wise
-amplitudes, AR(1) noise and slow drifts. Slice timing is not simulated.
+amplitudes, spatially smooth AR(1) noise and slow drifts. Slice timing is not simulated.
 
 The ground truth (sources, waveforms, bad channels, betas, HRF parameters, trial amplitudes)
 is in derivatives/truth; read it with neuroopt.datasets.load_demo_truth(root, subject).

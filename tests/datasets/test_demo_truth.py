@@ -27,7 +27,7 @@ mne_bids = pytest.importorskip("mne_bids")
 PARAMS = dict(
     n_subjects=1,
     n_runs=2,
-    eeg_trials_per_condition=30,
+    eeg_trials_per_condition=40,
     fmri_trials_per_condition=10,
     fmri_resolution=8,
     seed=42,
@@ -188,9 +188,8 @@ def _fit(fmri, bold, vox, hrf_params, amplitudes=True):
         n = y.shape[0]
         designs.append(_condition_regressors(events, n, hrf_params))
         frames = np.arange(n)
-        drifts.append(np.column_stack(
-            [np.ones(n), frames / n - 0.5] + [np.cos(np.pi * k * (frames + 0.5) / n) for k in (1, 2, 3)]
-        ))
+        cosines = [np.cos(np.pi * k * (frames + 0.5) / n) for k in (1, 2, 3)]
+        drifts.append(np.column_stack([np.ones(n), frames / n - 0.5] + cosines))
         data.append(y[:, vox])
     drift = block_diag(*drifts)
     x = np.column_stack([np.vstack(designs), drift])
@@ -230,3 +229,28 @@ def test_fmri_true_design_recovers_betas(demo):
     assert r2_canonical[shifted].mean() < 0.9 * r2_true[shifted].mean()
     canonical = active & np.all(np.isclose(params, CANONICAL_HRF), axis=1)
     np.testing.assert_allclose(r2_canonical[canonical], r2_true[canonical])
+
+
+def test_fmri_noise_matches_truth(demo):
+    root, truth = demo
+    fmri = truth["fmri"]
+    betas = apply_mask(fmri["betas_img"], fmri["mask_img"])
+    baseline = apply_mask(fmri["baseline_img"], fmri["mask_img"])
+    inactive = np.flatnonzero(np.abs(betas).sum(axis=0) == 0)
+    y = apply_mask(
+        nib.load(root / "sub-01" / "func" / "sub-01_task-demo_run-01_bold.nii.gz"),
+        fmri["mask_img"],
+    )[:, inactive]
+    n = y.shape[0]
+    frames = np.arange(n)
+    cosines = [np.cos(np.pi * k * (frames + 0.5) / n) for k in (1, 2, 3)]
+    drift = np.column_stack([np.ones(n), frames / n - 0.5] + cosines)
+    res = y - drift @ np.linalg.lstsq(drift, y, rcond=None)[0]
+    noise = fmri["noise"]
+    sd_percent = 100 * res.std(axis=0) / baseline[inactive]
+    assert np.median(sd_percent) == pytest.approx(noise["sd_percent_of_baseline"], rel=0.1)
+    lag1 = (res[1:] * res[:-1]).sum(axis=0) / (res**2).sum(axis=0)
+    # OLS residuals of ~140 scans underestimate the lag-1 autocorrelation by ~0.05
+    assert noise["ar1"] - 0.1 < np.median(lag1) < noise["ar1"] + 0.03
+    # the baseline has the spatial contrast of a mean EPI image, zero outside the brain
+    assert baseline.min() > 300 and 1.4 < baseline.max() / baseline.min() < 4
