@@ -42,7 +42,7 @@ rule group_report:
         str(LOGS / "group_report.log"),
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=2000,
+        runtime=15,
     script:
         "scripts/run_step.py"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._figures import add_figure, plt
+from ._figures import add_figure, html_table, plt
 
 
 def plot_rdms(stack, times=None, n_snapshots=4):
@@ -80,9 +80,40 @@ def add_rsa_section(report, stack, *, title="RSA", section="RSA", times=None, ta
     return report
 
 
+def plot_model_bars(result):
+    """Group model fits per region (non-time axis): bars with bootstrap SE and the noise ceiling."""
+    names = [str(a) for a in np.asarray(result.axis)]
+    mean, se = result.mean_fits(), result.standard_error()
+    lower, upper = result.noise_lower.mean(axis=0), result.noise_upper.mean(axis=0)
+    n_models = len(result.model_names)
+    width = 0.8 / n_models
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(names) * n_models, 3.5), layout="constrained")
+    for r in range(len(names)):
+        ax.fill_between([r - 0.45, r + 0.45], lower[r], upper[r], color="0.8", lw=0, label="noise ceiling" if r == 0 else None)
+    for i, name in enumerate(result.model_names):
+        x = np.arange(len(names)) - 0.4 + width * (i + 0.5)
+        ax.bar(x, mean[:, i], width, yerr=se[:, i], color=f"C{i}", label=name)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xticks(range(len(names)), names)
+    ax.set(ylabel=f"model fit ({result.method})")
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
 def add_model_comparison_section(report, result, *, title="RSA model comparison", section="RSA",
                                  alpha=0.05, tags=("rsa",)):
-    """Add group model-fit time courses with noise ceiling and clusters to an ``mne.Report``."""
+    """Add group model fits with noise ceiling to an ``mne.Report``: time courses with clusters
+    for time-resolved RDMs, bars and a p-value table for regions (ROI axis)."""
+    if np.asarray(result.axis).dtype.kind in "US":
+        caption = (f"Mean model fit ({result.method}) across {result.fits.shape[0]} subjects, "
+                   "bootstrap SE; grey band: noise ceiling.")
+        add_figure(report, plot_model_bars(result), title, section=section, caption=caption, tags=tags)
+        p_zero, p_ceiling = result.zero_p_values(), result.ceiling_p_values()
+        rows = [(str(region), name, f"{result.mean_fits()[r, i]:.3g}", f"{p_zero[i, r]:.3g}", f"{p_ceiling[i, r]:.3g}")
+                for r, region in enumerate(np.asarray(result.axis)) for i, name in enumerate(result.model_names)]
+        report.add_html(html_table(rows, ("region", "model", "mean fit", "p (fit > 0)", "p (below lower ceiling)")),
+                        title=f"{title}: statistics", section=section, tags=tags)
+        return report
     tests = result.cluster_tests()
     caption = (
         f"Mean model fit ({result.method}) across {result.fits.shape[0]} subjects, bootstrap SE; "

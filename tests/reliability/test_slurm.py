@@ -1,0 +1,150 @@
+"""The workflow on a real SLURM cluster through snakemake-executor-plugin-slurm, with the bundled
+profile (``neuroopt run --profile slurm``).
+
+``../shared/tools/slurm-local-up`` installs and starts a single-node cluster on this machine
+(slurmctld, slurmd, munge, slurmdbd + MariaDB accounting, so the plugin's ``sacct`` polls work);
+the module brings it up once and down at the end (unless it was already up). Every job of the
+tiny demo must run as a SLURM job, the outputs must equal those of a local run, and a job that
+fails must end the run, naming the rule and its log, in bounded time.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, TINY_DEMO
+from slurm_helpers import (
+    bring_down,
+    bring_up,
+    cannot_install_reason,
+    cluster_answers,
+    compare_trees,
+    packages_installed,
+    planned_jobs,
+    rule_of_comment,
+    slurm_jobs,
+    slurm_run_id,
+)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+TOOLS = REPO_ROOT.parent / "shared" / "tools"
+# Short jobs: poll sacct 1 s after submission (the profile says 10 s, the plugin's default is 40 s).
+FAST_POLL = ["--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5"]
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def neuroopt_run(workdir, configfile, *args, timeout=1200):
+    """``neuroopt run`` (the CLI users call) in ``workdir``; returns the process and its seconds."""
+    command = [sys.executable, "-m", "neuroopt.cli", "run", "--configfile", str(configfile), *args]
+    start = time.monotonic()
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=ENV)
+    return result, time.monotonic() - start
+
+
+def write_config(path, **config):
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A running single-node SLURM cluster with accounting; skip only where it cannot be installed."""
+    reason = cannot_install_reason(TOOLS)
+    if reason:
+        pytest.skip(f"no local SLURM cluster: {reason}")
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        pytest.fail("snakemake-executor-plugin-slurm is not installed: pip install -e '.[test]' (or '.[slurm]')")
+    was_up = cluster_answers()
+    code, output, seconds = bring_up(TOOLS)
+    if code != 0 and not packages_installed():
+        pytest.skip(f"SLURM cannot be installed here (slurm-local-up failed to install it):\n{output[-1500:]}")
+    assert code == 0, f"slurm-local-up failed (logs in /var/log/slurm/):\n{output[-3000:]}"
+    print(f"\nslurm-local-up: {seconds:.0f} s ({'already up' if was_up else 'started'})")
+    yield
+    if not was_up:
+        down = bring_down(TOOLS)
+        assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture(scope="module")
+def slurm_and_local_runs(slurm_cluster, tmp_path_factory):
+    """The tiny demo run twice at the same time: on SLURM with the bundled profile, and locally."""
+    runs = {}
+    for where in ("slurm", "local"):
+        workdir = tmp_path_factory.mktemp(f"run_{where}")
+        runs[where] = (workdir, write_config(workdir / "tiny.yaml", demo={**TINY_DEMO, "path": "demo-ds"}))
+    with ThreadPoolExecutor(2) as pool:
+        slurm = pool.submit(neuroopt_run, *runs["slurm"], "--profile", "slurm", *FAST_POLL)
+        local = pool.submit(neuroopt_run, *runs["local"], "--cores", "2")
+        (slurm_result, slurm_seconds), (local_result, local_seconds) = slurm.result(), local.result()
+    print(f"\nworkflow on SLURM: {slurm_seconds:.0f} s; local (at the same time): {local_seconds:.0f} s")
+    for result in (slurm_result, local_result):
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
+    return {"slurm": (runs["slurm"][0], slurm_result), "local": (runs["local"][0], local_result)}
+
+
+def test_every_job_runs_as_a_slurm_job(slurm_and_local_runs):
+    workdir, result = slurm_and_local_runs["slurm"]
+    output = result.stdout + result.stderr
+    planned = planned_jobs(output)
+    # `all` only collects targets (no action): Snakemake never submits it. Every other rule,
+    # the demo generator and the cheap group page included, must be a SLURM job: nothing of the
+    # analysis may run on a cluster's login node.
+    expected = planned - Counter({"all": planned["all"]})
+    assert {"demo_dataset", "meeg_preprocess", "fmri_clean", "subject_report", "group_report"} <= set(expected)
+    jobs = slurm_jobs(slurm_run_id(output))
+    assert len(jobs) == sum(expected.values()), (expected, jobs)
+    for job_id, job in jobs.items():
+        assert job["state"] == "COMPLETED" and job["exit_code"] == "0:0", (job_id, job)
+        # the batch script ran the job through srun (the jobstep plugin): step 0 is the rule
+        assert job["steps"].get("0") == "COMPLETED", (job_id, job)
+    ran = Counter(rule_of_comment(job["comment"], expected) for job in jobs.values())
+    assert ran == expected, f"SLURM jobs per rule {dict(ran)} != planned {dict(expected)}"
+    assert "Nothing to be done" not in output
+    assert f"reports: {workdir / 'demo-ds' / 'derivatives' / 'neuroopt' / 'reports' / 'index.html'}" in output
+
+
+def test_slurm_outputs_equal_a_local_run(slurm_and_local_runs):
+    (slurm_dir, _), (local_dir, _) = slurm_and_local_runs["slurm"], slurm_and_local_runs["local"]
+    # The whole demo tree: the generated BIDS dataset, its truth, and every derivative.
+    diffs, n_files = compare_trees(slurm_dir / "demo-ds", local_dir / "demo-ds", prefixes=(str(slurm_dir), str(local_dir)))
+    assert n_files > 50
+    assert not diffs, "\n".join(diffs[:40])
+
+
+def test_failing_job_ends_the_run_with_its_rule_and_log(slurm_cluster, tiny_demo, tmp_path):
+    """A recording whose EEG data file is missing passes planning (which does not read signals);
+    its job fails on the cluster, and the run must stop, naming the rule and its log."""
+    dataset = tmp_path / "ds"
+    shutil.copytree(tiny_demo, dataset)
+    broken = sorted(dataset.glob("sub-01/eeg/*_run-02_eeg.eeg"))
+    assert len(broken) == 1
+    broken[0].unlink()
+    config = write_config(tmp_path / "broken.yaml", bids_root=str(dataset), fmri={"enabled": False})
+    timeout = 900
+    result, seconds = neuroopt_run(tmp_path, config, "--profile", "slurm", *FAST_POLL, timeout=timeout)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert seconds < timeout / 3, f"the failed run took {seconds:.0f} s to end"
+    log = Path("logs/meeg_preprocess/sub-01/sub-01_task-demo_run-02_eeg.log")
+    assert "Error in rule meeg_preprocess" in output, output[-3000:]
+    assert str(log) in output, output[-3000:]
+    assert ".snakemake/slurm_logs/rule_meeg_preprocess/" in output  # the SLURM job's own log
+    assert "failed, SLURM status is: 'FAILED'" in output
+    text = (tmp_path / log).read_text()
+    assert "rule meeg_preprocess FAILED" in text and "_run-02_eeg.eeg" in text, text[-2000:]
+    jobs = slurm_jobs(slurm_run_id(output))
+    states = Counter(job["state"] for job in jobs.values())
+    assert states["FAILED"] == 1, jobs
+    print(f"\nfailing run ended after {seconds:.0f} s")
