@@ -1,0 +1,12 @@
+"""Sparse multitask source estimation on arrays (gain X, data Y).
+
+Estimators: :class:`MultiTaskLasso` (MxNE), :class:`MultiTaskSqrtLasso`, :class:`SGCL` and
+:class:`CLaR`, all solved by one working-set block coordinate descent (``solvers``) built from a
+datafit (``datafits``) and a penalty (``penalties``); :func:`lasso_path` for warm-started paths.
+"""
+
+from .concomitant import CLaR, SGCL, MultiTaskSqrtLasso
+from .multitask import MultiTaskLasso, lasso_path
+from .solvers import warmup
+
+__all__ = ["CLaR", "MultiTaskLasso", "MultiTaskSqrtLasso", "SGCL", "lasso_path", "warmup"]

@@ -1,0 +1,209 @@
+"""Shared fit logic of the multitask sparse estimators (validation, reweighting, debiasing)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils import (
+    blas_threads,
+    check_array_2d,
+    check_option,
+    check_positive,
+    logger,
+    validate_type,
+)
+from .penalties import L21, group_norms
+from .solvers import group_spectral_norms, solve_working_set
+
+REWEIGHTINGS = ("log", "l05")
+
+
+def check_n_orient(n_orient, n_features):
+    """Check that ``n_orient`` is a positive integer dividing ``n_features``."""
+    validate_type(n_orient, numbers.Integral, "n_orient")
+    if n_orient < 1:
+        raise ValueError(f"n_orient must be >= 1 (1: fixed, 3: free orientation), got {n_orient}.")
+    if n_features % n_orient:
+        raise ValueError(
+            f"n_orient={n_orient} does not divide n_features={n_features}: with free orientation "
+            "the gain must have n_orient consecutive columns per source."
+        )
+    return int(n_orient)
+
+
+def check_dense_real(array, name):
+    """Reject None, sparse, complex and empty inputs with a message naming ``name``."""
+    if array is None:
+        raise ValueError(f"This estimator requires y to be passed, but the target y is None ({name}).")
+    if sparse.issparse(array):
+        raise TypeError(f"Sparse data was passed for {name}, but dense data is required: use "
+                        f"{name}.toarray().")
+    array = np.asarray(array)
+    if np.iscomplexobj(array):
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}.")
+    if array.size == 0:
+        what = "feature(s)" if array.ndim == 2 and array.shape[0] > 0 else "sample(s)"
+        raise ValueError(f"Found array with 0 {what} (shape={array.shape}) while a minimum of "
+                         f"1 is required. ({name} is empty.)")
+    return array
+
+
+def to_2d(array, name):
+    """A dense real 2D float array, with "Reshape your data" advice for 1D input."""
+    array = check_dense_real(array, name)
+    if array.ndim == 1:
+        raise ValueError(f"Expected 2D array for {name}, got 1D array of shape {array.shape}. "
+                         "Reshape your data using array.reshape(-1, 1) for a single feature or "
+                         "array.reshape(1, -1) for a single sample.")
+    return check_array_2d(array, name)
+
+
+def check_gain(X, n_samples=None):
+    """Validate the gain ``X`` (n_sensors, n_features): finite, 2D, not all zero."""
+    X = to_2d(X, "X")
+    if n_samples is not None and X.shape[0] != n_samples:
+        raise ValueError(
+            f"X has {X.shape[0]} rows (sensors) but Y has {n_samples}; pass X of shape "
+            "(n_sensors, n_features) and Y of shape (n_sensors, n_times)."
+        )
+    if not np.any(X):
+        raise ValueError("X (the gain) is all zeros: no source can explain the data; check the "
+                         "forward model and the whitening.")
+    return X
+
+
+def check_data_2d(Y, name="Y"):
+    """Validate 2D data; a 1D ``Y`` is one time point."""
+    Y = check_dense_real(Y, name)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    return check_array_2d(Y, name)
+
+
+def reweighting_weights(B, n_orient, kind):
+    """Penalty weights for the next irMxNE iteration (majorisation of a concave penalty).
+
+    ``"l05"``: ``sqrt(max_h ||B_h|| / ||B_g||)``, proportional to the derivative
+    ``1 / (2 sqrt(||B_g||))`` of the L2,0.5 quasi-norm used by MNE's irMxNE but normalised so the
+    strongest group keeps weight 1 (MNE's version depends on the units of the sources); groups at
+    zero get an infinite weight and leave the model. ``"log"``: ``eps / (eps + ||B_g||)`` (the penalty
+    ``eps log(1 + ||B_g|| / eps)``) with ``eps`` one tenth of the largest group norm, so zero
+    groups keep weight 1 and ``alpha_max`` is unchanged.
+    """
+    norms = group_norms(B, n_orient)
+    if kind == "l05":
+        with np.errstate(divide="ignore"):
+            return np.where(norms > 0, np.sqrt(norms.max() / norms), np.inf)
+    eps = 0.1 * norms.max() if norms.max() > 0 else 1.0
+    return eps / (eps + norms)
+
+
+class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
+    """Fit loop shared by the estimators; subclasses provide the datafit and the data layout."""
+
+    def _validate_common(self, n_features):
+        n_orient = check_n_orient(self.n_orient, n_features)
+        check_positive(self.tol, "tol")
+        validate_type(self.max_iter, numbers.Integral, "max_iter")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}.")
+        validate_type(self.n_reweighting, numbers.Integral, "n_reweighting")
+        if self.n_reweighting < 1:
+            raise ValueError(f"n_reweighting must be >= 1 (1: no reweighting), got "
+                             f"{self.n_reweighting}.")
+        check_option(self.reweighting, REWEIGHTINGS, "reweighting")
+        return n_orient
+
+    def _resolve_alpha(self, X, Y):
+        if self.alpha is None:
+            return self._default_alpha_ratio * self.alpha_max(X, Y)
+        return check_positive(self.alpha, "alpha", strict=False)
+
+    def _run(self, X, Y_solver, datafit, n_orient, alpha):
+        """Solve (with reweighting and debiasing) and set the fitted attributes."""
+        validate_type(self.n_threads, numbers.Integral, "n_threads")
+        if self.n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {self.n_threads}.")
+        with blas_threads(int(self.n_threads)):
+            return self._run_pinned(X, Y_solver, datafit, n_orient, alpha)
+
+    def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha):
+        B0 = None
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (
+                Y_solver.shape[1], X.shape[1]):
+            B0 = self.coef_.T.copy()
+        # lasso_path hands the group norms of X to its private clone (same X at every alpha)
+        spectral = getattr(self, "_path_spectral_norms", None)
+        if spectral is None or spectral.shape != (X.shape[1] // n_orient,):
+            spectral = group_spectral_norms(X, n_orient)
+        weights = None
+        n_passes = n_iter = n_epochs = 0
+        solve_time = 0.0
+        for k in range(self.n_reweighting):
+            penalty = L21(alpha, n_orient, weights)
+            result = solve_working_set(X, Y_solver, datafit, penalty, B0, tol=self.tol,
+                                       max_iter=self.max_iter, spectral_norms=spectral)
+            n_passes += result.n_gradient_passes
+            n_iter += result.n_iter
+            n_epochs += result.n_epochs
+            solve_time += result.solve_time
+            B0 = result.B
+            logger.info(f"{type(self).__name__} step {k + 1}/{self.n_reweighting}: "
+                        f"{int((group_norms(B0, n_orient) > 0).sum())} active groups, gap "
+                        f"{result.dual_gap:.2e}, {result.n_gradient_passes} passes")
+            if k + 1 < self.n_reweighting:
+                weights = reweighting_weights(B0, n_orient, self.reweighting)
+        B = result.B
+        active = group_norms(B, n_orient) > 0
+        if self.debias and active.any():
+            B = self._debias(X, Y_solver, datafit, B, active, n_orient)
+        self.alpha_ = alpha
+        self.coef_ = np.ascontiguousarray(B.T)
+        self.active_set_ = active
+        self.dual_gap_ = result.dual_gap
+        self.primal_ = result.primal
+        self.objective_at_zero_ = result.objective_at_zero
+        self.n_iter_ = n_iter
+        self.n_epochs_ = n_epochs
+        self.n_gradient_passes_ = n_passes
+        self.solve_time_ = solve_time
+        self.converged_ = result.converged
+        self.n_features_in_ = X.shape[1]
+        for key, value in datafit.noise_summary().items():
+            setattr(self, key + "_", value)
+        return self
+
+    @staticmethod
+    def _debias(X, Y, datafit, B, active, n_orient):
+        """Least-squares refit on the support, in the fitted noise metric."""
+        cols = (np.flatnonzero(active)[:, None] * n_orient + np.arange(n_orient)).ravel()
+        Xs = X[:, cols]
+        MX = datafit.apply_metric(Xs)
+        gram = Xs.T @ MX
+        rhs = MX.T @ Y
+        coef, *_ = np.linalg.lstsq(gram, rhs, rcond=None)
+        out = np.zeros_like(B)
+        out[cols] = coef
+        return out
+
+    def predict(self, X):
+        """Predicted data ``X @ coef_.T``, shape (n_sensors, n_times)."""
+        check_is_fitted(self, "coef_")
+        X = to_2d(X, "X")
+        if X.shape[1] != self.coef_.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.coef_.shape[1]} features as input (the gain "
+                             "used in fit).")
+        out = X @ self.coef_.T
+        return out[:, 0] if getattr(self, "_y_was_1d", False) else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags

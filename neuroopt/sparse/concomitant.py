@@ -1,0 +1,278 @@
+"""Concomitant multitask estimators: noise level(s) estimated jointly with the sources.
+
+``MultiTaskSqrtLasso`` (one noise level), ``SGCL`` (one per sensor group) and ``CLaR`` (a full
+noise covariance from repetitions). Their alpha is pivotal: it does not scale with the noise, and
+``alpha_max`` is about ``max_g ||X_g^T Y||_F / (sqrt(n_sensors n_times) ||Y||_F)`` (exact formula
+in each ``alpha_max``). The default ``alpha=None`` uses ``0.2 * alpha_max``, a reasonable start
+for whitened M/EEG; tune it with ``lasso_path``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..utils import check_positive, verbose
+from ._base import BaseMultiTaskSparse, check_data_2d, check_dense_real, check_gain
+from .datafits import CovarianceConcomitant, SensorGroupConcomitant
+from .penalties import group_norms
+
+_COMMON_DOC = """
+    n_orient : int
+        Features per group (1: fixed orientation, 3: free orientation).
+    tol : float
+        Stop when the duality gap is below ``tol`` times the objective at zero.
+    max_iter : int
+        Maximum number of outer working-set iterations.
+    warm_start : bool
+        Start from the previous ``coef_``.
+    n_reweighting : int
+        Iterative-reweighting steps (1: convex problem only).
+    reweighting : ``"log"`` | ``"l05"``
+        Concave penalty majorised by the reweighting.
+    debias : bool
+        Least-squares refit of the support in the fitted noise metric.
+    n_threads : int
+        BLAS threads used during the fit.
+    verbose : bool | str | int | None
+        Log level for this fit.
+"""
+
+
+class _ConcomitantBase(BaseMultiTaskSparse):
+    _default_alpha_ratio = 0.2
+
+    def _alpha_max_from_datafit(self, X, Y_mean, datafit, n_orient):
+        datafit.initialize(Y_mean)
+        return float(group_norms(X.T @ datafit.dual_direction(Y_mean), n_orient).max())
+
+    def _fit_datafit(self, X, Y, datafit, n_orient):
+        if self.alpha is None:
+            alpha = self._default_alpha_ratio * self._alpha_max_from_datafit(X, Y, datafit,
+                                                                            n_orient)
+        else:
+            alpha = check_positive(self.alpha, "alpha", strict=False)
+        return self._run(X, Y, datafit, n_orient, alpha)
+
+
+class SGCL(_ConcomitantBase):
+    """Smoothed generalized concomitant multitask Lasso, one noise level per sensor group.
+
+    Minimises over ``W`` and ``sigma_k >= sigma_min``::
+
+        sum_k ||Y_k - X_k W^T||_F^2 / (2 n T sigma_k) + n_k sigma_k / (2 n) + alpha ||W||_2,1
+
+    with ``Y_k``, ``X_k`` the ``n_k`` rows of sensor group ``k`` (e.g. magnetometers,
+    gradiometers, EEG), ``n`` sensors and ``T`` times (Massias et al. 2018). Duality gap from the
+    conjugate of the smoothed datafit (see :class:`~neuroopt.sparse.datafits.SensorGroupConcomitant`).
+    ``alpha_max = max_g ||X_g^T Theta_0||_F`` with ``Theta_0`` rows of group k equal to
+    ``Y_k / (n T max(sigma_min, ||Y_k|| / sqrt(n_k T)))``.
+
+    Parameters
+    ----------
+    alpha : float | None
+        Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
+    sensor_groups : array-like, shape (n_sensors,) | None
+        Group label of each sensor; ``None``: one group (the square-root Lasso).
+    sigma_min : float
+        Lower bound of the noise levels (smoothing); must be > 0.
+    %s
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_times, n_features)
+    sigmas_ : ndarray, shape (n_groups,)
+        Fitted noise standard deviation of each sensor group, in the order of ``sensor_groups_``.
+    sensor_groups_ : ndarray
+        Sorted unique group labels.
+    dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
+    """
+
+    def __init__(self, alpha=None, *, sensor_groups=None, sigma_min=1e-6, n_orient=1, tol=1e-6,
+                 max_iter=100, warm_start=False, n_reweighting=1, reweighting="log",
+                 debias=False, n_threads=1, verbose=None):
+        self.alpha = alpha
+        self.sensor_groups = sensor_groups
+        self.sigma_min = sigma_min
+        self.n_orient = n_orient
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.n_reweighting = n_reweighting
+        self.reweighting = reweighting
+        self.debias = debias
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    def _prepare(self, X, Y):
+        Y_arr = check_dense_real(Y, "Y")
+        self._y_was_1d = Y_arr.ndim == 1
+        Y = check_data_2d(Y_arr)
+        X = check_gain(X, Y.shape[0])
+        n_orient = self._validate_common(X.shape[1])
+        sigma_min = check_positive(self.sigma_min, "sigma_min")
+        if self.sensor_groups is None:
+            labels, index = np.zeros(1), np.zeros(Y.shape[0], dtype=np.intp)
+        else:
+            groups = np.asarray(self.sensor_groups)
+            if groups.shape != (Y.shape[0],):
+                raise ValueError(
+                    f"sensor_groups must have one label per sensor, shape ({Y.shape[0]},), got "
+                    f"{groups.shape}."
+                )
+            labels, index = np.unique(groups, return_inverse=True)
+        return X, Y, n_orient, labels, SensorGroupConcomitant(index.astype(np.intp), sigma_min)
+
+    def alpha_max(self, X, Y):
+        """Smallest alpha with an all-zero solution (see the class docstring)."""
+        X, Y, n_orient, _, datafit = self._prepare(X, Y)
+        return self._alpha_max_from_datafit(X, Y, datafit, n_orient)
+
+    @verbose
+    def fit(self, X, Y, verbose=None):
+        """Fit on gain ``X`` (n_sensors, n_features) and data ``Y`` (n_sensors, n_times)."""
+        X, Y, n_orient, labels, datafit = self._prepare(X, Y)
+        self._fit_datafit(X, Y, datafit, n_orient)
+        self.sensor_groups_ = labels
+        return self
+
+
+class MultiTaskSqrtLasso(SGCL):
+    """Smoothed concomitant multitask square-root Lasso (Ndiaye et al. 2017, Massias et al. 2020).
+
+    Minimises ``||Y - X W^T||_F^2 / (2 n T sigma) + sigma / 2 + alpha ||W||_2,1`` over ``W`` and
+    ``sigma >= sigma_min``; as ``sigma_min -> 0`` it is the multitask square-root Lasso
+    ``||Y - X W^T||_F / sqrt(n T) + alpha ||W||_2,1``. ``alpha_max =
+    max_g ||X_g^T Y||_F / (n T max(sigma_min, ||Y||_F / sqrt(n T)))``.
+
+    Parameters
+    ----------
+    alpha : float | None
+        Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
+    sigma_min : float
+        Lower bound of the noise level (smoothing), > 0.
+    %s
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_times, n_features)
+    sigma_ : float
+        Fitted noise standard deviation.
+    dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
+    """
+
+    def __init__(self, alpha=None, *, sigma_min=1e-6, n_orient=1, tol=1e-6, max_iter=100,
+                 warm_start=False, n_reweighting=1, reweighting="log", debias=False,
+                 n_threads=1, verbose=None):
+        super().__init__(alpha=alpha, sensor_groups=None, sigma_min=sigma_min, n_orient=n_orient,
+                         tol=tol, max_iter=max_iter, warm_start=warm_start,
+                         n_reweighting=n_reweighting, reweighting=reweighting, debias=debias,
+                         n_threads=n_threads, verbose=verbose)
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep)
+        params.pop("sensor_groups", None)
+        return params
+
+    @classmethod
+    def _get_param_names(cls):
+        return sorted(n for n in super()._get_param_names() if n != "sensor_groups")
+
+    @verbose
+    def fit(self, X, Y, verbose=None):
+        """Fit on gain ``X`` (n_sensors, n_features) and data ``Y`` (n_sensors, n_times)."""
+        self.sensor_groups = None
+        super().fit(X, Y)
+        self.sigma_ = float(self.sigmas_[0])
+        del self.sigmas_, self.sensor_groups_
+        return self
+
+
+class CLaR(_ConcomitantBase):
+    """Concomitant Lasso with repetitions (CLaR, Bertrand et al. 2019).
+
+    Minimises over ``W`` and a noise covariance ``S >= sigma_min Id``::
+
+        sum_l ||Y^l - X W^T||^2_{S^-1} / (2 n T r) + tr(S) / (2 n) + alpha ||W||_2,1
+
+    over the ``r`` repetitions (epochs) ``Y^l``, with ``||A||^2_{S^-1} = tr(A^T S^-1 A)``. The
+    noise update is ``S = ClSqrt(residual covariance, sigma_min)`` (square root with
+    eigenvalues clipped at ``sigma_min``). With 2D ``Y`` (``r = 1``) it is the smoothed
+    multivariate square-root Lasso. ``alpha_max = max_g ||X_g^T S_0^-1 Ybar||_F / (n T)`` with
+    ``S_0`` the noise update at ``W = 0``.
+
+    Parameters
+    ----------
+    alpha : float | None
+        Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
+    sigma_min : float
+        Lower bound of the eigenvalues of ``S``, > 0. Must be well above zero when
+        ``n_sensors > r * n_times`` (the residual covariance is then singular).
+    %s
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_times, n_features)
+    noise_cov_ : ndarray, shape (n_sensors, n_sensors)
+        Fitted ``S`` (a standard-deviation-like matrix, the square root of the covariance).
+    dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
+    """
+
+    def __init__(self, alpha=None, *, sigma_min=1e-3, n_orient=1, tol=1e-6, max_iter=100,
+                 warm_start=False, n_reweighting=1, reweighting="log", debias=False,
+                 n_threads=1, verbose=None):
+        self.alpha = alpha
+        self.sigma_min = sigma_min
+        self.n_orient = n_orient
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.n_reweighting = n_reweighting
+        self.reweighting = reweighting
+        self.debias = debias
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    def _prepare(self, X, Y):
+        Y_arr = np.asarray(check_dense_real(Y, "Y"), dtype=float)
+        self._y_was_1d = Y_arr.ndim == 1
+        if Y_arr.ndim == 3:
+            if not np.all(np.isfinite(Y_arr)):
+                check_data_2d(Y_arr.reshape(-1, Y_arr.shape[-1]))
+            Y_mean = np.ascontiguousarray(Y_arr.mean(axis=0))
+            centered = Y_arr - Y_mean
+            within = np.einsum("lit,ljt->ij", centered, centered)
+            n_epochs = Y_arr.shape[0]
+        elif Y_arr.ndim in (1, 2):
+            Y_mean = check_data_2d(Y_arr)
+            within = np.zeros((Y_mean.shape[0], Y_mean.shape[0]))
+            n_epochs = 1
+        else:
+            raise ValueError(
+                "Y must have shape (n_epochs, n_sensors, n_times) or (n_sensors, n_times), got "
+                f"{Y_arr.shape}."
+            )
+        X = check_gain(X, Y_mean.shape[0])
+        n_orient = self._validate_common(X.shape[1])
+        sigma_min = check_positive(self.sigma_min, "sigma_min")
+        return X, Y_mean, n_orient, CovarianceConcomitant(sigma_min, within, n_epochs)
+
+    def alpha_max(self, X, Y):
+        """Smallest alpha with an all-zero solution (see the class docstring)."""
+        X, Y_mean, n_orient, datafit = self._prepare(X, Y)
+        return self._alpha_max_from_datafit(X, Y_mean, datafit, n_orient)
+
+    @verbose
+    def fit(self, X, Y, verbose=None):
+        """Fit on gain ``X`` (n_sensors, n_features) and repetitions ``Y``.
+
+        ``Y`` has shape (n_epochs, n_sensors, n_times), or (n_sensors, n_times) for the
+        multivariate square-root Lasso.
+        """
+        X, Y_mean, n_orient, datafit = self._prepare(X, Y)
+        return self._fit_datafit(X, Y_mean, datafit, n_orient)
+
+    def predict(self, X):
+        """Predicted (mean) data ``X @ coef_.T``, shape (n_sensors, n_times)."""
+        return super().predict(X)
+
+
+SGCL.__doc__ = SGCL.__doc__ % _COMMON_DOC
+MultiTaskSqrtLasso.__doc__ = MultiTaskSqrtLasso.__doc__ % _COMMON_DOC
+CLaR.__doc__ = CLaR.__doc__ % _COMMON_DOC

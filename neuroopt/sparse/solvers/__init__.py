@@ -1,0 +1,22 @@
+"""Solvers of :mod:`neuroopt.sparse`: numba block coordinate descent, dual points, working sets."""
+
+from .bcd import bcd_gram_epochs
+from .dual import ResidualExtrapolator, dual_from_residual
+from .working_set import (
+    SolverResult,
+    check_solver_requirements,
+    group_spectral_norms,
+    solve_working_set,
+    warmup,
+)
+
+__all__ = [
+    "ResidualExtrapolator",
+    "SolverResult",
+    "bcd_gram_epochs",
+    "check_solver_requirements",
+    "dual_from_residual",
+    "group_spectral_norms",
+    "solve_working_set",
+    "warmup",
+]

@@ -1,0 +1,155 @@
+"""MultiTaskLasso: duality gap, KKT, agreement with scikit-learn and MNE, alpha_max, paths."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import MultiTaskLasso as SklearnMTL
+
+from neuroopt.sparse import MultiTaskLasso, lasso_path, warmup
+from neuroopt.sparse.datafits import Quadratic
+from neuroopt.sparse.penalties import L21, group_norms
+from neuroopt.sparse.solvers import solve_working_set
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    warmup()
+
+
+def make_problem(seed=0, n=40, n_sources=60, n_orient=1, T=8, k=4, noise=0.3):
+    rng = np.random.default_rng(seed)
+    p = n_sources * n_orient
+    X = rng.standard_normal((n, p))
+    W = np.zeros((p, T))
+    idx = rng.choice(n_sources, k, replace=False)
+    for g in idx:
+        W[g * n_orient:(g + 1) * n_orient] = rng.standard_normal((n_orient, T))
+    Y = X @ W + noise * rng.standard_normal((n, T))
+    return X, Y, W
+
+
+def kkt_violation(X, Y, coef, alpha, n_orient):
+    """Independent KKT check: distance of -grad to alpha * subdifferential, per group."""
+    B = coef.T
+    grad = -X.T @ (Y - X @ B) / X.shape[0]
+    n_groups = B.shape[0] // n_orient
+    out = np.empty(n_groups)
+    for g in range(n_groups):
+        sl = slice(g * n_orient, (g + 1) * n_orient)
+        norm = np.linalg.norm(B[sl])
+        if norm == 0:
+            out[g] = max(0.0, np.linalg.norm(grad[sl]) - alpha)
+        else:
+            out[g] = np.linalg.norm(grad[sl] + alpha * B[sl] / norm)
+    return out
+
+
+@pytest.mark.parametrize("n_orient", [1, 3])
+@pytest.mark.parametrize("rho", [0.5, 0.1])
+def test_gap_and_kkt(n_orient, rho):
+    X, Y, _ = make_problem(n_orient=n_orient)
+    est = MultiTaskLasso(n_orient=n_orient, tol=1e-8)
+    est.set_params(alpha=rho * est.alpha_max(X, Y)).fit(X, Y)
+    assert est.converged_
+    assert 0 <= est.dual_gap_ <= 1e-8 * est.objective_at_zero_
+    viol = kkt_violation(X, Y, est.coef_, est.alpha_, n_orient)
+    assert viol.max() < 1e-3 * est.alpha_
+    assert est.coef_.shape == (Y.shape[1], X.shape[1])
+    assert est.active_set_.sum() == (group_norms(est.coef_.T, n_orient) > 0).sum() > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("rho", [0.6, 0.2, 0.05])
+def test_agrees_with_sklearn(seed, rho):
+    X, Y, _ = make_problem(seed=seed, n=30, n_sources=80)
+    est = MultiTaskLasso(tol=1e-12, max_iter=500)
+    alpha = rho * est.alpha_max(X, Y)
+    est.set_params(alpha=alpha).fit(X, Y)
+    ref = SklearnMTL(alpha=alpha, fit_intercept=False, tol=1e-14, max_iter=200_000).fit(X, Y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), atol=1e-6)
+
+
+def test_agrees_with_mne_free_orientation():
+    from mne.inverse_sparse.mxne_optim import mixed_norm_solver
+
+    X, Y, _ = make_problem(seed=3, n=30, n_sources=40, n_orient=3)
+    est = MultiTaskLasso(n_orient=3, tol=1e-12, max_iter=500)
+    alpha = 0.2 * est.alpha_max(X, Y)
+    est.set_params(alpha=alpha).fit(X, Y)
+    sol, active, _ = mixed_norm_solver(Y, X, alpha * X.shape[0], maxit=100_000, tol=1e-12,
+                                       active_set_size=10, debias=False, n_orient=3,
+                                       solver="bcd", verbose=False)
+    B = np.zeros((X.shape[1], Y.shape[1]))
+    B[active] = sol
+    np.testing.assert_allclose(est.coef_.T, B, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_orient", [1, 3])
+def test_alpha_max(n_orient):
+    X, Y, _ = make_problem(n_orient=n_orient)
+    est = MultiTaskLasso(n_orient=n_orient)
+    amax = est.alpha_max(X, Y)
+    expected = max(np.linalg.norm(X[:, g * n_orient:(g + 1) * n_orient].T @ Y)
+                   for g in range(X.shape[1] // n_orient)) / X.shape[0]
+    assert amax == pytest.approx(expected, rel=1e-12)
+    assert not np.any(est.set_params(alpha=amax).fit(X, Y).coef_)
+    assert np.any(est.set_params(alpha=0.99 * amax).fit(X, Y).coef_)
+
+
+def test_warm_start_and_path():
+    X, Y, _ = make_problem(seed=4, n=40, n_sources=200)
+    alphas, coefs, gaps, passes = lasso_path(X, Y, n_alphas=8, alpha_min_ratio=0.05)
+    assert np.all(np.diff(alphas) < 0)
+    assert coefs[0].nnz == 0 and coefs[-1].nnz > 0
+    P0 = np.vdot(Y, Y) / (2 * X.shape[0])
+    assert np.all(gaps <= 1e-6 * P0) and np.all(gaps >= 0)
+    # the last path point equals a cold fit
+    cold = MultiTaskLasso(alphas[-1], tol=1e-6).fit(X, Y)
+    np.testing.assert_allclose(coefs[-1].toarray(), cold.coef_, atol=1e-3 * np.abs(cold.coef_).max())
+    # a warm start from the solution needs a single full pass
+    est = MultiTaskLasso(alphas[-1], tol=1e-6, warm_start=True).fit(X, Y)
+    est.fit(X, Y)
+    assert est.n_gradient_passes_ == 1
+
+
+def test_screening_does_not_change_solution():
+    X, Y, _ = make_problem(seed=5, n=30, n_sources=150)
+    alpha = 0.3 * MultiTaskLasso().alpha_max(X, Y)
+    res = [solve_working_set(X, Y, Quadratic(), L21(alpha), tol=1e-10, screening=s)
+           for s in (True, False)]
+    np.testing.assert_allclose(res[0].B, res[1].B, atol=1e-6)
+    assert res[0].dual_gap <= 1e-10 * res[0].objective_at_zero
+
+
+def test_rank_deficient_and_zero_columns():
+    """Duplicated and all-zero gain columns are valid inputs: the gap still certifies."""
+    X, Y, _ = make_problem(seed=6)
+    X = np.hstack([X, X[:, :5], np.zeros((X.shape[0], 3))])
+    est = MultiTaskLasso(tol=1e-8)
+    est.set_params(alpha=0.2 * est.alpha_max(X, Y)).fit(X, Y)
+    assert 0 <= est.dual_gap_ <= 1e-8 * est.objective_at_zero_
+    assert not np.any(est.coef_[:, -3:])
+
+
+def test_debias_recovers_noiseless_amplitudes():
+    X, Y, W = make_problem(seed=7, noise=0.0, k=3)
+    est = MultiTaskLasso(debias=True, tol=1e-8)
+    est.set_params(alpha=0.3 * est.alpha_max(X, Y)).fit(X, Y)
+    support = np.flatnonzero(np.abs(W).sum(axis=1))
+    assert set(np.flatnonzero(est.active_set_)) == set(support)
+    np.testing.assert_allclose(est.coef_.T, W, atol=1e-8)
+    biased = MultiTaskLasso(est.alpha_, tol=1e-8).fit(X, Y)
+    assert np.abs(biased.coef_.T - W).max() > 1e-2  # the L21 estimate is shrunk
+
+
+@pytest.mark.parametrize("kind", ["log", "l05"])
+def test_reweighting_sparsifies(kind):
+    X, Y, W = make_problem(seed=8, n=40, n_sources=100, k=3, noise=0.5)
+    base = MultiTaskLasso(tol=1e-8)
+    alpha = 0.1 * base.alpha_max(X, Y)
+    convex = base.set_params(alpha=alpha).fit(X, Y)
+    rew = MultiTaskLasso(alpha, tol=1e-8, n_reweighting=5, reweighting=kind).fit(X, Y)
+    assert rew.active_set_.sum() < convex.active_set_.sum()
+    support = np.flatnonzero(np.abs(W).sum(axis=1))
+    assert set(support) <= set(np.flatnonzero(rew.active_set_))
+    assert 0 <= rew.dual_gap_ <= 1e-8 * rew.objective_at_zero_
