@@ -1,5 +1,16 @@
-"""M/EEG: preprocessing, forward models and source estimation."""
+"""M/EEG: preprocessing, forward models and sparse source estimation."""
 
 from .forward import make_sphere_forward
+from .inverse import SparseInverseSolution, quantile_universal_alpha, sparse_inverse, write_sparse_solution
+from .source_scoring import score_sources_against_truth, source_amplitudes, source_positions
 
-__all__ = ["make_sphere_forward"]
+__all__ = [
+    "SparseInverseSolution",
+    "make_sphere_forward",
+    "quantile_universal_alpha",
+    "score_sources_against_truth",
+    "source_amplitudes",
+    "source_positions",
+    "sparse_inverse",
+    "write_sparse_solution",
+]

@@ -1,0 +1,431 @@
+"""Sparse source estimates of Evoked or Epochs data with the estimators of :mod:`neuroopt.sparse`.
+
+``sparse_inverse`` prepares the problem as :func:`mne.inverse_sparse.mixed_norm` does (whitening
+with the noise covariance, depth weighting, loose / free / fixed orientation), solves it with a
+multitask Lasso (MxNE), a square-root Lasso, SGCL or CLaR, and returns an
+``mne.SourceEstimate`` / ``mne.VolSourceEstimate``, a list of ``mne.Dipole`` and the noise
+level(s) in whitened and physical units.
+
+Whitening uses the covariance as given (noise of one trial): after whitening, an average of
+``nave`` trials has noise variance ``1 / nave`` per whitened channel if the covariance is right.
+The noise levels of the concomitant estimators are reported against that value
+(``noise_to_cov_ratio`` is 1 when the data are as noisy as the covariance predicts).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import mne
+import numpy as np
+import pandas as pd
+
+from ..utils import check_option, check_positive, check_random_state, logger, validate_type, verbose
+from . import _mne_private
+
+ESTIMATORS = ("mtl", "sqrt", "sgcl", "clar")
+_UNITS = {"grad": "T/m", "mag": "T", "eeg": "V", "seeg": "V", "ecog": "V", "dbs": "V"}
+
+
+@dataclass(frozen=True)
+class SparseInverseSolution:
+    """Result of :func:`sparse_inverse`.
+
+    Attributes
+    ----------
+    stc : mne.SourceEstimate | mne.VolSourceEstimate | mne.VectorSourceEstimate
+        Active sources only, amplitudes in A*m (norm over orientations unless
+        ``pick_ori="vector"``).
+    dipoles : list of mne.Dipole
+        One dipole per active source, with its time course, orientation and goodness of fit.
+    noise_levels : pandas.DataFrame
+        One row per channel type: ``group`` (whitening group), ``ch_type``, ``n_channels``,
+        ``sigma_whitened`` (noise std per whitened channel), ``sigma_expected`` (what the noise
+        covariance predicts, ``1 / sqrt(nave)``), ``noise_to_cov_ratio`` (their ratio),
+        ``noise_std`` (the noise std of one channel in physical units, ``unit``) and ``kind``:
+        ``"estimated"`` for the concomitant estimators, ``"residual"`` (RMS of the whitened
+        residual) for the multitask Lasso, which estimates no noise level.
+    estimator : object
+        The fitted :mod:`neuroopt.sparse` estimator (whitened, weighted problem).
+    alpha : float
+        Regularization used, in the units of the estimator's objective.
+    alpha_max : float
+        Smallest ``alpha`` giving no active source, on these data.
+    alpha_method : str
+        How ``alpha`` was chosen.
+    explained_variance : float
+        Fraction of the whitened (mean) data explained by the active sources.
+    """
+
+    stc: object
+    dipoles: list
+    noise_levels: pd.DataFrame
+    estimator: object
+    alpha: float
+    alpha_max: float
+    alpha_method: str
+    explained_variance: float
+
+    @property
+    def alpha_fraction(self):
+        """``alpha / alpha_max``."""
+        return self.alpha / self.alpha_max if self.alpha_max > 0 else np.inf
+
+
+def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max_iter,
+                    n_reweighting, debias):
+    """The array estimator of :mod:`neuroopt.sparse` behind each ``estimator`` name."""
+    from .. import sparse
+
+    common = dict(n_orient=n_orient, tol=tol, max_iter=max_iter, n_reweighting=n_reweighting,
+                  debias=debias)
+    if name == "mtl":
+        return sparse.MultiTaskLasso(alpha, **common)
+    if name == "sqrt":
+        return sparse.MultiTaskSqrtLasso(alpha, sigma_min=sigma_min, **common)
+    if name == "sgcl":
+        return sparse.SGCL(alpha, sensor_groups=sensor_groups, sigma_min=sigma_min, **common)
+    return sparse.CLaR(alpha, sigma_min=sigma_min, **common)
+
+
+def _whitened_row_groups(whitener, gain_info):
+    """Channel-type group of each whitened channel (row of the whitener).
+
+    MNE whitens each channel type separately, except MEG magnetometers and gradiometers, which
+    it whitens jointly when SSP projectors are present; a row then mixes both and is labelled
+    ``"meg"``.
+    """
+    ch_types = np.array(gain_info.get_channel_types())
+    power = whitener ** 2
+    types = list(dict.fromkeys(ch_types))
+    share = np.stack([power[:, ch_types == t].sum(axis=1) for t in types], axis=1)
+    share /= share.sum(axis=1, keepdims=True)
+    labels = np.array(types, dtype=object)[share.argmax(axis=1)]
+    meg = [i for i, t in enumerate(types) if t in ("grad", "mag")]
+    if len(meg) == 2 and np.any(share[:, meg].min(axis=1) > 0.01):
+        labels[np.isin(labels, ("grad", "mag"))] = "meg"
+    return labels.astype(str)
+
+
+def _noise_table(sigmas, row_groups, gain_info, noise_cov, nave, kind):
+    """Noise levels per channel type, whitened and physical (see :class:`SparseInverseSolution`)."""
+    cov_diag = noise_cov.data if noise_cov["diag"] else np.diag(noise_cov.data)
+    cov_var = dict(zip(noise_cov.ch_names, cov_diag))
+    ch_types = np.array(gain_info.get_channel_types())
+    ch_names = np.array(gain_info["ch_names"])
+    expected = 1.0 / np.sqrt(nave)
+    rows = []
+    for group, sigma in sigmas.items():
+        members = ("grad", "mag") if group == "meg" else (group,)
+        for ch_type in members:
+            names = ch_names[ch_types == ch_type]
+            if len(names) == 0:
+                continue
+            # whitened noise std sigma <=> noise covariance sigma**2 * C (C: the given covariance)
+            physical = sigma * np.sqrt(np.mean([cov_var[n] for n in names]))
+            rows.append(dict(group=group, ch_type=ch_type, n_channels=len(names),
+                             n_whitened=int(np.sum(row_groups == group)),
+                             sigma_whitened=float(sigma), sigma_expected=float(expected),
+                             noise_to_cov_ratio=float(sigma / expected), noise_std=float(physical),
+                             unit=_UNITS.get(ch_type, "?"), kind=kind))
+    return pd.DataFrame(rows)
+
+
+def _group_sigmas(estimator, name, residual, row_groups):
+    """Noise std per whitened group: fitted for the concomitant estimators, residual RMS for MTL."""
+    groups = [str(g) for g in dict.fromkeys(row_groups)]
+    if name == "sqrt":
+        return {g: estimator.sigma_ for g in groups}, "estimated"
+    if name == "sgcl":
+        return dict(zip(map(str, estimator.sensor_groups_), estimator.sigmas_)), "estimated"
+    if name == "clar":
+        variances = np.einsum("ij,ji->i", estimator.noise_cov_, estimator.noise_cov_)
+        return {g: np.sqrt(variances[row_groups == g].mean()) for g in groups}, "estimated"
+    return {g: np.sqrt(np.mean(residual[row_groups == g] ** 2)) for g in groups}, "residual"
+
+
+def quantile_universal_alpha(estimator, gain, data_shape, *, noise_std=1.0, time_colour=None,
+                             level=0.95, n_draws=30, random_state=0):
+    """Alpha that keeps pure noise out of the model with probability ``level``.
+
+    The quantile universal threshold (Giacobino et al. 2017, Electron. J. Statist. 11:4701,
+    arXiv:1511.05433): ``alpha_max`` of the estimator is computed on ``n_draws`` simulations of
+    Gaussian noise of the data's shape (white, or coloured in time by ``time_colour``) through
+    the same gain, and its ``level`` quantile is returned. For the concomitant estimators
+    (square-root Lasso, SGCL, CLaR) ``alpha_max`` of pure noise does not depend on the noise
+    level (the choice is pivotal) and ``noise_std`` is irrelevant; for the multitask Lasso it
+    scales with ``noise_std``, which whitening makes known (``1 / sqrt(nave)``).
+
+    Parameters
+    ----------
+    estimator : neuroopt.sparse estimator
+        Unfitted estimator; only its ``alpha_max`` is used.
+    gain : ndarray, shape (n_sensors, n_features)
+        Whitened, weighted gain.
+    data_shape : tuple of int
+        ``(n_sensors, n_times)``, or ``(n_epochs, n_sensors, n_times)`` for CLaR.
+    noise_std : float
+        Noise standard deviation of the simulated data.
+    time_colour : ndarray, shape (n_times, n_times) | None
+        Matrix ``L`` applied on the right of white noise (``E = Z L``) to give it a temporal
+        covariance ``L^T L``; ``None``: noise white in time. Scale ``L`` so that the mean of
+        the diagonal of ``L^T L`` is 1 (``noise_std`` then stays the per-sample std).
+    level : float
+        Probability, in (0, 1), that noise alone gives no active source.
+    n_draws : int
+        Number of noise simulations.
+    random_state : int | numpy.random.Generator | None
+        Seed of the simulations.
+
+    Returns
+    -------
+    alpha : float
+        The ``level`` quantile of ``alpha_max`` under noise.
+    """
+    check_positive(noise_std, "noise_std")
+    level = check_positive(level, "level")
+    if level >= 1:
+        raise ValueError(f"level must be in (0, 1), got {level}; e.g. 0.95.")
+    validate_type(n_draws, numbers.Integral, "n_draws")
+    if n_draws < 2:
+        raise ValueError(f"n_draws must be >= 2, got {n_draws}.")
+    rng = check_random_state(random_state)
+    values = []
+    for _ in range(n_draws):
+        noise = noise_std * rng.standard_normal(data_shape)
+        if time_colour is not None:
+            noise = noise @ time_colour
+        values.append(estimator.alpha_max(gain, noise))
+    return float(np.quantile(values, level))
+
+
+def _time_colour(whitened):
+    """Square root of the temporal covariance of the (whitened) data, mean diagonal 1.
+
+    Simulated noise coloured with it is as smooth in time as the data: exact for noise-only data,
+    smoother than the noise (hence a larger, conservative alpha) when the signal dominates.
+    """
+    stacked = whitened.reshape(-1, whitened.shape[-1])
+    _, s, vh = np.linalg.svd(stacked, full_matrices=False)
+    colour = (vh.T * s) @ vh
+    return colour * np.sqrt(whitened.shape[-1] / np.sum(s ** 2))
+
+
+def _check_inst(inst, estimator):
+    """Data for the solver: ``(evoked_like, data, nave)``; CLaR keeps the epochs."""
+    validate_type(inst, (mne.Evoked, mne.BaseEpochs), "inst")
+    if estimator == "clar":
+        if not isinstance(inst, mne.BaseEpochs):
+            raise ValueError(
+                "estimator='clar' estimates the noise covariance from repetitions and needs the "
+                f"single trials: pass an mne.Epochs instead of {type(inst).__name__} (or use "
+                "estimator='sgcl' or 'sqrt' on an Evoked)."
+            )
+        if len(inst) < 2:
+            raise ValueError(f"estimator='clar' needs at least 2 epochs, got {len(inst)}.")
+        return inst, inst.get_data(), 1
+    if isinstance(inst, mne.BaseEpochs):
+        inst = inst.average()
+    return inst, inst.data, inst.nave
+
+
+@verbose
+def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", loose="auto",
+                   depth=0.8, rank=None, pick_ori=None, sigma_min="auto", n_reweighting=1,
+                   debias=False, tol=1e-6, max_iter=100, alpha_level=0.95, random_state=0,
+                   verbose=None):
+    """Sparse source estimate (MxNE-like) with a multitask Lasso or a concomitant estimator.
+
+    The gain is whitened with ``noise_cov`` and weighted for depth and orientation exactly as in
+    :func:`mne.inverse_sparse.mixed_norm` (whose private helpers are reused, see
+    ``neuroopt.meeg._mne_private``); the array problem is then solved by
+    :mod:`neuroopt.sparse`.
+
+    Parameters
+    ----------
+    inst : mne.Evoked | mne.Epochs
+        Data to invert, cropped to the time window of interest. Epochs are averaged, except for
+        ``estimator="clar"``, which needs them (it estimates the noise covariance from the
+        repetitions).
+    forward : mne.Forward
+        Forward solution. Free-orientation for ``loose > 0``; with a volume source space the
+        orientation must be free (``loose=1``, which ``"auto"`` selects).
+    noise_cov : mne.Covariance
+        Noise covariance of one trial (as :func:`mne.compute_covariance` returns it).
+    estimator : ``"mtl"`` | ``"sqrt"`` | ``"sgcl"`` | ``"clar"``
+        Multitask Lasso (MxNE, :class:`neuroopt.sparse.MultiTaskLasso`), smoothed concomitant
+        square-root Lasso (one noise level), SGCL (one noise level per channel-type group) or
+        CLaR (a full noise covariance from the epochs).
+    alpha : ``"auto"`` | float
+        ``"auto"``: the quantile universal threshold (see :func:`quantile_universal_alpha`),
+        the smallest ``alpha`` for which noise alone gives no source with probability
+        ``alpha_level``. It is pivotal for the concomitant estimators (independent of the
+        noise level); for the multitask Lasso it uses the noise level ``1 / sqrt(nave)``
+        implied by whitening, so it is right only if ``noise_cov`` describes the noise of the
+        data. The simulated noise is given the temporal correlation of the data (low-pass
+        filtered noise is smooth in time, and white-noise simulations would give too small an
+        alpha); when the signal dominates the data this overestimates the smoothness, so the
+        choice errs on the sparse side and may miss weak sources. It costs 30 evaluations of
+        ``alpha_max`` (a few seconds for 300 sensors x 4000 sources).
+        A float in (0, 1] is ``alpha`` as a fraction of ``alpha_max`` (MNE's ``alpha`` in
+        percent divided by 100, for ``estimator="mtl"``).
+    loose : float | ``"auto"`` | dict
+        Weight of the tangential orientations, as in MNE: 0 fixed, 1 free, ``"auto"`` 0.2 for
+        surface and 1 for volume source spaces.
+    depth : None | float | dict
+        Depth weighting exponent (MNE's ``depth``; ``None`` disables it).
+    rank : None | dict | ``"info"`` | ``"full"``
+        Rank of the noise covariance, as in MNE.
+    pick_ori : None | ``"vector"``
+        ``None``: amplitude (norm over orientations); ``"vector"``: a vector source estimate.
+    sigma_min : ``"auto"`` | float
+        Lower bound of the noise level(s) of the concomitant estimators, in whitened units.
+        ``"auto"``: ``1e-3`` times the RMS of the whitened data.
+    n_reweighting : int
+        Iterative reweighting steps (irMxNE, log penalty); 1 solves the convex problem only.
+        About 5 steps remove the spread of the convex L2,1 solution (neighbours of each true
+        source that share its signal) and most of its amplitude bias.
+    debias : bool
+        Least-squares refit of the amplitudes on the support.
+    tol : float
+        Relative duality-gap tolerance of the solver.
+    max_iter : int
+        Maximum outer iterations of the solver.
+    alpha_level : float
+        Probability level of ``alpha="auto"``.
+    random_state : int | numpy.random.Generator | None
+        Seed of the noise simulations of ``alpha="auto"``.
+    verbose : bool | str | int | None
+        Log level for this call.
+
+    Returns
+    -------
+    solution : SparseInverseSolution
+        ``solution.stc``, ``solution.dipoles``, ``solution.noise_levels`` and how alpha was set.
+    """
+    check_option(estimator, ESTIMATORS, "estimator")
+    check_option(pick_ori, (None, "vector"), "pick_ori")
+    validate_type(forward, mne.Forward, "forward")
+    validate_type(noise_cov, mne.Covariance, "noise_cov")
+    validate_type(alpha, (str, numbers.Real), "alpha")
+    if isinstance(alpha, str):
+        check_option(alpha, ("auto",), "alpha")
+    elif not 0 < alpha <= 1:
+        raise ValueError(
+            f"alpha must be 'auto' or a fraction of alpha_max in (0, 1], got {alpha!r} (MNE's "
+            "mixed_norm alpha=50 corresponds to alpha=0.5)."
+        )
+    evoked_like, data, nave = _check_inst(inst, estimator)
+    _mne_private.check_reference(evoked_like)
+
+    with mne.utils.use_log_level("warning"):
+        forward, gain, gain_info, whitener, source_weighting = _mne_private.prepare_gain(
+            forward, evoked_like.info, noise_cov, depth=depth, loose=loose, rank=rank
+        )
+    n_orient = 1 if mne.forward.is_fixed_orient(forward) else 3
+    if pick_ori == "vector" and n_orient == 1:
+        raise ValueError("pick_ori='vector' needs free or loose orientations; with loose=0 (or a "
+                         "fixed-orientation forward) use pick_ori=None.")
+    sel = [evoked_like.ch_names.index(name) for name in gain_info["ch_names"]]
+    whitened = np.einsum("wc,...ct->...wt", whitener, data[..., sel, :])
+    mean_whitened = whitened.mean(axis=0) if whitened.ndim == 3 else whitened
+    row_groups = _whitened_row_groups(whitener, gain_info)
+    logger.info("Whitened %d channels into %d dimensions (groups: %s), %d sources x %d orient.",
+                len(sel), whitener.shape[0], ", ".join(dict.fromkeys(row_groups)),
+                gain.shape[1] // n_orient, n_orient)
+
+    if isinstance(sigma_min, str):
+        check_option(sigma_min, ("auto",), "sigma_min")
+        sigma_min = 1e-3 * float(np.sqrt(np.mean(mean_whitened ** 2)))
+    else:
+        sigma_min = check_positive(sigma_min, "sigma_min")
+    est = _make_estimator(estimator, 1.0, n_orient=n_orient, sensor_groups=row_groups,
+                          sigma_min=sigma_min, tol=tol, max_iter=max_iter,
+                          n_reweighting=n_reweighting, debias=debias)
+    alpha_max = est.alpha_max(gain, whitened)
+    if alpha == "auto":
+        alpha_abs = quantile_universal_alpha(est, gain, whitened.shape,
+                                             noise_std=1.0 / np.sqrt(nave),
+                                             time_colour=_time_colour(whitened),
+                                             level=alpha_level, random_state=random_state)
+        alpha_method = f"quantile universal threshold (level {alpha_level})"
+    else:
+        alpha_abs = float(alpha) * alpha_max
+        alpha_method = f"{float(alpha):g} x alpha_max"
+    logger.info("%s: alpha = %.4g = %.3f alpha_max (%s)", estimator, alpha_abs,
+                alpha_abs / alpha_max, alpha_method)
+    est.set_params(alpha=alpha_abs)
+    est.fit(gain, whitened)
+
+    coef = est.coef_.T  # (n_sources * n_orient, n_times) in the weighted problem
+    active_set = np.repeat(est.active_set_, n_orient)
+    residual = mean_whitened - gain @ coef
+    total = float(np.sum(mean_whitened ** 2))
+    explained = 1.0 - float(np.sum(residual ** 2)) / total if total > 0 else 0.0
+    sigmas, kind = _group_sigmas(est, estimator, residual, row_groups)
+    noise_levels = _noise_table(sigmas, row_groups, gain_info, noise_cov, nave, kind)
+
+    tmin, tstep = evoked_like.times[0], 1.0 / evoked_like.info["sfreq"]
+    X = coef[active_set] * source_weighting[active_set, None]  # A*m
+    stc = _mne_private.make_sparse_stc(X, active_set, forward, tmin, tstep, pick_ori=pick_ori,
+                                       verbose=False)
+    if active_set.any():
+        gain_active = gain[:, active_set] / source_weighting[active_set]
+        dipoles = _mne_private.make_dipoles_sparse(X, active_set, forward, tmin, tstep,
+                                                   mean_whitened, gain_active, verbose=False)
+    else:
+        logger.warning("No active source: alpha (%.3g alpha_max) is too large for these data.",
+                       alpha_abs / alpha_max)
+        dipoles = []
+    logger.info("%d active sources, %.1f%% of the whitened data explained.",
+                int(est.active_set_.sum()), 100 * explained)
+    return SparseInverseSolution(stc=stc, dipoles=dipoles, noise_levels=noise_levels,
+                                 estimator=est, alpha=float(alpha_abs), alpha_max=float(alpha_max),
+                                 alpha_method=alpha_method, explained_variance=explained)
+
+
+def write_sparse_solution(solution, stc_fname, *, noise_fname=None, overwrite=False):
+    """Write the source estimate and the noise levels of a :class:`SparseInverseSolution`.
+
+    Each file is written under a temporary name and renamed when complete.
+
+    Parameters
+    ----------
+    solution : SparseInverseSolution
+        Output of :func:`sparse_inverse`.
+    stc_fname : path-like
+        Source estimate file: ``*-vl.stc`` (volume estimates, MNE's binary format) or ``*.h5``
+        (any estimate); read it back with :func:`mne.read_source_estimate`.
+    noise_fname : path-like | None
+        Tab-separated table of ``solution.noise_levels`` (plus ``alpha``, ``alpha_max`` and
+        ``explained_variance`` columns), or None.
+    overwrite : bool
+        Replace existing files.
+    """
+    from pathlib import Path
+
+    from ..utils import atomic_path, atomic_write_text
+
+    validate_type(solution, SparseInverseSolution, "solution")
+    stc_fname = Path(stc_fname)
+    is_volume = isinstance(solution.stc, (mne.VolSourceEstimate, mne.VolVectorSourceEstimate))
+    if stc_fname.name.endswith("-vl.stc") and is_volume:
+        suffix, ftype = "-vl.stc", "stc"
+    elif stc_fname.suffix == ".h5":
+        suffix, ftype = ".h5", "h5"
+    else:
+        raise ValueError(
+            f"stc_fname must end with '-vl.stc' (volume estimates) or '.h5', got "
+            f"{stc_fname.name!r} for a {type(solution.stc).__name__}."
+        )
+    for fname in (stc_fname, noise_fname):
+        if fname is not None and Path(fname).exists() and not overwrite:
+            raise FileExistsError(f"{fname} exists; pass overwrite=True to replace it.")
+    with atomic_path(stc_fname, suffix=suffix) as tmp:
+        solution.stc.save(tmp, ftype=ftype, overwrite=True, verbose=False)
+    if noise_fname is not None:
+        table = solution.noise_levels.assign(alpha=solution.alpha, alpha_max=solution.alpha_max,
+                                             explained_variance=solution.explained_variance)
+        atomic_write_text(noise_fname, table.to_csv(sep="\t", index=False))
+    return stc_fname
