@@ -5,7 +5,7 @@ grid, a few seconds), simulate three dipoles, recover them with the multitask La
 orientation) and with SGCL, which also estimates one noise level per sensor type, and plot the
 regularization path and the estimated time courses.
 
-Run: ``python examples/sparse_example.py`` (figure saved to ``$NEUROOPT_FIGURE_DIR`` or a temp
+Run: ``python examples/sparse_example.py`` (figure saved to ``$NEUROOPT_EXAMPLE_OUTPUT`` or a temp
 folder). Needs the shared ``meg_sample`` data (``../shared/data`` or ``NEUROOPT_SHARED_DATA``).
 """
 
@@ -92,7 +92,7 @@ for s in true_sources:
 axes[1].set(xlabel="time (ms)", ylabel="amplitude (norm over orientations)",
             title="irMxNE + debias (dotted: truth)")
 axes[1].legend(fontsize=7)
-out_dir = Path(os.environ.get("NEUROOPT_FIGURE_DIR", tempfile.mkdtemp()))
+out_dir = Path(os.environ.get("NEUROOPT_EXAMPLE_OUTPUT", tempfile.mkdtemp()))
 out_dir.mkdir(parents=True, exist_ok=True)
 fig.savefig(out_dir / "sparse_example.png", dpi=100)
 print(f"figure saved to {out_dir / 'sparse_example.png'}")
