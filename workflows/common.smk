@@ -1,10 +1,12 @@
 # The plan: one scan of the BIDS dataset when the workflow is parsed; rules look things up in it.
 import json
+import time
 from pathlib import Path
 
 from neuroopt.pipeline import make_plan
 from neuroopt.pipeline.plan import r1glm_suffixes, sparse_suffixes
 
+RUN_START = time.time()  # failures recorded before this belong to earlier runs
 PLAN = make_plan(config)
 DERIV = PLAN.deriv_root
 LOGS = Path("logs")
@@ -31,4 +33,7 @@ onsuccess:
 
 
 onerror:
-    print(f"\nneuroopt: the run failed; each failed rule's log is named above (under {LOGS.absolute()}/).")
+    from neuroopt.pipeline.rule import report_failed_run
+
+    print(f"\nneuroopt: the run failed; each failed rule's log is under {LOGS.absolute()}/.")
+    report_failed_run(PLAN, LOGS, since=RUN_START)

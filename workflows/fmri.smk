@@ -27,6 +27,7 @@ rule fmri_mask:
 rule fmri_clean:
     input:
         bold=lambda w: str(PLAN.recording(w.rec, "func").path),
+        companions=lambda w: [] if PLAN.is_demo else [str(p) for p in PLAN.recording(w.rec, "func").companions],
         mask=lambda w: PLAN.fmri_mask(PLAN.recording(w.rec, "func").group),
     output:
         bold=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.nii.gz"),

@@ -8,6 +8,9 @@ def _meeg_run(wildcards):
 rule meeg_preprocess:
     input:
         raw=lambda w: str(_meeg_run(w).path),
+        # sidecars, channels.tsv, events.tsv, .eeg/.vmrk: editing any of them reruns the job
+        # (the demo's are written by the demo_dataset rule with the data file)
+        companions=lambda w: [] if PLAN.is_demo else [str(p) for p in _meeg_run(w).companions],
         demo=demo_input,
     output:
         raw=str(DERIV / "{sdir}/{dtype}/{rec}_proc-clean_raw.fif"),

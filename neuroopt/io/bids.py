@@ -6,6 +6,7 @@ The workflow calls :func:`discover_bids` once when it is parsed; jobs never re-s
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class Recording:
     entities: tuple  # ((key, value), ...) in BIDS order, without the suffix
     events: Path | None = None
 
-    @property
+    @functools.cached_property
     def entity_dict(self):
         return dict(self.entities)
 
@@ -79,18 +80,30 @@ class Recording:
     def run(self):
         return self.entity_dict.get("run")
 
-    @property
+    @functools.cached_property
     def stem(self):
         """BIDS basename of this recording without suffix, e.g. ``sub-01_task-demo_run-01``."""
         return make_basename(self.entity_dict)
 
-    @property
+    @functools.cached_property
     def group(self):
         """Basename of the runs analysed together (same subject/session/task), without ``run``."""
         entities = {k: v for k, v in self.entities if k in ("sub", "ses", "task")}
         return make_basename(entities)
 
-    @property
+    @functools.cached_property
+    def companions(self):
+        """The other files of this recording beside its data file (``<stem>_*``: sidecar JSON,
+        channels.tsv, events.tsv, and the data/marker files of multi-file formats such as
+        BrainVision's .eeg/.vmrk). A rule that reads the recording lists them as inputs, so that
+        editing any of them reruns it."""
+        prefix = self.stem + "_"
+        folder = self.path.parent
+        if not folder.is_dir():
+            return ()
+        return tuple(sorted(p for p in folder.iterdir() if p.name.startswith(prefix) and p != self.path and p.is_file()))
+
+    @functools.cached_property
     def sdir(self):
         """Subject (and session) folder relative to the dataset root, e.g. ``sub-01/ses-01``."""
         return f"sub-{self.subject}" + (f"/ses-{self.session}" if self.session else "")
@@ -98,11 +111,28 @@ class Recording:
 
 @dataclass
 class BIDSLayout:
-    """The recordings found in a BIDS dataset, indexed for the workflow."""
+    """The recordings found in a BIDS dataset, indexed for the workflow.
+
+    The workflow looks recordings up once per job while Snakemake builds the DAG (thousands of
+    times on a large dataset), so the groups and the name index are computed once and reused
+    until ``recordings`` changes (it is edited in place or replaced while the plan is made).
+    """
 
     root: Path
     recordings: list = field(default_factory=list)
     excluded: list = field(default_factory=list)  # (path, reason)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _cached(self, key, compute):
+        recs = self.recordings
+        # identity and length change with every append/remove/reassignment of the list
+        version = (id(recs), len(recs), id(recs[0]) if recs else None, id(recs[-1]) if recs else None)
+        if self._cache.get("version") != version:
+            self._cache.clear()
+            self._cache["version"] = version
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def select(self, datatype=None, group=None):
         return [
@@ -114,15 +144,28 @@ class BIDSLayout:
 
     def groups(self, datatype):
         """Sorted dict group name -> list of recordings (sorted by run) for one datatype family."""
-        out = {}
-        for rec in self.select(datatype):
-            out.setdefault(rec.group, []).append(rec)
-        return {key: sorted(value, key=lambda r: (r.run or "", r.stem)) for key, value in sorted(out.items())}
+
+        def compute():
+            out = {}
+            for rec in self.select(datatype):
+                out.setdefault(rec.group, []).append(rec)
+            return {key: sorted(value, key=lambda r: (r.run or "", r.stem)) for key, value in sorted(out.items())}
+
+        # a new dict per call (callers may edit it); the run lists are shared: do not edit them
+        return dict(self._cached(("groups", datatype), compute))
 
     def get(self, stem, datatype):
-        for rec in self.select(datatype):
-            if rec.stem == stem:
-                return rec
+        def compute():
+            index = {}
+            for rec in self.recordings:
+                index.setdefault((rec.datatype, rec.stem), rec)
+            return index
+
+        index = self._cached("by_stem", compute)
+        kinds = ("eeg", "meg") if datatype == "meeg" else (datatype,)
+        for kind in kinds:
+            if (kind, stem) in index:
+                return index[(kind, stem)]
         raise KeyError(f"No {datatype} recording named {stem!r} in {self.root}.")
 
     @property
@@ -278,6 +321,79 @@ def _add_bold(layout, root, ses_dir, tasks, bold_root, bold_space):
     return count
 
 
+_NA = "n/a"
+
+
+def _parse_number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _infer_column(values):
+    """A TSV column as int64, float64 (``n/a`` -> NaN) or str (``n/a`` -> missing), like pandas."""
+    present = [v for v in values if v != _NA]
+    if present and len(present) == len(values) and all(v.strip().lstrip("+-").isdigit() for v in present):
+        return pd.array([int(v) for v in values], dtype="int64")
+    numbers = [_parse_number(v) if v != _NA else np.nan for v in values]
+    if present and all(n is not None for n in numbers):
+        return np.asarray(numbers, dtype=float)
+    return pd.array([None if v == _NA else v for v in values], dtype="str")
+
+
+@functools.lru_cache(maxsize=8192)
+def _read_events_cached(path, mtime_ns, size):
+    """Parse and check one events file; cached on (path, mtime, size) so planning reads it once."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BIDSError(f"{path} is not a readable tab-separated file: {err}") from err
+    rows = [row for row in csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE) if row]
+    if not rows:
+        raise BIDSError(f"{path} is empty: it needs a header line (onset, duration, trial_type) and one line per event.")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    bad_width = [i + 2 for i, row in enumerate(body) if len(row) != len(header)]
+    if bad_width:
+        raise BIDSError(
+            f"{path} is not a readable tab-separated file: line(s) {bad_width[:10]} do not have the "
+            f"{len(header)} tab-separated fields of the header {header}."
+        )
+    missing = [col for col in EVENTS_COLUMNS if col not in header]
+    if missing:
+        raise BIDSError(
+            f"{path} lacks the column(s) {missing} (it has {header}). BIDS events files "
+            "need onset and duration; neuroopt also needs trial_type to know each event's condition."
+        )
+    if not body:
+        raise BIDSError(f"{path} has no events: add the task's events or exclude this run with the config 'tasks'.")
+    columns = {name: [row[i].strip() for row in body] for i, name in enumerate(header)}
+    numeric = {}
+    for col in ("onset", "duration"):
+        values = [(np.nan if v == _NA and col == "duration" else _parse_number(v)) for v in columns[col]]
+        bad = [i + 1 for i, v in enumerate(values) if v is None or (col == "onset" and not np.isfinite(v))]
+        bad += [i + 1 for i, v in enumerate(values) if col == "duration" and v is not None and np.isinf(v)]
+        if bad:
+            raise BIDSError(f"{path}: column '{col}' has non-numeric values on row(s) {sorted(bad)[:10]}.")
+        numeric[col] = np.asarray(values, dtype=float)
+    numeric["duration"] = np.nan_to_num(numeric["duration"], nan=0.0)  # "n/a" duration = an impulse
+    for col, what in (("duration", "durations are >= 0 seconds"), ("onset", "onsets are seconds from the first scan/sample")):
+        rows_bad = (np.flatnonzero(numeric[col] < 0) + 1).tolist()
+        if rows_bad:
+            raise BIDSError(f"{path}: negative {col} on row(s) {rows_bad[:10]}; {what}.")
+    empty = [i + 1 for i, v in enumerate(columns["trial_type"]) if v in ("", _NA)]
+    if empty:
+        raise BIDSError(f"{path}: empty trial_type on row(s) {empty[:10]}; give every event a condition.")
+    frame = {
+        name: numeric[name] if name in numeric else (pd.array(values, dtype="str") if name == "trial_type" else _infer_column(values))
+        for name, values in columns.items()
+    }
+    events = pd.DataFrame(frame)
+    order = np.argsort(events["onset"].to_numpy(), kind="stable")
+    # sorted by onset, with each event's row in the file (for the messages of read_events)
+    return events.iloc[order].reset_index(drop=True), order + 1
+
+
 def read_events(path, *, n_scans=None, t_r=None, duration=None):
     """Read a BIDS ``events.tsv`` and check what the analyses need.
 
@@ -293,53 +409,31 @@ def read_events(path, *, n_scans=None, t_r=None, duration=None):
     Returns
     -------
     events : pandas.DataFrame
-        With float ``onset`` and ``duration`` and str ``trial_type``, sorted by onset.
+        With float ``onset`` and ``duration`` (``n/a`` durations are 0) and str ``trial_type``,
+        sorted by onset; other columns as int, float or str.
+
+    Notes
+    -----
+    The file is parsed once per (path, modification time, size) in a process: planning a large
+    dataset checks each events file several times without re-reading it.
     """
     path = Path(path)
     if not path.is_file():
         raise BIDSError(f"{path} is missing: every task recording needs its _events.tsv (onset, duration, trial_type).")
-    try:
-        events = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"trial_type": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as err:
-        raise BIDSError(f"{path} is not a readable tab-separated file: {err}") from err
-    missing = [col for col in EVENTS_COLUMNS if col not in events.columns]
-    if missing:
-        raise BIDSError(
-            f"{path} lacks the column(s) {missing} (it has {list(events.columns)}). BIDS events files "
-            "need onset and duration; neuroopt also needs trial_type to know each event's condition."
-        )
-    if len(events) == 0:
-        raise BIDSError(f"{path} has no events: add the task's events or exclude this run with the config 'tasks'.")
-    for col in ("onset", "duration"):
-        values = pd.to_numeric(events[col], errors="coerce")
-        bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
-        if col == "duration":
-            bad = np.flatnonzero(~np.isfinite(values.fillna(0.0).to_numpy(dtype=float)))
-            values = values.fillna(0.0)
-        if len(bad):
-            raise BIDSError(f"{path}: column '{col}' has non-numeric values on row(s) {(bad + 1).tolist()[:10]}.")
-        events[col] = values.astype(float)
-    if (events["duration"] < 0).any():
-        rows = (np.flatnonzero(events["duration"].to_numpy() < 0) + 1).tolist()[:10]
-        raise BIDSError(f"{path}: negative duration on row(s) {rows}; durations are >= 0 seconds.")
-    if (events["onset"] < 0).any():
-        rows = (np.flatnonzero(events["onset"].to_numpy() < 0) + 1).tolist()[:10]
-        raise BIDSError(f"{path}: negative onset on row(s) {rows}; onsets are seconds from the first scan/sample.")
-    trial_type = events["trial_type"]
-    if trial_type.isna().any() or (trial_type.astype(str).str.strip() == "").any():
-        rows = (np.flatnonzero((trial_type.isna() | (trial_type.astype(str).str.strip() == "")).to_numpy()) + 1)
-        raise BIDSError(f"{path}: empty trial_type on row(s) {rows.tolist()[:10]}; give every event a condition.")
+    stat = path.stat()
+    events, file_rows = _read_events_cached(str(path), stat.st_mtime_ns, stat.st_size)
     if n_scans is not None and t_r is not None:
         duration = n_scans * t_r
     if duration is not None:
-        late = events["onset"] >= duration
+        late = events["onset"].to_numpy() >= duration
         if late.any():
-            rows = (np.flatnonzero(late.to_numpy()) + 1).tolist()[:10]
+            rows = np.sort(file_rows[late]).tolist()[:10]
             raise BIDSError(
                 f"{path}: onset(s) on row(s) {rows} are at or after the end of the recording ({duration:g} s). "
                 "Check that the events belong to this run and are in seconds."
             )
-    return events.sort_values("onset", kind="stable").reset_index(drop=True)
+    # a new frame sharing the cached data: pandas' copy-on-write copies it if a caller edits it
+    return events.copy(deep=False)
 
 
 def find_sidecar(data_path, suffix, root=None):
@@ -369,6 +463,36 @@ def find_sidecar(data_path, suffix, root=None):
     return found
 
 
+@functools.lru_cache(maxsize=8192)
+def _read_header_cached(path, mtime_ns, size):
+    import nibabel as nib
+
+    try:
+        # the header alone (a quarter of the cost of nib.load on small images); NIfTI-2 and
+        # other formats through nib.load
+        with nib.openers.ImageOpener(path) as fobj:
+            block = fobj.read(348)
+        if len(block) == 348 and 348 in (int.from_bytes(block[:4], "little"), int.from_bytes(block[:4], "big")):
+            return nib.Nifti1Header(block, endianness="<" if block[:4] == (348).to_bytes(4, "little") else ">")
+        return nib.load(path).header
+    except Exception as err:  # nibabel raises several types for corrupt files
+        raise BIDSError(f"{path} cannot be read as NIfTI ({type(err).__name__}: {err}).") from err
+
+
+def read_bold_header(bold_path):
+    """The NIfTI header of a BOLD image (read once per path, modification time and size).
+
+    Raises a BIDSError naming the file when it cannot be read as NIfTI. Planning uses the header
+    for the TR check and the number of volumes, without loading the data.
+    """
+    bold_path = Path(bold_path)
+    try:
+        stat = bold_path.stat()
+    except FileNotFoundError as err:
+        raise BIDSError(f"{bold_path} does not exist.") from err
+    return _read_header_cached(str(bold_path), stat.st_mtime_ns, stat.st_size).copy()
+
+
 def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3):
     """RepetitionTime (s) of a BOLD run from its JSON sidecar(s), checked against the NIfTI header.
 
@@ -395,12 +519,7 @@ def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3
     if isinstance(t_r, bool) or not isinstance(t_r, (int, float)) or not np.isfinite(t_r) or t_r <= 0:
         raise BIDSError(f"{source}: RepetitionTime must be a positive number of seconds, got {t_r!r}.")
     if check_header:
-        import nibabel as nib
-
-        try:
-            header = nib.load(bold_path).header
-        except Exception as err:  # nibabel raises several types for corrupt files
-            raise BIDSError(f"{bold_path} cannot be read as NIfTI ({type(err).__name__}: {err}).") from err
+        header = read_bold_header(bold_path)
         zooms = header.get_zooms()
         if len(zooms) < 4:
             raise BIDSError(f"{bold_path} is not a 4D image (shape {header.get_data_shape()}): a BOLD run is 4D.")

@@ -8,7 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io.bids import BIDSError, BIDSLayout, Recording, discover_bids, make_basename, read_events, read_repetition_time
+from ..io.bids import (
+    BIDSError,
+    BIDSLayout,
+    Recording,
+    discover_bids,
+    make_basename,
+    read_bold_header,
+    read_events,
+    read_repetition_time,
+)
 from ..utils import logger
 
 DEMO = "demo"
@@ -372,14 +381,12 @@ def _check_inputs(layout, config, on_invalid):
                     f"{expected} is missing: {rec.path.name} has no events, so it cannot be epoched or "
                     "modelled. Add its events.tsv, or leave the task out with the config key 'tasks'."
                 )
-            events = read_events(rec.events)
             if rec.datatype == "func":
                 t_r = read_repetition_time(rec.path, root=layout.root, check_header=config["fmri"]["check_tr_header"])
-                import nibabel as nib
-
-                n_scans = nib.load(rec.path).shape[-1]
+                n_scans = read_bold_header(rec.path).get_data_shape()[-1]
                 read_events(rec.events, n_scans=n_scans, t_r=t_r)
-            del events
+            else:
+                read_events(rec.events)
         except BIDSError as err:
             problems.append((rec.path, str(err)))
             layout.recordings.remove(rec)

@@ -9,6 +9,7 @@ page that lists the subjects that failed and why.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..utils import atomic_write_text, logger, pin_blas_threads
+from ..utils import atomic_path, atomic_write_text, logger, pin_blas_threads
 
 FAILURE_SUFFIX = ".failed.json"
 _UNIT_RE = re.compile(r"sub-[a-zA-Z0-9]+(?:[_/]ses-[a-zA-Z0-9]+)?")
@@ -128,6 +129,12 @@ def run_rule(smk, step):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(failure_record_path(log_path))
     except BaseException as err:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            err = OSError(
+                err.errno,
+                f"{err.strerror} while writing the outputs of rule {rule} ({', '.join(map(str, smk.output))}); "
+                "nothing partial was kept. Free space (or raise the quota / file size limit) and rerun.",
+            )
         logger.error("".join(traceback.format_exception(err)))
         logger.error(f"rule {rule} FAILED: {type(err).__name__}: {err}")
         print(f"neuroopt: rule {rule} failed: {type(err).__name__}: {err} (log: {log_path})", file=sys.stderr)
@@ -142,7 +149,7 @@ def run_rule(smk, step):
             mne.set_log_file(None)
 
 
-def collect_failures(log_dir, units=None):
+def collect_failures(log_dir, units=None, since=None):
     """Failure records under ``log_dir`` of jobs whose outputs are still missing.
 
     Parameters
@@ -151,6 +158,9 @@ def collect_failures(log_dir, units=None):
         The workflow's log folder.
     units : iterable of str | None
         Keep only records of these units (subjects planned in this run) and dataset-level jobs.
+    since : float | None
+        Keep only records written at or after this time (seconds since the epoch): the start of
+        the current run, so that failures of earlier runs are not reported again.
 
     Returns
     -------
@@ -159,6 +169,8 @@ def collect_failures(log_dir, units=None):
     """
     records = []
     for path in sorted(Path(log_dir).rglob(f"*{FAILURE_SUFFIX}")):
+        if since is not None and path.stat().st_mtime < since:
+            continue
         try:
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -188,7 +200,7 @@ def format_failures(records):
     return "\n".join(lines)
 
 
-def report_failed_run(plan, log_dir):
+def report_failed_run(plan, log_dir, since=None):
     """At the end of a failed run: print the error summary and write the group page of what finished.
 
     Called by the workflow's ``onerror`` handler. With ``--keep-going`` the subjects that did
@@ -196,18 +208,20 @@ def report_failed_run(plan, log_dir):
     the rule, the error and the log. The page is given an old modification time so that Snakemake
     considers it out of date and the ``group_report`` rule rebuilds it on the next complete run.
 
+    ``since`` (the run's start time) keeps failures of earlier runs out of the summary.
+
     Returns
     -------
     summary : str
         The printed summary.
     """
     units = list(plan.units())
-    records = collect_failures(log_dir, units=units)
+    records = collect_failures(log_dir, units=units, since=since)
     summary = format_failures(records)
     print(summary, file=sys.stderr)
     if not plan.config["report"]["enabled"]:
         return summary
-    from ..report.group import write_group_index
+    from ..report.group import build_group_report
 
     failed = {}
     for record in records:
@@ -216,22 +230,22 @@ def report_failed_run(plan, log_dir):
     finished = [u for u in units if u not in failed and Path(plan.report(u)).exists()]
     if not finished and not failed:
         return summary
-    summaries = [p for p in plan.group_summaries() if Path(p).exists()]
+    unfinished = [u for u in units if u not in failed and u not in finished]
     path = plan.group_report()
     try:
-        write_group_index(
-            path,
+        report = build_group_report(
             finished,
-            summaries,
-            [(str(p), reason) for p, reason in plan.invalid],
+            [p for p in plan.group_summaries() if Path(p).exists()],
+            [(str(p), reason) for p, reason in plan.invalid] + [(u, "not run: the run stopped first") for u in unfinished],
             title=f"neuroopt — {plan.bids_root.name} (incomplete run)",
             failed=[
                 (unit, f"rule {r['rule']}: {r['error']}: {r['message'].splitlines()[0] if r['message'] else ''}", r["log"])
                 for unit in sorted(failed)
                 for r in failed[unit]
             ],
-            unfinished=[u for u in units if u not in failed and u not in finished],
         )
+        with atomic_path(path, suffix=".html") as tmp:
+            report.save(tmp, open_browser=False, overwrite=True, verbose="error")
         os.utime(path, (0, 0))
     except OSError as err:  # e.g. the disk that made the run fail is still full
         print(f"neuroopt: could not write the group page {path}: {err}", file=sys.stderr)

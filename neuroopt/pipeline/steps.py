@@ -16,6 +16,21 @@ from ..io.derivatives import write_dataset_description, write_provenance
 from ..utils import atomic_path, atomic_write_text, logger
 
 
+def read_derivative(reader, path, **kwargs):
+    """``reader(path, **kwargs)``, with an error naming the file when it cannot be read.
+
+    Readers of FIF and NIfTI files fail on a damaged file with messages such as "cannot reshape
+    array" that do not say which file; the workflow's user needs the file (and the fix).
+    """
+    try:
+        return reader(path, **kwargs)
+    except Exception as err:
+        raise ValueError(
+            f"{path} could not be read ({type(err).__name__}: {err}). The file is damaged (a copy that "
+            "was cut short, a full disk...): delete it and rerun the workflow to recompute it."
+        ) from err
+
+
 def _write_json(path, data):
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -90,7 +105,7 @@ def meeg_epochs(input, output, params, threads):
     from ..meeg.preprocessing import compute_evokeds, compute_noise_cov, make_epochs
 
     cfg = params.cfg
-    raws = [mne.io.read_raw_fif(path, preload=True, verbose="error") for path in input.raws]
+    raws = [read_derivative(mne.io.read_raw_fif, path, preload=True, verbose="error") for path in input.raws]
     epo_cfg = cfg["epochs"]
     reject = epo_cfg["reject"]
     epochs = make_epochs(

@@ -31,7 +31,7 @@ def _subject_rows(units, summary_paths):
     ]
 
 
-def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=()):
+def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=()):
     """The group ``mne.Report``.
 
     Parameters
@@ -46,6 +46,9 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
         Group decoding results (:class:`neuroopt.decoding.group.GroupDecodingResult` files).
     rsa : list of (title, path)
         Group model comparisons (:class:`neuroopt.rsa.inference.ModelComparisonResult` files).
+    failed : list of (unit, reason, log path)
+        Subjects whose jobs failed in a ``--keep-going`` run, one row per failed job (the page of
+        an incomplete run, see :func:`neuroopt.pipeline.rule.report_failed_run`).
     """
     from ..decoding.group import GroupDecodingResult
     from ..rsa.inference import ModelComparisonResult
@@ -54,6 +57,16 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
 
     report = mne.Report(title=title, verbose="error")
     report.add_html(html_table(_subject_rows(units, summary_paths), ("subject report", "summary")), title="Subjects", section="Subjects")
+    if failed:
+        rows = [
+            (html.escape(unit), f'<span style="color:#a00">{html.escape(str(reason))}</span>', html.escape(str(log)))
+            for unit, reason, log in failed
+        ]
+        intro = (
+            "<p>These subjects are not on this page because a job failed. Fix the cause (see the log) "
+            "and rerun, or leave the subject out with the config key 'subjects'.</p>"
+        )
+        report.add_html(intro + html_table(rows, ("subject", "error", "log")), title="Failed subjects", section="Subjects")
     rows = [(html.escape(str(p)), f'<span style="color:#a00">{html.escape(str(r))}</span>') for p, r in excluded]
     report.add_html(html_table(rows, ("input", "reason")) if rows else "<p>None.</p>", title="Excluded inputs", section="Subjects")
     for name, path in decoding:
