@@ -119,6 +119,14 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         check_option(self.reweighting, REWEIGHTINGS, "reweighting")
         return n_orient
 
+    def _check_gain_and_data(self, X, Y):
+        """Validated (X, Y as 2D, n_orient); remembers whether Y was 1D (for ``predict``)."""
+        Y_arr = check_dense_real(Y, "Y")
+        self._y_was_1d = Y_arr.ndim == 1
+        Y = check_data_2d(Y_arr)
+        X = check_gain(X, Y.shape[0])
+        return X, Y, self._validate_common(X.shape[1])
+
     def _resolve_alpha(self, X, Y):
         if self.alpha is None:
             return self._default_alpha_ratio * self.alpha_max(X, Y)

@@ -103,11 +103,7 @@ class SGCL(_ConcomitantBase):
         self.verbose = verbose
 
     def _prepare(self, X, Y):
-        Y_arr = check_dense_real(Y, "Y")
-        self._y_was_1d = Y_arr.ndim == 1
-        Y = check_data_2d(Y_arr)
-        X = check_gain(X, Y.shape[0])
-        n_orient = self._validate_common(X.shape[1])
+        X, Y, n_orient = self._check_gain_and_data(X, Y)
         sigma_min = check_positive(self.sigma_min, "sigma_min")
         if self.sensor_groups is None:
             labels, index = np.zeros(1), np.zeros(Y.shape[0], dtype=np.intp)

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 
 from ..utils import check_positive, validate_type, verbose
-from ._base import BaseMultiTaskSparse, check_data_2d, check_dense_real, check_gain
+from ._base import BaseMultiTaskSparse, check_data_2d, check_gain
 from .datafits import Quadratic
 from .penalties import group_norms
 
@@ -75,14 +75,6 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         self.n_threads = n_threads
         self.verbose = verbose
 
-    def _validate(self, X, Y):
-        Y_arr = check_dense_real(Y, "Y")
-        self._y_was_1d = Y_arr.ndim == 1
-        Y = check_data_2d(Y_arr)
-        X = check_gain(X, Y.shape[0])
-        n_orient = self._validate_common(X.shape[1])
-        return X, Y, n_orient
-
     def alpha_max(self, X, Y):
         """Smallest alpha with an all-zero solution: ``max_g ||X_g^T Y||_F / n_sensors``."""
         Y = check_data_2d(Y)
@@ -93,7 +85,7 @@ class MultiTaskLasso(BaseMultiTaskSparse):
     @verbose
     def fit(self, X, Y, verbose=None):
         """Fit on gain ``X`` (n_sensors, n_features) and data ``Y`` (n_sensors, n_times)."""
-        X, Y, n_orient = self._validate(X, Y)
+        X, Y, n_orient = self._check_gain_and_data(X, Y)
         alpha = check_positive(self.alpha, "alpha", strict=False)
         return self._run(X, Y, Quadratic(), n_orient, alpha)
 
