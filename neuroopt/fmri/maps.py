@@ -62,6 +62,37 @@ class R1GLMImages:
     trial_betas: object = None
     trials: pd.DataFrame = field(default=None)
 
+    @classmethod
+    def from_estimator(cls, estimator, masker):
+        """The maps of a fitted :class:`R1GLM` / :class:`R1GLMS` and the masker of its voxels.
+
+        Saving only these two (e.g. with joblib) and rebuilding the images here keeps a stored
+        model small: the full-grid images are the bulk of the object.
+        """
+        trial_betas = isinstance(estimator, R1GLMS)
+        condition_betas = estimator.condition_betas_ if trial_betas else estimator.betas_
+        to_img = masker.inverse_transform
+        result = cls(
+            estimator=estimator,
+            masker=masker,
+            hrf_peak=to_img(np.nan_to_num(estimator.hrf_peak_time_)),
+            hrf_fwhm=to_img(np.nan_to_num(estimator.hrf_fwhm_)),
+            hrf_coef=to_img(estimator.hrf_coef_),
+            betas=to_img(condition_betas),
+            r2=to_img(estimator.r2_),
+            r2_canonical=to_img(estimator.r2_canonical_),
+            r2_gain=to_img(estimator.r2_ - estimator.r2_canonical_),
+            conditions=[str(c) for c in estimator.conditions_],
+        )
+        if trial_betas:
+            result.trial_betas = to_img(estimator.betas_)
+            result.trials = pd.DataFrame({
+                "run": estimator.trial_runs_ + 1,
+                "onset": estimator.trial_onsets_,
+                "trial_type": estimator.trial_conditions_,
+            })
+        return result
+
     def beta_img(self, condition):
         """3D beta map of one condition."""
         from nilearn.image import index_img
@@ -127,28 +158,7 @@ def fit_r1glm_images(bold_imgs, events, mask_img, t_r, confounds=None, trial_bet
     estimator = cls(t_r=t_r, **params).fit(runs, events, confounds)
     logger.info("rank-1 GLM: %d voxels, %d run(s), %d conditions in %.1f s", runs[0].shape[1],
                 len(runs), len(estimator.conditions_), estimator.fit_time_)
-    condition_betas = estimator.condition_betas_ if trial_betas else estimator.betas_
-    to_img = masker.inverse_transform
-    result = R1GLMImages(
-        estimator=estimator,
-        masker=masker,
-        hrf_peak=to_img(np.nan_to_num(estimator.hrf_peak_time_)),
-        hrf_fwhm=to_img(np.nan_to_num(estimator.hrf_fwhm_)),
-        hrf_coef=to_img(estimator.hrf_coef_),
-        betas=to_img(condition_betas),
-        r2=to_img(estimator.r2_),
-        r2_canonical=to_img(estimator.r2_canonical_),
-        r2_gain=to_img(estimator.r2_ - estimator.r2_canonical_),
-        conditions=[str(c) for c in estimator.conditions_],
-    )
-    if trial_betas:
-        result.trial_betas = to_img(estimator.betas_)
-        result.trials = pd.DataFrame({
-            "run": estimator.trial_runs_ + 1,
-            "onset": estimator.trial_onsets_,
-            "trial_type": estimator.trial_conditions_,
-        })
-    return result
+    return R1GLMImages.from_estimator(estimator, masker)
 
 
 def r1glm_derivative_paths(out_dir, prefix):

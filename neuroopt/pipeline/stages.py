@@ -68,8 +68,9 @@ def fmri_r1glm(input, output, params, threads):
     if truth is not None:
         summary["truth_scores"] = score_against_truth(result, truth)
         logger.info(f"R1-GLM against the demo truth: {summary['truth_scores']}")
+    # the estimator and masker alone: the images are rebuilt from them (R1GLMImages.from_estimator)
     with atomic_path(output.model, suffix=".joblib") as tmp:
-        joblib.dump(result, tmp)
+        joblib.dump({"estimator": result.estimator, "masker": result.masker}, tmp)
     _write_json(output.summary, summary)
 
 

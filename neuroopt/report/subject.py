@@ -79,7 +79,9 @@ def _r1glm(report, section):
 
     from .hrf import add_hrf_section
 
-    result = joblib.load(section["model"])
+    from ..fmri.maps import R1GLMImages
+
+    result = R1GLMImages.from_estimator(**joblib.load(section["model"]))
     add_hrf_section(report, result, truth=_load_truth(section["truth"]), section=f"HRF (R1-GLM) — {section['title']}")
 
 
