@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..stats import cluster_test_1samp
-from ..utils import atomic_path, logger, verbose
+from ..utils import atomic_save_npz, logger, verbose
 from .temporal import TemporalDecodingResult
 
 
@@ -54,13 +54,9 @@ class GroupDecodingResult:
 
     def save(self, path):
         """Write an ``.npz`` file atomically; read back with :meth:`load`."""
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez(
-                    fid, scores=self.scores, times=self.times, chance=np.array(self.chance),
-                    scoring=np.array(self.scoring), clusters=np.array(self.clusters, int).reshape(-1, 2),
-                    cluster_p_values=self.cluster_p_values, subjects=np.array(self.subjects, dtype=str),
-                )
+        atomic_save_npz(path, scores=self.scores, times=self.times, chance=np.array(self.chance),
+                        scoring=np.array(self.scoring), clusters=np.array(self.clusters, int).reshape(-1, 2),
+                        cluster_p_values=self.cluster_p_values, subjects=np.array(self.subjects, dtype=str))
         return path
 
     @classmethod

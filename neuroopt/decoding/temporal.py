@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone, is_classifier
 
-from ..utils import atomic_path, check_finite, check_option, logger, verbose
+from ..utils import atomic_save_npz, check_finite, check_option, logger, verbose
 from ._epochs import epochs_labels, epochs_runs
 from .cv import grouped_folds
 from .lda import decision_values, fit_shrinkage_lda
@@ -70,9 +70,7 @@ class TemporalDecodingResult:
         )
         if self.patterns is not None:
             arrays["patterns"] = self.patterns
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez(fid, **arrays)
+        atomic_save_npz(path, **arrays)
         return path
 
     @classmethod

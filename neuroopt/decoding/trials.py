@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..utils import atomic_path, check_array_2d, verbose
+from ..utils import atomic_save_npz, check_array_2d, verbose
 from .temporal import decode_time
 
 
@@ -34,10 +34,8 @@ class TrialDecodingResult:
 
     def save(self, path):
         """Write an ``.npz`` file atomically."""
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez(fid, fold_scores=self.fold_scores, scoring=np.array(self.scoring),
-                         chance=np.array(self.chance), classes=np.asarray(self.classes).astype(str))
+        atomic_save_npz(path, fold_scores=self.fold_scores, scoring=np.array(self.scoring),
+                        chance=np.array(self.chance), classes=np.asarray(self.classes).astype(str))
         return path
 
     @classmethod

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..stats import cluster_test_1samp
-from ..utils import atomic_path, check_finite, check_option, check_random_state, logger, verbose
+from ..utils import atomic_save_npz, check_finite, check_option, check_random_state, logger, verbose
 from .compare import COMPARE_METHODS, compare_paired, compare_rdms, rdm_covariance
 
 
@@ -151,14 +151,10 @@ class ModelComparisonResult:
 
     def save(self, path):
         """Write an ``.npz`` file atomically; read back with :meth:`load`."""
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez(
-                    fid, fits=self.fits, noise_lower=self.noise_lower, noise_upper=self.noise_upper,
-                    bootstrap_fits=self.bootstrap_fits, bootstrap_lower=self.bootstrap_lower,
-                    model_names=np.array(self.model_names, dtype=str), axis=self.axis,
-                    method=np.array(self.method),
-                )
+        atomic_save_npz(path, fits=self.fits, noise_lower=self.noise_lower, noise_upper=self.noise_upper,
+                        bootstrap_fits=self.bootstrap_fits, bootstrap_lower=self.bootstrap_lower,
+                        model_names=np.array(self.model_names, dtype=str), axis=self.axis,
+                        method=np.array(self.method))
         return path
 
     @classmethod

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..decoding._epochs import epochs_labels, epochs_runs
-from ..utils import atomic_path, check_option, logger, verbose
+from ..utils import atomic_save_npz, check_option, logger, verbose
 from .distances import condition_order, correlation, crossnobis, euclidean, mahalanobis
 
 RDM_METHODS = ("crossnobis", "mahalanobis", "euclidean", "correlation")
@@ -91,17 +91,12 @@ class RDMStack:
 
     def save(self, path):
         """Write an ``.npz`` file atomically (arrays + metadata); read back with :meth:`load`."""
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fid:
-                np.savez(
-                    fid,
-                    dissimilarities=self.dissimilarities,
-                    conditions=self.conditions,
-                    axis=self.axis,
-                    axis_name=np.array(self.axis_name),
-                    method=np.array(self.method),
-                    noise=np.array(self.noise),
-                )
+        atomic_save_npz(path, dissimilarities=self.dissimilarities,
+                        conditions=self.conditions,
+                        axis=self.axis,
+                        axis_name=np.array(self.axis_name),
+                        method=np.array(self.method),
+                        noise=np.array(self.noise))
         logger.info(f"Saved RDM stack {self.dissimilarities.shape} to {path}")
         return path
 

@@ -8,12 +8,13 @@ from ._check import (
     check_random_state,
     validate_type,
 )
-from ._io import atomic_path, atomic_write_bytes, atomic_write_text
+from ._io import atomic_path, atomic_save_npz, atomic_write_bytes, atomic_write_text
 from ._logging import logger, set_log_level, verbose
 from ._threads import blas_threads, pin_blas_threads
 
 __all__ = [
     "atomic_path",
+    "atomic_save_npz",
     "atomic_write_bytes",
     "atomic_write_text",
     "blas_threads",

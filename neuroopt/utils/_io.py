@@ -58,3 +58,13 @@ def atomic_write_bytes(path, data):
 def atomic_write_text(path, text):
     """Write ``text`` (str, UTF-8) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_npz(path, **arrays):
+    """Write ``arrays`` to an ``.npz`` file atomically (the save format of neuroopt's result objects)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fid:
+            np.savez(fid, **arrays)
+    return path
