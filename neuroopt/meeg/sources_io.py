@@ -56,7 +56,7 @@ def read_source_estimates(path):
         cls = getattr(mne, item["kind"])
         vertices = [np.asarray(v, dtype=int) for v in item["vertices"]]
         data = np.asarray(item["data"])
-        stc = cls(data, vertices if cls is not mne.VolSourceEstimate else vertices, item["tmin"], item["tstep"], item["subject"] or None)
+        stc = cls(data, vertices, item["tmin"], item["tstep"], item["subject"] or None)
         out[condition] = {
             "stc": stc,
             "noise_levels": pd.DataFrame(item["noise_levels"]),
