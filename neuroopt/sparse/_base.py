@@ -21,6 +21,22 @@ from .penalties import L21, group_norms
 from .solvers import group_spectral_norms, solve_working_set
 
 REWEIGHTINGS = ("log", "l05")
+_THREADPOOL_CONTROLLER = []
+
+
+def _blas_limit(n_threads):
+    """Limit BLAS threads during a fit, with a controller built once.
+
+    ``blas_threads`` lists the loaded libraries at every call (reads /proc/self/maps, ~5-10 ms,
+    as much as a whole fit at large alpha); numpy's BLAS is loaded at import, so once suffices.
+    """
+    if not _THREADPOOL_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            return blas_threads(n_threads)
+        _THREADPOOL_CONTROLLER.append(ThreadpoolController())
+    return _THREADPOOL_CONTROLLER[0].limit(limits=n_threads, user_api="blas")
 
 
 def check_n_orient(n_orient, n_features):
@@ -137,41 +153,61 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         validate_type(self.n_threads, numbers.Integral, "n_threads")
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {self.n_threads}.")
-        with blas_threads(int(self.n_threads)):
+        with _blas_limit(int(self.n_threads)):
             return self._run_pinned(X, Y_solver, datafit, n_orient, alpha)
 
     def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha):
         B0 = None
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (
                 Y_solver.shape[1], X.shape[1]):
-            B0 = self.coef_.T.copy()
-        # lasso_path hands the group norms of X to its private clone (same X at every alpha)
-        spectral = getattr(self, "_path_spectral_norms", None)
+            active = getattr(self, "active_set_", None)
+            if active is not None and active.shape == (X.shape[1] // n_orient,):
+                support = (np.flatnonzero(active)[:, None] * n_orient
+                           + np.arange(n_orient)).ravel()
+            else:
+                support = np.flatnonzero(np.any(self.coef_ != 0, axis=0))
+            B0 = np.zeros((X.shape[1], Y_solver.shape[1]))
+            B0[support] = self.coef_[:, support].T
+        # lasso_path hands its private clone a cache for the same X and Y at every alpha: the
+        # group norms of X, and the last pass over X (a feasible dual point at any alpha)
+        cache = getattr(self, "_path_cache", None)
+        spectral = None if cache is None else cache.get("spectral_norms")
         if spectral is None or spectral.shape != (X.shape[1] // n_orient,):
             spectral = group_spectral_norms(X, n_orient)
+        last_pass = None if cache is None or B0 is None else cache.get("last_pass")
+        gradient_cache = None if cache is None else cache.get("gradient_cache")
         weights = None
-        n_passes = n_iter = n_epochs = 0
+        n_passes = n_gram = n_iter = n_epochs = 0
         solve_time = 0.0
         for k in range(self.n_reweighting):
             penalty = L21(alpha, n_orient, weights)
             result = solve_working_set(X, Y_solver, datafit, penalty, B0, tol=self.tol,
-                                       max_iter=self.max_iter, spectral_norms=spectral)
+                                       max_iter=self.max_iter, spectral_norms=spectral,
+                                       initial_pass=last_pass, gradient_cache=gradient_cache)
+            last_pass, gradient_cache = result.last_pass, result.gradient_cache
+            if cache is not None:
+                cache["last_pass"], cache["gradient_cache"] = last_pass, gradient_cache
+            n_gram += result.n_gram_passes
             n_passes += result.n_gradient_passes
             n_iter += result.n_iter
             n_epochs += result.n_epochs
             solve_time += result.solve_time
             B0 = result.B
+            active = group_norms(B0, n_orient) > 0
             logger.info(f"{type(self).__name__} step {k + 1}/{self.n_reweighting}: "
-                        f"{int((group_norms(B0, n_orient) > 0).sum())} active groups, gap "
-                        f"{result.dual_gap:.2e}, {result.n_gradient_passes} passes")
+                        f"{int(active.sum())} active groups, gap {result.dual_gap:.2e}, "
+                        f"{result.n_gradient_passes} passes (+{result.n_gram_passes} cached)")
             if k + 1 < self.n_reweighting:
                 weights = reweighting_weights(B0, n_orient, self.reweighting)
         B = result.B
-        active = group_norms(B, n_orient) > 0
         if self.debias and active.any():
             B = self._debias(X, Y_solver, datafit, B, active, n_orient)
         self.alpha_ = alpha
-        self.coef_ = np.ascontiguousarray(B.T)
+        # C-ordered coef_ written column by column on the support (a transposed copy of the
+        # mostly-zero B costs as much as a whole fit at large alpha)
+        self.coef_ = np.zeros((B.shape[1], B.shape[0]))
+        support = (np.flatnonzero(active)[:, None] * n_orient + np.arange(n_orient)).ravel()
+        self.coef_[:, support] = B[support].T
         self.active_set_ = active
         self.dual_gap_ = result.dual_gap
         self.primal_ = result.primal
@@ -179,6 +215,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         self.n_iter_ = n_iter
         self.n_epochs_ = n_epochs
         self.n_gradient_passes_ = n_passes
+        self.n_gram_passes_ = n_gram
         self.solve_time_ = solve_time
         self.converged_ = result.converged
         self.n_features_in_ = X.shape[1]

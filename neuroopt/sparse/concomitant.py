@@ -194,6 +194,14 @@ class CLaR(_ConcomitantBase):
     multivariate square-root Lasso. ``alpha_max = max_g ||X_g^T S_0^-1 Ybar||_F / (n T)`` with
     ``S_0`` the noise update at ``W = 0``.
 
+    Two properties to know before use. Without repetitions, if ``Y`` has full row rank and no
+    eigenvalue is clipped, ``S_0^-1 Y`` is ``sqrt(T)`` times the polar factor ``U V^T`` of
+    ``Y``, so every group has the same correlation ``||X_g||_2 / (n sqrt(T))`` at zero: the
+    data do not rank the sources at ``alpha_max`` and the support grows fast below it (use
+    repetitions, or a ``sigma_min`` near the noise level). And like every L2,1 estimator it
+    favours the columns of largest norm: M/EEG gains need depth weighting (e.g. unit-norm
+    columns) for deep sources to be found.
+
     Parameters
     ----------
     alpha : float | None
@@ -232,8 +240,9 @@ class CLaR(_ConcomitantBase):
             if not np.all(np.isfinite(Y_arr)):
                 check_data_2d(Y_arr.reshape(-1, Y_arr.shape[-1]))
             Y_mean = np.ascontiguousarray(Y_arr.mean(axis=0))
-            centered = Y_arr - Y_mean
-            within = np.einsum("lit,ljt->ij", centered, centered)
+            # sum_l (Y^l - Ybar)(Y^l - Ybar)^T as one BLAS product (einsum does not use BLAS)
+            centered = (Y_arr - Y_mean).transpose(1, 0, 2).reshape(Y_mean.shape[0], -1)
+            within = centered @ centered.T
             n_epochs = Y_arr.shape[0]
         elif Y_arr.ndim in (1, 2):
             Y_mean = check_data_2d(Y_arr)

@@ -4,7 +4,12 @@ All are functions of the residual ``R = Y - X B`` (n_sensors, n_times). With the
 each datafit is the quadratic ``tr(R^T M R) / 2`` for a sensor metric ``M`` (which includes the
 scaling), so one block coordinate descent solves them all; ``update_noise`` is the closed-form
 minimisation over the noise, and ``dual_*`` give a dual point and the dual objective built from a
-residual, for the duality gap.
+residual, for the duality gap. Datafits whose metric is a weight per block of sensors (after
+``initialize``: ``sensor_blocks``, a list of row indices or ``[None]`` for all rows, and
+``block_weights()``) let the solver keep one Gram matrix per block and re-weight it after a noise
+update instead of recomputing it; with ``dual_block_weights(R)`` (the weights of the dual point
+built from ``R``) it also evaluates ``X^T Theta`` from cached products ``X_k^T Y_k`` and Gram
+columns instead of a pass over ``X``.
 
 Notation: ``n`` sensors, ``T`` times, ``h`` is the Huber-like function
 ``h(t) = t`` if ``t >= sigma_min`` else ``t**2 / (2 sigma_min) + sigma_min / 2`` obtained by
@@ -36,7 +41,16 @@ class Quadratic:
         self.Y = Y
         self.n_sensors = Y.shape[0]
         self.dual_strong_concavity = float(self.n_sensors)
+        self.sensor_blocks = [None]
         return self
+
+    def block_weights(self):
+        """Metric ``M = I / n`` as one weight per sensor block (one block: all sensors)."""
+        return np.array([1.0 / self.n_sensors])
+
+    def dual_block_weights(self, R):
+        """Block weights ``w`` with ``dual_direction(R) = w[block] * R`` (here ``1 / n``)."""
+        return np.array([1.0 / self.n_sensors])
 
     def value(self, R):
         """Datafit value at residual ``R``."""
@@ -93,7 +107,18 @@ class SensorGroupConcomitant:
         self.group_sizes = np.bincount(self.group_index, minlength=self.n_groups)
         self.dual_strong_concavity = self.sigma_min * n * T
         self.sigmas = self._noise_from(Y)
+        self.sensor_blocks = [np.flatnonzero(self.group_index == k) for k in range(self.n_groups)]
+        if self.n_groups == 1:
+            self.sensor_blocks = [None]
         return self
+
+    def block_weights(self):
+        """Metric ``M = diag(1 / (n T sigma_k))`` as one weight per sensor group."""
+        return 1.0 / (self.n_sensors * self.n_times * self.sigmas)
+
+    def dual_block_weights(self, R):
+        """Block weights ``w`` with ``dual_direction(R) = w[group] * R`` (noise implied by R)."""
+        return 1.0 / (self.n_sensors * self.n_times * self._noise_from(R))
 
     def _group_sq_norms(self, R):
         return np.bincount(self.group_index, weights=(R ** 2).sum(axis=1), minlength=self.n_groups)
@@ -151,6 +176,7 @@ class CovarianceConcomitant:
     """
 
     has_noise = True
+    _eig_cache_size = 3
 
     def __init__(self, sigma_min, within_cov, n_epochs):
         self.sigma_min = float(sigma_min)
@@ -165,6 +191,7 @@ class CovarianceConcomitant:
         # the dual is sigma_min n T r strongly concave in the stacked Theta; the solver screens
         # with sum_l Theta_l, whose distance to the optimum is at most sqrt(r) times larger
         self.dual_strong_concavity = self.sigma_min * n * T
+        self._eig_cache = []
         self._set_noise(Y)
         return self
 
@@ -173,13 +200,20 @@ class CovarianceConcomitant:
         return (self.within_cov + r * (R @ R.T)) / (self.n_times * r)
 
     def _noise_eig(self, R):
-        # the solver asks for the value, the noise and the dual point of the same residual:
-        # reuse the last eigendecomposition (residual arrays are never modified in place)
-        if getattr(self, "_eig_key", None) is R:
-            return self._eig_value
+        # the eigendecomposition (O(n^3)) dominates the cost of this datafit, and the solver asks
+        # for the value, the noise and the dual point of the same few residuals (the current
+        # one and its extrapolation): keep the last ones, keyed by identity plus an O(n T)
+        # fingerprint, so that a residual modified in place is not mistaken for the old one
+        cache = self.__dict__.setdefault("_eig_cache", [])
+        fingerprint = (float(np.vdot(R, R)), float(R.sum()))
+        for key, key_print, value in cache:
+            if key is R and key_print == fingerprint:
+                return value
         evals, evecs = np.linalg.eigh(self._residual_cov(R))
-        self._eig_key, self._eig_value = R, (np.sqrt(np.clip(evals, 0.0, None)), evecs)
-        return self._eig_value
+        value = (np.sqrt(np.clip(evals, 0.0, None)), evecs)
+        cache.insert(0, (R, fingerprint, value))
+        del cache[self._eig_cache_size:]
+        return value
 
     def _set_noise(self, R):
         sqrt_evals, evecs = self._noise_eig(R)
@@ -216,12 +250,15 @@ class CovarianceConcomitant:
         s = np.maximum(sqrt_evals, self.sigma_min)
         n, T, r = self.n_sensors, self.n_times, self.n_epochs
         denom = n * T * r * scale
-        # sum_l <Theta_l, Y^l> = tr(S^-1 (C_w + r R Ybar^T)) / denom
-        cross = self.within_cov + r * (R @ self.Y.T)
-        lin = np.sum(((evecs.T @ cross @ evecs).diagonal()) / s) / denom
-        # ||Theta||^2 = tr(S^-2 (C_w + r R R^T)) / denom^2
-        quad_mat = self.within_cov + r * (R @ R.T)
-        quad = np.sum((evecs.T @ quad_mat @ evecs).diagonal() / s ** 2) / denom ** 2
+        # S and C = C_w + r R R^T = T r V diag(lambda) V^T share the eigenvectors V, so the
+        # traces below cost O(n^2 T), not O(n^3):
+        # sum_l <Theta_l, Y^l> = tr(S^-1 (C + r R (Ybar - R)^T)) / denom
+        lam = sqrt_evals ** 2
+        fitted = evecs.T @ (self.Y - R)
+        cross = r * float(np.vdot((evecs.T @ R) / s[:, None], fitted))
+        lin = (T * r * float(np.sum(lam / s)) + cross) / denom
+        # ||Theta||^2 = tr(S^-2 C) / denom^2
+        quad = T * r * float(np.sum(lam / s ** 2)) / denom ** 2
         return float(lin + self.sigma_min / 2 - self.sigma_min * n * T * r * quad / 2)
 
     def noise_summary(self):

@@ -13,7 +13,8 @@ import numpy as np
 def group_norms(B, n_orient):
     """Frobenius norm of each block of ``n_orient`` consecutive rows of ``B`` (n_groups,)."""
     B = np.asarray(B)
-    sq = (B.reshape(B.shape[0] // n_orient, -1) ** 2).sum(axis=1)
+    flat = B.reshape(B.shape[0] // n_orient, n_orient * int(np.prod(B.shape[1:])))
+    sq = np.einsum("ij,ij->i", flat, flat)
     return np.sqrt(sq)
 
 

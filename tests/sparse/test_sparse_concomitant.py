@@ -169,3 +169,21 @@ def test_screening_safe_for_clar_with_repetitions():
                                          screening=screening))
     np.testing.assert_allclose(results[0].B, results[1].B, atol=1e-7)
     assert np.any(results[0].B)
+
+
+@pytest.mark.parametrize("kind", ["sgcl", "clar"])
+def test_concomitant_path_certified(kind):
+    """Warm-started paths of the concomitant estimators (cached passes, noise carried over)."""
+    from neuroopt.sparse import lasso_path
+
+    X, Y, _, groups = simulate(n=40, T=12, sigmas=(0.5, 1.0), seed=8,
+                               n_epochs=5 if kind == "clar" else None)
+    est = (SGCL(sensor_groups=groups, tol=1e-8) if kind == "sgcl"
+           else CLaR(sigma_min=1e-2, tol=1e-8))
+    alphas, coefs, gaps, _ = lasso_path(X, Y, n_alphas=5, alpha_min_ratio=0.2, estimator=est)
+    assert coefs[-1].nnz > 0
+    for alpha, coef, gap in zip(alphas, coefs, gaps):
+        cold = est.__class__(**{**est.get_params(), "alpha": alpha}).fit(X, Y)
+        assert 0 <= gap <= 1e-8 * cold.objective_at_zero_
+        np.testing.assert_allclose(coef.toarray(), cold.coef_,
+                                   atol=1e-3 * max(np.abs(cold.coef_).max(), 1e-12))

@@ -153,3 +153,42 @@ def test_reweighting_sparsifies(kind):
     support = np.flatnonzero(np.abs(W).sum(axis=1))
     assert set(support) <= set(np.flatnonzero(rew.active_set_))
     assert 0 <= rew.dual_gap_ <= 1e-8 * rew.objective_at_zero_
+
+
+@pytest.mark.parametrize("n_orient", [1, 3])
+def test_gradient_cache_matches_direct_pass(n_orient):
+    """Group norms of X^T Theta from X^T Y and cached Gram columns equal a direct pass."""
+    from neuroopt.sparse.datafits import SensorGroupConcomitant
+    from neuroopt.sparse.solvers import GradientCache
+
+    X, Y, W = make_problem(seed=9, n_orient=n_orient)
+    n_groups = X.shape[1] // n_orient
+    keep = np.arange(1, n_groups, 2)
+    cols = np.flatnonzero(np.abs(W).sum(axis=1))
+    B = W[cols] * 0.7
+    R = Y - X[:, cols] @ B
+    for datafit in (Quadratic(), SensorGroupConcomitant(np.arange(X.shape[0]) % 3, 1e-3)):
+        datafit.initialize(Y)
+        cache = GradientCache(X, Y, datafit)
+        assert cache.enabled
+        cache.compute_XtY()
+        norms = cache.gradient_norms(keep, n_orient, R, cols, B, datafit, max_cost_ratio=np.inf)
+        keep_cols = (keep[:, None] * n_orient + np.arange(n_orient)).ravel()
+        direct = group_norms(X[:, keep_cols].T @ datafit.dual_direction(R), n_orient)
+        np.testing.assert_allclose(norms, direct, rtol=1e-10)
+        assert np.all(norms >= direct)  # rounded up: the scaled dual point stays feasible
+
+
+def test_path_reuses_passes_and_matches_cold_fits():
+    """Along a path most certificates come from the cache, and every point is certified."""
+    X, Y, _ = make_problem(seed=10, n=40, n_sources=300, n_orient=3, T=20)
+    est = MultiTaskLasso(n_orient=3, tol=1e-8)
+    alphas, coefs, gaps, passes = lasso_path(X, Y, n_alphas=6, alpha_min_ratio=0.2,
+                                             estimator=est)
+    P0 = np.vdot(Y, Y) / (2 * X.shape[0])
+    assert np.all(gaps >= 0) and np.all(gaps <= 1e-8 * P0)
+    assert passes.sum() < 2 * len(alphas)
+    for alpha, coef in zip(alphas[1:], coefs[1:]):
+        cold = MultiTaskLasso(alpha, n_orient=3, tol=1e-10).fit(X, Y)
+        np.testing.assert_allclose(coef.toarray(), cold.coef_,
+                                   atol=1e-4 * np.abs(cold.coef_).max())

@@ -3,6 +3,7 @@
 from .bcd import bcd_gram_epochs
 from .dual import ResidualExtrapolator, dual_from_residual
 from .working_set import (
+    GradientCache,
     SolverResult,
     check_solver_requirements,
     group_spectral_norms,
@@ -11,6 +12,7 @@ from .working_set import (
 )
 
 __all__ = [
+    "GradientCache",
     "ResidualExtrapolator",
     "SolverResult",
     "bcd_gram_epochs",

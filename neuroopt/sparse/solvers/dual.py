@@ -37,8 +37,11 @@ class ResidualExtrapolator:
         """Store a residual (copied)."""
         self.buffer.append(np.array(R, copy=True))
 
-    def extrapolate(self):
-        """Return the extrapolated residual, or ``None`` if not enough residuals or singular."""
+    def coefficients(self):
+        """Affine weights (summing to 1) of the stored iterates 1..K, or ``None``.
+
+        ``None`` when fewer than ``K + 1`` iterates are stored or the system is singular.
+        """
         if len(self.buffer) < self.K + 1:
             return None
         last = [r.ravel() for r in self.buffer]
@@ -50,11 +53,20 @@ class ResidualExtrapolator:
             return None
         if not np.all(np.isfinite(z)) or z.sum() == 0:
             return None
-        c = z / z.sum()
-        acc = np.zeros_like(last[0])
+        return z / z.sum()
+
+    def combine(self, c, items=None):
+        """``sum_k c[k] items[k + 1]`` over the stored iterates (or over ``items``)."""
+        items = self.buffer if items is None else items
+        acc = np.zeros_like(items[-1])
         for k in range(self.K):
-            acc += c[k] * last[k + 1]
-        return acc.reshape(self.buffer[-1].shape)
+            acc += c[k] * items[k + 1]
+        return acc
+
+    def extrapolate(self):
+        """Return the extrapolated residual, or ``None`` if not enough residuals or singular."""
+        c = self.coefficients()
+        return None if c is None else self.combine(c)
 
 
 def dual_from_residual(X, R, datafit, penalty, XtTheta=None):

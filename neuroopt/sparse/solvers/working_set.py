@@ -1,24 +1,35 @@
 """Working-set solver shared by all multitask estimators (celer-style outer loop).
 
-Outer loop: one pass ``X^T Theta`` over all features gives the duality gap, gap-safe screening
-and the priority of each group; the working set is the ``max(p0, 2 * n_active)`` groups closest
-to violating their dual constraint. Inner loop: numba block coordinate descent in Gram form on the
-working set, with the noise update of concomitant datafits between blocks of epochs, and a
-working-set duality gap (with dual extrapolation) as stopping rule.
-"""
+Outer loop: one evaluation of the group norms of ``X^T Theta`` over the features not yet
+screened gives the duality gap, gap-safe screening and the priority of each group; the working
+set is the ``max(p0, 2 * n_active)`` groups closest to violating their dual constraint, doubled
+while many groups violate it. Inner loop: numba block coordinate descent in Gram form on the
+working set, with Anderson acceleration of the iterates (whose extrapolated residual is also the
+dual extrapolation of the working-set gap), the closed-form noise update of concomitant datafits
+at every extrapolation step, and the working-set duality gap as stopping rule.
+
+Passes over all features dominate the cost, so the solver saves them: ``X^T Theta`` is computed
+from ``X^T Y`` and cached Gram columns of the few non-zero features when that is cheaper
+(:class:`GradientCache`, kept along a path), working-set problems are solved to a small fraction
+of the current gap (inner epochs are cheap next to a pass), the working-set Gram matrices are
+grown incrementally (one per sensor group, so a noise update only re-weights them), and a path
+hands each problem the residual of the previous one's last pass (a feasible dual point at any
+alpha once rescaled)."""
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.blas import daxpy
 from sklearn.exceptions import ConvergenceWarning
 
 from ...utils import logger
 from ..penalties import group_norms
-from .bcd import bcd_gram_epochs
+from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
 from .dual import ResidualExtrapolator, dual_from_residual
 
 DATAFIT_METHODS = ("initialize", "value", "update_noise", "apply_metric", "dual_direction",
@@ -41,7 +52,15 @@ def check_solver_requirements(datafit, penalty):
 
 @dataclass
 class SolverResult:
-    """Output of :func:`solve_working_set`. ``B`` has shape (n_features, n_times)."""
+    """Output of :func:`solve_working_set`. ``B`` has shape (n_features, n_times).
+
+    ``last_pass`` is ``(residual, cols, B_cols, groups, norms)``: the residual whose dual point
+    the last pass evaluated, the coefficients it comes from (``residual = Y - X[:, cols] B_cols``,
+    or None), the groups the pass covered and the norms of their ``X_g^T Theta`` (None when the
+    gradient cache serves them); see ``initial_pass``.
+    ``n_gradient_passes`` counts the ``X^T Theta`` evaluations that read ``X`` (over the
+    features not screened), ``n_gram_passes`` those served by the :class:`GradientCache`.
+    """
 
     B: np.ndarray
     primal: float
@@ -54,12 +73,19 @@ class SolverResult:
     converged: bool
     solve_time: float
     gap_history: list = field(default_factory=list)
+    last_pass: tuple | None = None
+    n_gram_passes: int = 0
+    gradient_cache: object = None
 
 
 def group_spectral_norms(X, n_orient):
     """Spectral norm of each block of ``n_orient`` columns of ``X`` (n_groups,)."""
     if n_orient == 1:
         return np.sqrt(np.einsum("ij,ij->j", X, X))
+    if n_orient == 3:
+        # closed-form 3x3 eigenvalue, with a relative margin so screening stays safe
+        X = np.ascontiguousarray(X, dtype=float)
+        return np.sqrt(np.maximum(column_triplet_max_eig(X), 0.0) * (1 + 1e-10))
     n, p = X.shape
     blocks = X.reshape(n, p // n_orient, n_orient)
     grams = np.matmul(blocks.transpose(1, 2, 0), blocks.transpose(1, 0, 2))
@@ -70,18 +96,218 @@ def _block_lipschitz(G, n_orient):
     m = G.shape[0]
     if n_orient == 1:
         return np.ascontiguousarray(np.diag(G)).copy()
+    if n_orient == 3:
+        return gram_triplet_max_eig(G) * (1 + 1e-12)
     idx = np.arange(m).reshape(-1, n_orient)
     blocks = G[idx[:, :, None], idx[:, None, :]]
     return np.linalg.eigvalsh(blocks)[:, -1].copy()
 
 
 def _columns(groups, n_orient):
+    if n_orient == 1:
+        return np.asarray(groups)
     return (groups[:, None] * n_orient + np.arange(n_orient)).ravel()
+
+
+def _active_groups(B, groups, n_orient):
+    """The groups among ``groups`` with a non-zero block in ``B``."""
+    if groups.size == 0:
+        return groups
+    return groups[group_norms(B[_columns(groups, n_orient)], n_orient) > 0]
+
+
+class _WorkingSetGram:
+    """Gram matrices ``X_ws^T X_ws`` and ``X_ws^T Y`` of the working set, one per sensor block.
+
+    Grown incrementally: a new working set only computes the rows of its new columns. With a
+    datafit whose metric is a weight per sensor block, a noise update re-weights the blocks;
+    other datafits (full metric) get ``X_ws^T M X_ws`` recomputed.
+    """
+
+    def __init__(self, X, Y, datafit):
+        self.X, self.Y, self.datafit = X, Y, datafit
+        self.blocks = getattr(datafit, "sensor_blocks", None)
+        if not callable(getattr(datafit, "block_weights", None)):
+            self.blocks = None
+        self.cols = np.empty(0, dtype=np.intp)
+        self.Gb = self.Hb = None
+
+    def set_columns(self, cols):
+        self.Xws = np.ascontiguousarray(self.X[:, cols])
+        if self.blocks is not None:
+            m, T = cols.size, self.Y.shape[1]
+            in_old = np.isin(cols, self.cols)
+            old = np.flatnonzero(in_old)
+            pos = np.searchsorted(self.cols, cols[old])
+            fresh = np.flatnonzero(~in_old)
+            Gb = np.empty((len(self.blocks), m, m))
+            Hb = np.empty((len(self.blocks), m, T))
+            for k, rows in enumerate(self.blocks):
+                Xk = self.Xws if rows is None else self.Xws[rows]
+                if old.size:
+                    Gb[k][np.ix_(old, old)] = self.Gb[k][np.ix_(pos, pos)]
+                    Hb[k][old] = self.Hb[k][pos]
+                if fresh.size:
+                    Xf = Xk[:, fresh]
+                    Gf = Xf.T @ Xk
+                    Gb[k][fresh] = Gf
+                    Gb[k][:, fresh] = Gf.T
+                    Hb[k][fresh] = Xf.T @ (self.Y if rows is None else self.Y[rows])
+            self.Gb, self.Hb = Gb, Hb
+        self.cols = cols
+
+    def metric(self, n_orient):
+        """``G = X_ws^T M X_ws``, ``H = X_ws^T M Y`` and block Lipschitz constants."""
+        if self.blocks is None:
+            MX = self.datafit.apply_metric(self.Xws)
+            G = np.ascontiguousarray(self.Xws.T @ MX)
+            H = np.ascontiguousarray(MX.T @ self.Y)
+        else:
+            w = self.datafit.block_weights()
+            G, H = w[0] * self.Gb[0], w[0] * self.Hb[0]
+            for k in range(1, len(w)):
+                G += w[k] * self.Gb[k]
+                H += w[k] * self.Hb[k]
+        return G, H, _block_lipschitz(G, n_orient)
+
+
+class GradientCache:
+    """``X^T Theta(R)`` without a pass over ``X`` when ``R = Y - X_S B_S`` has few columns ``S``.
+
+    For a datafit whose dual point is a weight per sensor block times the residual
+    (``dual_block_weights``), ``X^T Theta(R) = sum_k w_k(R) (X_k^T Y_k - X_k^T X_{k,S} B_S)``
+    over the sensor blocks ``k``. ``X_k^T Y_k`` comes from the first pass (at ``B = 0``), the
+    Gram columns ``X_k^T x_{k,j}`` are computed once per column ``j`` and kept, along a whole
+    regularization path: with few non-zero columns this costs a fraction of a pass. The solver
+    falls back to a pass when it would not (cost model in :meth:`gradient_norms`).
+    """
+
+    def __init__(self, X, Y, datafit, max_floats=1.5e7):
+        self.X, self.Y = X, Y
+        blocks = getattr(datafit, "sensor_blocks", None)
+        self.enabled = blocks is not None and callable(
+            getattr(datafit, "dual_block_weights", None))
+        self.blocks = blocks if self.enabled else [None]
+        n, p = X.shape
+        self.K = len(self.blocks)
+        self.XtY = None
+        self.slot = np.full(p, -1, dtype=np.intp)
+        self.n_cols = 0
+        self.C = np.empty((self.K, p, 0))
+        self.max_cols = int(min(n, max_floats // (self.K * p)))
+
+    def _stacked_blocks(self, A):
+        """``[A masked to the rows of block k for k]`` side by side: one GEMM reads ``X`` once
+        for every block (narrow products are bound by reading ``X``, not by flops)."""
+        if self.K == 1:
+            return A
+        out = np.zeros((A.shape[0], self.K * A.shape[1]))
+        for k, rows in enumerate(self.blocks):
+            out[rows, k * A.shape[1]:(k + 1) * A.shape[1]] = A[rows]
+        return out
+
+    def compute_XtY(self):
+        """The pass at ``B = 0``: ``X_k^T Y_k`` for every sensor block (reads ``X`` once)."""
+        T = self.Y.shape[1]
+        prod = self.X.T @ self._stacked_blocks(self.Y)
+        self.XtY = np.ascontiguousarray(
+            prod.reshape(prod.shape[0], self.K, T).transpose(1, 0, 2))
+        self.XtY_norms = np.sqrt(np.einsum("kpt,kpt->kp", self.XtY, self.XtY))
+
+    def _add_columns(self, cols):
+        p = self.X.shape[1]
+        need = self.n_cols + cols.size
+        if need > self.C.shape[2]:
+            grown = np.empty((self.K, p, min(self.max_cols, max(2 * need, 32))))
+            grown[:, :, :self.n_cols] = self.C[:, :, :self.n_cols]
+            self.C = grown
+        prod = self.X.T @ self._stacked_blocks(self.X[:, cols])
+        for k in range(self.K):
+            self.C[k, :, self.n_cols:need] = prod[:, k * cols.size:(k + 1) * cols.size]
+        self.slot[cols] = np.arange(self.n_cols, need)
+        self.n_cols = need
+
+    def gradient_norms(self, keep, n_orient, R, cols, Bc, datafit, max_cost_ratio=0.7):
+        """Group norms of ``X^T Theta(R)`` on the groups ``keep``, for ``R = Y - X[:, cols] Bc``.
+
+        Returns None when the cache cannot serve it at less than ``max_cost_ratio`` times the
+        cost of a pass (too many non-zero columns, or ``X^T Y`` not computed yet).
+        """
+        if self.XtY is None or cols is None:
+            return None
+        nonzero = np.any(Bc != 0, axis=1)
+        cols, Bc = cols[nonzero], np.ascontiguousarray(Bc[nonzero])
+        new = cols[self.slot[cols] < 0]
+        if self.n_cols + new.size > self.max_cols:
+            return None
+        n, p = self.X.shape
+        T = self.Y.shape[1]
+        n_keep = keep.size * n_orient
+        cost = n * p * new.size + n_keep * (cols.size + self.K) * T
+        if cost > max_cost_ratio * n * n_keep * T:
+            return None
+        if new.size:
+            self._add_columns(new)
+        weights = np.ascontiguousarray(datafit.dual_block_weights(R), dtype=float)
+        slots = self.slot[cols]
+        # X^T Theta = sum_k w_k X_k^T Y_k - (sum_k w_k X_k^T X_{k,S}) B_S, the product by BLAS;
+        # with one block, w_1 (X^T Y - X^T X_S B_S) needs no scaled copy of X^T Y
+        every = n_keep == p
+        keep_cols = None if every else _columns(keep, n_orient)
+        b_norms = np.sqrt(np.einsum("ij,ij->i", Bc, Bc))
+        if self.K == 1:
+            w = abs(weights[0])
+            XtY_norms = self.XtY_norms[0] if every else self.XtY_norms[0][keep_cols]
+            if cols.size == 0:
+                norms = np.sqrt((XtY_norms ** 2).reshape(-1, n_orient).sum(axis=1))
+                return w * norms
+            C = self.C[0][:, slots] if every else self.C[0][keep_cols[:, None], slots]
+            minus_grad = C @ Bc
+            minus_grad -= self.XtY[0] if every else self.XtY[0][keep_cols]
+            row_bound = np.abs(C) @ b_norms + XtY_norms
+            norms = group_norms(minus_grad, n_orient)
+        else:
+            Cw = weights[0] * self.C[0][:, slots]
+            for k in range(1, self.K):
+                Cw += weights[k] * self.C[k][:, slots]
+            if not every:
+                Cw = Cw[keep_cols]
+            minus_grad = Cw @ Bc
+            row_bound = np.abs(Cw) @ b_norms
+            for k in range(self.K):
+                part = self.XtY[k] if every else self.XtY[k][keep_cols]
+                # in place, no scaled temporary of the (n_features, n_times) product
+                daxpy(part.ravel(), minus_grad.ravel(), a=-weights[k])
+                row_bound += abs(weights[k]) * (self.XtY_norms[k] if every
+                                                else self.XtY_norms[k][keep_cols])
+            w = 1.0
+            norms = group_norms(minus_grad, n_orient)
+        # rounded up by a bound on the cancellation error of the difference (64 eps times the
+        # norms of its terms), so the dual point scaled with these norms stays feasible
+        bound = row_bound.reshape(-1, n_orient).sum(axis=1)
+        return w * (norms + 64 * np.finfo(float).eps * bound)
+
+
+def _first_pass(X, R, datafit, keep, n_orient, initial_pass):
+    """Group norms of ``X_keep^T Theta(R)``, reusing those a previous pass computed.
+
+    Returns the norms and whether any column of ``X`` had to be read.
+    """
+    groups, norms_prev = initial_pass[3], initial_pass[4]
+    out = np.empty(keep.size)
+    known = np.isin(keep, groups)
+    out[known] = norms_prev[np.searchsorted(groups, keep[known])]
+    missing = np.flatnonzero(~known)
+    if missing.size:
+        cols = _columns(keep[missing], n_orient)
+        out[missing] = group_norms(X[:, cols].T @ datafit.dual_direction(R), n_orient)
+    return out, missing.size > 0
 
 
 def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100,
                       max_epochs=10_000, p0=50, check_every=10, K=5, screening=True,
-                      spectral_norms=None, tol_ratio=0.3):
+                      spectral_norms=None, tol_ratio=0.02, initial_pass=None,
+                      gradient_cache=None):
     """Minimise ``datafit(Y - X B) + penalty(B)`` over ``B`` (n_features, n_times).
 
     Parameters
@@ -105,13 +331,21 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     check_every : int
         Epochs between two working-set gap evaluations (and noise updates).
     K : int
-        Number of residuals used by the dual extrapolation.
-    tol_ratio : float
-        The working-set problem is solved to a gap of ``tol_ratio`` times the current gap.
+        Number of iterates used by the dual extrapolation and the Anderson acceleration.
     screening : bool
         Apply gap-safe screening (rules from the dual's strong concavity).
     spectral_norms : ndarray | None
         Precomputed :func:`group_spectral_norms` of ``X`` (reused along a path).
+    tol_ratio : float
+        The working-set problem is solved to a gap of ``tol_ratio`` times the current gap (but
+        never below a quarter of the target): inner epochs are cheap next to a pass over ``X``.
+    initial_pass : tuple | None
+        ``SolverResult.last_pass`` of a previous solve with the same ``X``, ``Y`` and datafit
+        (e.g. the previous alpha of a path): its residual builds the first dual point, and its
+        group norms spare the first pass (only the groups it did not cover are computed).
+    gradient_cache : GradientCache | None
+        ``SolverResult.gradient_cache`` of a previous solve with the same ``X``, ``Y`` and
+        datafit (kept along a path); ``None`` starts a new one.
 
     Returns
     -------
@@ -124,7 +358,11 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     n_groups = n_features // n_orient
     datafit.initialize(Y)
     thresholds = penalty.thresholds(n_groups)
-    B = np.zeros((n_features, Y.shape[1])) if B0 is None else np.array(B0, dtype=float)
+    B = np.zeros((n_features, Y.shape[1]))
+    if B0 is not None:  # copy only the non-zero groups (B0 is mostly zeros)
+        B0 = np.asarray(B0, dtype=float)
+        nonzero = _columns(np.flatnonzero(group_norms(B0, n_orient) > 0), n_orient)
+        B[nonzero] = B0[nonzero]
     objective_at_zero = datafit.value(Y)
     abs_tol = tol * objective_at_zero
     if spectral_norms is None and screening:
@@ -132,54 +370,86 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
 
     screened = ~np.isfinite(thresholds)
     B[_columns(np.flatnonzero(screened), n_orient)] = 0.0
-    active = group_norms(B, n_orient) > 0
-    cols = _columns(np.flatnonzero(active), n_orient)
+    active = np.flatnonzero(group_norms(B, n_orient) > 0)
+    cols = _columns(active, n_orient)
     R = Y - X[:, cols] @ B[cols]
     if datafit.has_noise:
         datafit.update_noise(R)
 
     mu = getattr(datafit, "dual_strong_concavity", 0.0)
     best_dual = -np.inf
-    candidate = R  # residual whose dual point the next pass evaluates
-    n_passes = n_epochs_total = 0
+    # residual whose dual point the next pass evaluates, with the coefficients it comes from
+    # (columns, rows of B; None if unknown), so the gradient cache can evaluate X^T Theta
+    candidate = (R, cols, B[cols].copy())
+    if initial_pass is not None:
+        candidate = initial_pass[:3]
+    gram = _WorkingSetGram(X, Y, datafit)
+    if gradient_cache is None:
+        gradient_cache = GradientCache(X, Y, datafit)
+    n_passes = n_gram_passes = n_epochs_total = 0
+    ws_prev = 0
     gap = np.inf
     history = []
     converged = False
-    primal = datafit.value(R) + penalty.value(B)
+    last_pass = None
+    primal = datafit.value(R) + penalty.subset(active).value(B[cols])
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         keep = np.flatnonzero(~screened)
         if keep.size == 0:  # every group removed (infinite weight) or screened: B = 0 is optimal
             primal, best_dual, gap, converged = datafit.value(R), datafit.value(R), 0.0, True
             break
-        X_keep = X if keep.size == n_groups else X[:, _columns(keep, n_orient)]
-        XtTheta = X_keep.T @ datafit.dual_direction(candidate)
-        n_passes += 1
+        R_cand, cols_cand, B_cand = candidate
+        # group norms of X^T Theta(R_cand): from the previous pass of a path, from the
+        # gradient cache, or from a pass over the features not screened
+        grad_norms = None
+        if n_iter == 1 and initial_pass is not None and initial_pass[4] is not None:
+            grad_norms, read = _first_pass(X, R_cand, datafit, keep, n_orient, initial_pass)
+            n_passes += int(read)
+        elif gradient_cache.enabled:
+            if gradient_cache.XtY is None and cols_cand is not None and not np.any(B_cand):
+                gradient_cache.compute_XtY()  # the pass at B = 0
+                n_passes += 1
+                n_gram_passes -= 1
+            grad_norms = gradient_cache.gradient_norms(keep, n_orient, R_cand, cols_cand,
+                                                       B_cand, datafit)
+            n_gram_passes += grad_norms is not None
+        if grad_norms is None:
+            X_keep = X if keep.size == n_groups else X[:, _columns(keep, n_orient)]
+            grad_norms = group_norms(X_keep.T @ datafit.dual_direction(R_cand), n_orient)
+            n_passes += 1
+        last_pass = (R_cand, cols_cand, B_cand, keep,
+                     None if gradient_cache.enabled else grad_norms)
         sub_pen = penalty.subset(keep)
-        dual, XtTheta, scale = dual_from_residual(None, candidate, datafit, sub_pen, XtTheta)
+        scale = sub_pen.dual_scaling(grad_norms)
+        dual = datafit.dual_value(R_cand, scale)
         if dual > best_dual:
             best_dual = dual
-        primal = datafit.value(R) + penalty.value(B)
+        act_cols = _columns(active, n_orient)
+        primal = datafit.value(R) + penalty.subset(active).value(B[act_cols])
         gap = primal - best_dual
+        if 0 > gap >= -16 * np.finfo(float).eps * (abs(primal) + abs(best_dual)):
+            gap = 0.0  # primal and dual agree to rounding (a wrong dual would be far below)
         history.append(gap)
         logger.debug(f"    outer {n_iter}: primal {primal:.6e} gap {gap:.3e} (tol {abs_tol:.2e}), "
                      f"{keep.size} groups not screened")
         if gap <= abs_tol:
             converged = True
             break
-        grad_norms = group_norms(XtTheta, n_orient) / scale
+        grad_norms = grad_norms / scale
         thr_keep = thresholds[keep]
         if screening and mu > 0:
-            radius = np.sqrt(2 * max(gap, 0.0) / mu)
+            # the sphere is centred on this pass's dual point: use its own gap, which is larger
+            # than ``gap`` when an earlier dual point was better
+            radius = np.sqrt(2 * max(primal - dual, 0.0) / mu)
             newly = grad_norms + radius * spectral_norms[keep] < thr_keep
             if np.any(newly):
                 dropped = keep[newly]
                 screened[dropped] = True
-                dropped_cols = _columns(dropped, n_orient)
-                if np.any(B[dropped_cols]):
-                    B[dropped_cols] = 0.0
-                    act = np.flatnonzero(group_norms(B, n_orient) > 0)
-                    act_cols = _columns(act, n_orient)
+                if np.any(np.isin(active, dropped)):
+                    B[_columns(dropped, n_orient)] = 0.0
+                    active = active[~np.isin(active, dropped)]
+                    act_cols = _columns(active, n_orient)
                     R = Y - X[:, act_cols] @ B[act_cols]
                 keep, grad_norms, thr_keep = keep[~newly], grad_norms[~newly], thr_keep[~newly]
         if keep.size == 0:
@@ -189,17 +459,23 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         norms_keep = np.maximum(spectral_norms[keep], 1e-300) if spectral_norms is not None \
             else np.ones(keep.size)
         priority = (thr_keep - grad_norms) / norms_keep
-        is_active = group_norms(B[_columns(keep, n_orient)], n_orient) > 0
+        is_active = np.isin(keep, active)
         priority[is_active] = -np.inf
         n_active = int(is_active.sum())
-        ws_size = min(keep.size, max(p0, 2 * n_active))
+        # grow geometrically while many groups violate their dual constraint: a larger working
+        # set costs a few cheap epochs, a missing group costs an outer pass over X
+        n_violating = int(np.count_nonzero(grad_norms * scale > thr_keep)) + n_active
+        ws_size = min(keep.size, max(p0, 2 * n_active, min(2 * ws_prev, n_violating)))
+        ws_prev = ws_size
         if ws_size < keep.size:
             ws_local = np.argpartition(priority, ws_size - 1)[:ws_size]
         else:
             ws_local = np.arange(keep.size)
         ws = np.sort(keep[ws_local])
-        R, candidate, n_ep = _solve_subproblem(X, Y, B, ws, datafit, penalty, tol_ratio * gap,
+        tol_in = max(tol_ratio * gap, 0.25 * abs_tol)
+        R, candidate, n_ep = _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in,
                                                max_epochs, check_every, K)
+        active = _active_groups(B, ws, n_orient)
         n_epochs_total += n_ep
         logger.debug(f"    ws {ws.size} groups, {n_ep} epochs")
     else:
@@ -211,73 +487,99 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                         objective_at_zero=objective_at_zero, n_iter=n_iter,
                         n_epochs=n_epochs_total, n_gradient_passes=n_passes,
                         converged=converged, solve_time=time.perf_counter() - t_start,
-                        gap_history=history)
+                        gap_history=history, last_pass=last_pass, n_gram_passes=n_gram_passes,
+                        gradient_cache=gradient_cache)
 
 
-def _metric_gram(Xws, Y, datafit, n_orient):
-    MX = datafit.apply_metric(Xws)
-    G = np.ascontiguousarray(Xws.T @ MX)
-    H = np.ascontiguousarray(MX.T @ Y)
-    return G, H, _block_lipschitz(G, n_orient)
+def _update_noise(gram, datafit, R, G, H, lips, Q, Bws, n_orient):
+    """Closed-form noise update; returns the working-set quantities at the new metric."""
+    single = gram.blocks is not None and len(gram.blocks) == 1
+    w_old = datafit.block_weights()[0] if single else None
+    if not datafit.update_noise(R):
+        return G, H, lips, Q
+    if single:  # one sensor block: the metric is a scalar, rescale instead of recomputing
+        ratio = datafit.block_weights()[0] / w_old
+        return G * ratio, H * ratio, lips * ratio, Q * ratio
+    G, H, lips = gram.metric(n_orient)
+    return G, H, lips, G @ Bws
 
 
-def _solve_subproblem(X, Y, B, ws, datafit, penalty, tol_in, max_epochs, check_every, K):
+def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, check_every, K):
     """Solve the problem restricted to groups ``ws`` in place in ``B``.
 
-    Returns the final residual, the residual whose dual point was best on the working set (the
-    extrapolated one when it wins) and the number of epochs.
+    Returns the final residual, ``(residual, cols, B_cols)`` for the residual whose dual point
+    was best on the working set (the extrapolated one when it wins) and the number of epochs.
     """
     n_orient = penalty.n_orient
     cols = _columns(ws, n_orient)
-    Xws = np.ascontiguousarray(X[:, cols])
+    gram.set_columns(cols)
+    Xws = gram.Xws
     sub_pen = penalty.subset(ws)
     thr = np.ascontiguousarray(sub_pen.thresholds(ws.size))
-    G, H, lips = _metric_gram(Xws, Y, datafit, n_orient)
+    G, H, lips = gram.metric(n_orient)
     Bws = np.ascontiguousarray(B[cols])
     Q = G @ Bws
-    extrapolator = ResidualExtrapolator(K)
-    n_ep = 0
-    best_dual, best_R = -np.inf, None
-    R = Y - Xws @ Bws
+    # Anderson acceleration (skglm) every K + 1 epochs: the extrapolated iterate B_acc is kept
+    # if it lowers the working-set objective at the current noise (G B is linear, so G B_acc is
+    # the same combination of the stored G B). Its residual Y - X B_acc is the same combination
+    # of K + 1 consecutive residuals: the dual extrapolation of celer, so every check also
+    # evaluates the dual point of B_acc (consecutive iterates extrapolate far better than
+    # residuals sampled every few epochs, which Anderson steps also perturb).
     anderson = ResidualExtrapolator(K)
+    anderson_Q = deque(maxlen=K + 1)
+    checks_every = max(1, -(-check_every // (K + 1)))  # in extrapolation steps
+    n_ep = n_extrapolations = 0
+    best_dual, best = -np.inf, None
+    R = Y - Xws @ Bws
     while n_ep < max_epochs:
         bcd_gram_epochs(G, H, Bws, Q, lips, thr, n_orient, 1)
         n_ep += 1
-        # Anderson acceleration of the iterates (skglm): every K + 1 epochs, keep the
-        # extrapolated point if it lowers the working-set objective at the current noise
         anderson.push(Bws)
-        B_acc = anderson.extrapolate()
-        if B_acc is not None:
-            anderson.clear()
-            Q_acc = G @ B_acc
+        anderson_Q.append(Q.copy())
+        coefs = anderson.coefficients()
+        if coefs is None:
+            if len(anderson.buffer) <= K or n_ep % (K + 1):
+                continue
+            B_acc, accepted = None, False  # singular system: check without extrapolation
+        else:
+            B_acc = anderson.combine(coefs)
+            Q_acc = anderson.combine(coefs, anderson_Q)
             obj = 0.5 * np.vdot(Bws, Q) - np.vdot(H, Bws) + sub_pen.value(Bws)
             obj_acc = 0.5 * np.vdot(B_acc, Q_acc) - np.vdot(H, B_acc) + sub_pen.value(B_acc)
-            if obj_acc < obj:
-                Bws[:], Q = B_acc, Q_acc
-        if n_ep % check_every:
+            accepted = obj_acc < obj
+            if accepted:
+                Bws[:], Q[:] = B_acc, Q_acc
+        anderson.clear()
+        anderson_Q.clear()
+        n_extrapolations += 1
+        if n_extrapolations % checks_every and n_ep + K + 1 <= max_epochs:
+            if datafit.has_noise:  # the closed-form noise update at every extrapolation step
+                G, H, lips, Q = _update_noise(gram, datafit, Y - Xws @ Bws, G, H, lips, Q, Bws,
+                                              n_orient)
             continue
         R = Y - Xws @ Bws
-        if datafit.has_noise and datafit.update_noise(R):
-            G, H, lips = _metric_gram(Xws, Y, datafit, n_orient)
-            Q = G @ Bws
+        if datafit.has_noise:
+            G, H, lips, Q = _update_noise(gram, datafit, R, G, H, lips, Q, Bws, n_orient)
         primal = datafit.value(R) + sub_pen.value(Bws)
-        extrapolator.push(R)
         dual, _, _ = dual_from_residual(Xws, R, datafit, sub_pen)
         if dual > best_dual:
-            best_dual, best_R = dual, R
-        R_acc = extrapolator.extrapolate()
-        if R_acc is not None:
+            best_dual, best = dual, (R, Bws.copy())
+        if B_acc is not None and not accepted:
+            R_acc = Y - Xws @ B_acc
             dual_acc, _, _ = dual_from_residual(Xws, R_acc, datafit, sub_pen)
             if dual_acc > best_dual:
-                best_dual, best_R = dual_acc, R_acc
+                best_dual, best = dual_acc, (R_acc, B_acc)
         if primal - best_dual <= tol_in:
             break
+    if best is None:  # max_epochs reached before a check
+        R = Y - Xws @ Bws
+        best = (R, Bws.copy())
     B[cols] = Bws
-    return R, best_R, n_ep
+    return R, (best[0], cols, best[1]), n_ep
 
 
 def warmup():
-    """Compile (or load from the numba cache) the BCD kernel; return the seconds it took."""
+    """Compile (or load from the numba cache) the numba kernels; return the seconds it took."""
     t0 = time.perf_counter()
     for n_orient in (1, 3):
         m = 2 * n_orient
@@ -285,4 +587,6 @@ def warmup():
         H = np.ones((m, 2))
         B = np.zeros((m, 2))
         bcd_gram_epochs(G, H, B, G @ B, np.ones(2), np.full(2, 0.1), n_orient, 1)
+    column_triplet_max_eig(np.ones((2, 6)))
+    gram_triplet_max_eig(np.eye(6))
     return time.perf_counter() - t0
