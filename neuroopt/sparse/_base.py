@@ -21,22 +21,6 @@ from .penalties import L21, group_norms
 from .solvers import group_spectral_norms, solve_working_set
 
 REWEIGHTINGS = ("log", "l05")
-_THREADPOOL_CONTROLLER = []
-
-
-def _blas_limit(n_threads):
-    """Limit BLAS threads during a fit, with a controller built once.
-
-    ``blas_threads`` lists the loaded libraries at every call (reads /proc/self/maps, ~5-10 ms,
-    as much as a whole fit at large alpha); numpy's BLAS is loaded at import, so once suffices.
-    """
-    if not _THREADPOOL_CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-            return blas_threads(n_threads)
-        _THREADPOOL_CONTROLLER.append(ThreadpoolController())
-    return _THREADPOOL_CONTROLLER[0].limit(limits=n_threads, user_api="blas")
 
 
 def check_n_orient(n_orient, n_features):
@@ -153,7 +137,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         validate_type(self.n_threads, numbers.Integral, "n_threads")
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {self.n_threads}.")
-        with _blas_limit(int(self.n_threads)):
+        with blas_threads(int(self.n_threads)):
             return self._run_pinned(X, Y_solver, datafit, n_orient, alpha)
 
     def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha):

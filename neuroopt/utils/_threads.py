@@ -7,10 +7,10 @@ voxels, subjects or jobs instead.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import sys
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 _ENV_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -22,8 +22,19 @@ def pin_blas_threads(n_threads=1):
     threadpool_limits(limits=n_threads)
 
 
-@contextlib.contextmanager
+_controller = {"n_modules": -1, "controller": None}
+
+
+def _threadpool_controller():
+    # Listing the loaded libraries reads /proc/self/maps (5-10 ms, as long as a whole sparse fit
+    # at large alpha), so it is redone only after new modules were imported (a new BLAS can
+    # only come with one).
+    if _controller["n_modules"] != len(sys.modules):
+        _controller["controller"] = ThreadpoolController()
+        _controller["n_modules"] = len(sys.modules)
+    return _controller["controller"]
+
+
 def blas_threads(n_threads=1):
     """Context manager limiting BLAS to ``n_threads`` inside the block."""
-    with threadpool_limits(limits=n_threads, user_api="blas"):
-        yield
+    return _threadpool_controller().limit(limits=n_threads, user_api="blas")
