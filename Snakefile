@@ -26,5 +26,5 @@ include: "workflows/report.smk"
 
 rule all:
     input:
-        PLAN.targets(),
+        PLAN.final_targets(),
     default_target: True

@@ -26,6 +26,13 @@ def demo_input(wildcards=None):
     return [PLAN.demo_marker()] if PLAN.is_demo else []
 
 
+# Snakemake calls every input and params function of a rule once per job while it builds the DAG
+# (and inspects its signature each time): on 200 subjects x 2 sessions x 3 runs, about 6000 jobs,
+# that is a large part of `snakemake -n`. So each rule has at most one input function, returning
+# all its named inputs at once (unpack), looking things up in the plan's precomputed tables; and
+# params are plain values (or "{wildcard}" strings) wherever a function is not needed.
+
+
 onsuccess:
     print(f"\nneuroopt: done. Derivatives: {DERIV}")
     if config["report"]["enabled"]:

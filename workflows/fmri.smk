@@ -5,10 +5,13 @@ def _fmri_group_runs(wildcards):
     return PLAN.fmri_groups()[wildcards.group]
 
 
+def _fmri_mask_inputs(wildcards):
+    return {"bolds": [str(r.path) for r in _fmri_group_runs(wildcards)], "demo": demo_input()}
+
+
 rule fmri_mask:
     input:
-        bolds=lambda w: [str(r.path) for r in _fmri_group_runs(w)],
-        demo=demo_input,
+        unpack(_fmri_mask_inputs),
     output:
         mask=str(DERIV / "{sdir}/func/{group}_desc-brain_mask.nii.gz"),
         summary=str(DERIV / "{sdir}/func/{group}_desc-brain_summary.json"),
@@ -24,11 +27,18 @@ rule fmri_mask:
         "scripts/run_step.py"
 
 
+def _fmri_clean_inputs(wildcards):
+    rec = PLAN.recording(wildcards.rec, "func")
+    return {
+        "bold": str(rec.path),
+        "companions": [] if PLAN.is_demo else [str(p) for p in rec.companions],
+        "mask": PLAN.fmri_mask(rec.group),
+    }
+
+
 rule fmri_clean:
     input:
-        bold=lambda w: str(PLAN.recording(w.rec, "func").path),
-        companions=lambda w: [] if PLAN.is_demo else [str(p) for p in PLAN.recording(w.rec, "func").companions],
-        mask=lambda w: PLAN.fmri_mask(PLAN.recording(w.rec, "func").group),
+        unpack(_fmri_clean_inputs),
     output:
         bold=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.nii.gz"),
         json=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.json"),

@@ -1,17 +1,20 @@
 # M/EEG preprocessing: per run (filter, bads, ICA), then per subject/task (epochs, evoked, cov).
 
 
-def _meeg_run(wildcards):
-    return PLAN.recording(wildcards.rec, wildcards.dtype)
+def _meeg_preprocess_inputs(wildcards):
+    rec = PLAN.recording(wildcards.rec, wildcards.dtype)
+    return {
+        "raw": str(rec.path),
+        # sidecars, channels.tsv, events.tsv, .eeg/.vmrk: editing any of them reruns the job
+        # (the demo's are written by the demo_dataset rule with the data file)
+        "companions": [] if PLAN.is_demo else [str(p) for p in rec.companions],
+        "demo": demo_input(),
+    }
 
 
 rule meeg_preprocess:
     input:
-        raw=lambda w: str(_meeg_run(w).path),
-        # sidecars, channels.tsv, events.tsv, .eeg/.vmrk: editing any of them reruns the job
-        # (the demo's are written by the demo_dataset rule with the data file)
-        companions=lambda w: [] if PLAN.is_demo else [str(p) for p in _meeg_run(w).companions],
-        demo=demo_input,
+        unpack(_meeg_preprocess_inputs),
     output:
         raw=str(DERIV / "{sdir}/{dtype}/{rec}_proc-clean_raw.fif"),
         summary=str(DERIV / "{sdir}/{dtype}/{rec}_desc-preproc_summary.json"),

@@ -1,17 +1,25 @@
 # Rank-1 GLM HRF estimation per subject/task: all cleaned runs fitted jointly.
 
 
+def _fmri_r1glm_inputs(wildcards):
+    runs = _fmri_group_runs(wildcards)
+    return {
+        "bolds": [PLAN.fmri_clean_bold(r) for r in runs],
+        "sidecars": [PLAN.fmri_sidecar(r) for r in runs],
+        "mask": PLAN.fmri_mask(wildcards.group),
+    }
+
+
 rule fmri_r1glm:
     input:
-        bolds=lambda w: [PLAN.fmri_clean_bold(r) for r in _fmri_group_runs(w)],
-        sidecars=lambda w: [PLAN.fmri_sidecar(r) for r in _fmri_group_runs(w)],
-        mask=lambda w: PLAN.fmri_mask(w.group),
+        unpack(_fmri_r1glm_inputs),
     output:
         **{k: str(DERIV / ("{sdir}/func/{group}_" + v)) for k, v in R1GLM_SUFFIXES.items()},
     params:
         cfg=config["r1glm"],
         events=lambda w: [str(r.events) for r in _fmri_group_runs(w)],
-        truth=lambda w: PLAN.truth_info(_fmri_group_runs(w)[0]),
+        # the demo's ground truth; None (no function to call per job) on other datasets
+        truth=(lambda w: PLAN.truth_info(_fmri_group_runs(w)[0])) if PLAN.is_demo else None,
     log:
         str(LOGS / "fmri_r1glm/{sdir}/{group}.log"),
     threads: 1

@@ -11,7 +11,7 @@ rule subject_report:
             category="Subject reports",
         ),
     params:
-        unit=lambda w: w.unit,
+        unit="{unit}",
         sections=lambda w: PLAN.report_sections(w.unit),
     log:
         str(LOGS / "subject_report/{unit}.log"),

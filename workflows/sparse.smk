@@ -1,11 +1,14 @@
 # Sparse source estimates (multitask Lasso / concomitant estimators) of each condition's evoked.
 
 
+def _meeg_sparse_inputs(wildcards):
+    outs = PLAN.meeg_outputs(wildcards.group)
+    return {"evoked": outs["evoked"], "cov": outs["cov"], "epochs": outs["epochs"]}
+
+
 rule meeg_sparse:
     input:
-        evoked=lambda w: PLAN.meeg_outputs(w.group)["evoked"],
-        cov=lambda w: PLAN.meeg_outputs(w.group)["cov"],
-        epochs=lambda w: PLAN.meeg_outputs(w.group)["epochs"],
+        unpack(_meeg_sparse_inputs),
     output:
         **{k: str(DERIV / ("{sdir}/{dtype}/{group}_" + v)) for k, v in SPARSE_SUFFIXES.items()},
     params:
@@ -13,7 +16,7 @@ rule meeg_sparse:
         seed=config["seed"],
         subject=lambda w: _meeg_group_runs(w)[0].subject,
         session=lambda w: _meeg_group_runs(w)[0].session,
-        truth=lambda w: PLAN.truth_info(_meeg_group_runs(w)[0]),
+        truth=(lambda w: PLAN.truth_info(_meeg_group_runs(w)[0])) if PLAN.is_demo else None,
     log:
         str(LOGS / "meeg_sparse/{sdir}/{group}_{dtype}.log"),
     threads: 1

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import csv
 import functools
+import contextlib
 import json
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -342,6 +346,15 @@ def _infer_column(values):
     return pd.array([None if v == _NA else v for v in values], dtype="str")
 
 
+class _EventsTable(NamedTuple):
+    """One parsed and checked events file, as plain columns (building a DataFrame costs more than
+    parsing: planning only needs the checks, the onsets and the trial types)."""
+
+    columns: dict  # name -> list of stripped strings, in file order
+    numeric: dict  # "onset", "duration" -> float arrays in file order ("n/a" duration = 0)
+    trial_types: frozenset
+
+
 @functools.lru_cache(maxsize=8192)
 def _read_events_cached(path, mtime_ns, size):
     """Parse and check one events file; cached on (path, mtime, size) so planning reads it once."""
@@ -371,8 +384,8 @@ def _read_events_cached(path, mtime_ns, size):
     numeric = {}
     for col in ("onset", "duration"):
         values = [(np.nan if v == _NA and col == "duration" else _parse_number(v)) for v in columns[col]]
-        bad = [i + 1 for i, v in enumerate(values) if v is None or (col == "onset" and not np.isfinite(v))]
-        bad += [i + 1 for i, v in enumerate(values) if col == "duration" and v is not None and np.isinf(v)]
+        bad = [i + 1 for i, v in enumerate(values) if v is None or (col == "onset" and not math.isfinite(v))]
+        bad += [i + 1 for i, v in enumerate(values) if col == "duration" and v is not None and math.isinf(v)]
         if bad:
             raise BIDSError(f"{path}: column '{col}' has non-numeric values on row(s) {sorted(bad)[:10]}.")
         numeric[col] = np.asarray(values, dtype=float)
@@ -384,14 +397,43 @@ def _read_events_cached(path, mtime_ns, size):
     empty = [i + 1 for i, v in enumerate(columns["trial_type"]) if v in ("", _NA)]
     if empty:
         raise BIDSError(f"{path}: empty trial_type on row(s) {empty[:10]}; give every event a condition.")
+    return _EventsTable(columns, numeric, frozenset(columns["trial_type"]))
+
+
+@functools.lru_cache(maxsize=8192)
+def _events_frame(path, mtime_ns, size):
+    """The checked events of one file as a DataFrame sorted by onset (cached like the parse)."""
+    table = _read_events_cached(path, mtime_ns, size)
     frame = {
-        name: numeric[name] if name in numeric else (pd.array(values, dtype="str") if name == "trial_type" else _infer_column(values))
-        for name, values in columns.items()
+        name: table.numeric[name]
+        if name in table.numeric
+        else (pd.array(values, dtype="str") if name == "trial_type" else _infer_column(values))
+        for name, values in table.columns.items()
     }
     events = pd.DataFrame(frame)
     order = np.argsort(events["onset"].to_numpy(), kind="stable")
-    # sorted by onset, with each event's row in the file (for the messages of read_events)
-    return events.iloc[order].reset_index(drop=True), order + 1
+    return events.iloc[order].reset_index(drop=True)
+
+
+def _checked_events_table(path, n_scans, t_r, duration):
+    """Stat, parse (once) and check one events file, including events past the recording's end."""
+    path = Path(path)
+    if not path.is_file():
+        raise BIDSError(f"{path} is missing: every task recording needs its _events.tsv (onset, duration, trial_type).")
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    table = _read_events_cached(*key)
+    if n_scans is not None and t_r is not None:
+        duration = n_scans * t_r
+    if duration is not None:
+        late = np.flatnonzero(table.numeric["onset"] >= duration)
+        if late.size:
+            rows = (late + 1).tolist()[:10]
+            raise BIDSError(
+                f"{path}: onset(s) on row(s) {rows} are at or after the end of the recording ({duration:g} s). "
+                "Check that the events belong to this run and are in seconds."
+            )
+    return key, table
 
 
 def read_events(path, *, n_scans=None, t_r=None, duration=None):
@@ -417,23 +459,57 @@ def read_events(path, *, n_scans=None, t_r=None, duration=None):
     The file is parsed once per (path, modification time, size) in a process: planning a large
     dataset checks each events file several times without re-reading it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise BIDSError(f"{path} is missing: every task recording needs its _events.tsv (onset, duration, trial_type).")
-    stat = path.stat()
-    events, file_rows = _read_events_cached(str(path), stat.st_mtime_ns, stat.st_size)
-    if n_scans is not None and t_r is not None:
-        duration = n_scans * t_r
-    if duration is not None:
-        late = events["onset"].to_numpy() >= duration
-        if late.any():
-            rows = np.sort(file_rows[late]).tolist()[:10]
-            raise BIDSError(
-                f"{path}: onset(s) on row(s) {rows} are at or after the end of the recording ({duration:g} s). "
-                "Check that the events belong to this run and are in seconds."
-            )
+    key, _ = _checked_events_table(path, n_scans, t_r, duration)
     # a new frame sharing the cached data: pandas' copy-on-write copies it if a caller edits it
-    return events.copy(deep=False)
+    return _events_frame(*key).copy(deep=False)
+
+
+def check_events(path, *, n_scans=None, t_r=None, duration=None):
+    """Check an events file like :func:`read_events` and return its trial types, without a DataFrame.
+
+    What planning needs from each events file (the checks and the condition names), at a fraction
+    of the cost of :func:`read_events` on large datasets; same errors, same cache.
+
+    Returns
+    -------
+    trial_types : frozenset of str
+    """
+    _, table = _checked_events_table(path, n_scans, t_r, duration)
+    return table.trial_types
+
+
+# folder -> sorted names, while planning reads the sidecars of every run (see listing_cache)
+_LISTINGS = None
+
+
+@contextlib.contextmanager
+def listing_cache():
+    """Within this block, :func:`find_sidecar` lists each folder once.
+
+    Planning looks up the inherited sidecars of every BOLD run, and each lookup lists the folders
+    up to the dataset root (whose listing has every subject): on 200 subjects that was a third of
+    the input checks. The tree must not change inside the block.
+    """
+    global _LISTINGS
+    outer, _LISTINGS = _LISTINGS, {} if _LISTINGS is None else _LISTINGS
+    try:
+        yield
+    finally:
+        _LISTINGS = outer
+
+
+def _json_names(folder, ending):
+    """Sorted names in ``folder`` that end with ``ending`` ([] if it cannot be listed)."""
+    if _LISTINGS is not None and folder in _LISTINGS:
+        names = _LISTINGS[folder]
+    else:
+        try:
+            names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json"))
+        except OSError:
+            names = []
+        if _LISTINGS is not None:
+            _LISTINGS[folder] = names
+    return [name for name in names if name.endswith(ending)]
 
 
 def find_sidecar(data_path, suffix, root=None):
@@ -453,9 +529,11 @@ def find_sidecar(data_path, suffix, root=None):
         if (folder / "dataset_description.json").exists():
             break
     found = []
+    ending = f"{suffix}.json"
     for level in reversed(folders):
-        for candidate in sorted(level.glob(f"*{suffix}.json")):
-            cand_entities, cand_suffix, _ = parse_entities(candidate.name)
+        for name in _json_names(level, ending):
+            candidate = level / name
+            cand_entities, cand_suffix, _ = parse_entities(name)
             if cand_suffix != suffix:
                 continue
             if all(entities.get(k) == v for k, v in cand_entities.items()):
@@ -479,18 +557,43 @@ def _read_header_cached(path, mtime_ns, size):
         raise BIDSError(f"{path} cannot be read as NIfTI ({type(err).__name__}: {err}).") from err
 
 
+def _shared_bold_header(bold_path):
+    """The cached header itself (read-only use in this module: no copy)."""
+    bold_path = Path(bold_path)
+    try:
+        stat = bold_path.stat()
+    except FileNotFoundError as err:
+        raise BIDSError(f"{bold_path} does not exist.") from err
+    return _read_header_cached(str(bold_path), stat.st_mtime_ns, stat.st_size)
+
+
 def read_bold_header(bold_path):
     """The NIfTI header of a BOLD image (read once per path, modification time and size).
 
     Raises a BIDSError naming the file when it cannot be read as NIfTI. Planning uses the header
     for the TR check and the number of volumes, without loading the data.
     """
-    bold_path = Path(bold_path)
+    return _shared_bold_header(bold_path).copy()
+
+
+def read_bold_shape(bold_path):
+    """The data shape of a BOLD image from its header (read once, like :func:`read_bold_header`)."""
+    return _shared_bold_header(bold_path).get_data_shape()
+
+
+def _read_json_sidecar(path):
+    """The metadata of one JSON sidecar, parsed once per (path, modification time, size): an
+    inherited sidecar (e.g. the dataset's ``task-x_bold.json``) is shared by every run."""
+    stat = path.stat()
+    return _read_json_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_json_cached(path, mtime_ns, size):
     try:
-        stat = bold_path.stat()
-    except FileNotFoundError as err:
-        raise BIDSError(f"{bold_path} does not exist.") from err
-    return _read_header_cached(str(bold_path), stat.st_mtime_ns, stat.st_size).copy()
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise BIDSError(f"{path} is not valid JSON ({err}).") from err
 
 
 def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3):
@@ -504,10 +607,7 @@ def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3
     bold_path = Path(bold_path)
     t_r = None
     for sidecar in find_sidecar(bold_path, "bold", root=root):
-        try:
-            meta = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as err:
-            raise BIDSError(f"{sidecar} is not valid JSON ({err}).") from err
+        meta = _read_json_sidecar(sidecar)
         if "RepetitionTime" in meta:
             t_r = meta["RepetitionTime"]
             source = sidecar
@@ -519,7 +619,7 @@ def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3
     if isinstance(t_r, bool) or not isinstance(t_r, (int, float)) or not np.isfinite(t_r) or t_r <= 0:
         raise BIDSError(f"{source}: RepetitionTime must be a positive number of seconds, got {t_r!r}.")
     if check_header:
-        header = read_bold_header(bold_path)
+        header = _shared_bold_header(bold_path)
         zooms = header.get_zooms()
         if len(zooms) < 4:
             raise BIDSError(f"{bold_path} is not a 4D image (shape {header.get_data_shape()}): a BOLD run is 4D.")

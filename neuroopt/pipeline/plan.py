@@ -12,10 +12,11 @@ from ..io.bids import (
     BIDSError,
     BIDSLayout,
     Recording,
+    check_events,
     discover_bids,
+    listing_cache,
     make_basename,
-    read_bold_header,
-    read_events,
+    read_bold_shape,
     read_repetition_time,
 )
 from ..utils import logger
@@ -78,52 +79,75 @@ class Plan:
     is_demo: bool = False
     invalid: list = field(default_factory=list)  # (path, reason) left out with on_invalid_input=skip
 
-    # ---------------------------------------------------------------- recordings
+    # Snakemake calls the rules' input and params functions once per job while it builds the DAG
+    # (about 6000 jobs for 200 subjects x 2 sessions x 3 runs), so every lookup below is computed
+    # once and reused; the config must not change after the plan is made.
+    def _memoized(self, key, compute):
+        # kept with the layout's own cache: editing the recordings invalidates both
+        return self.layout._cached(("plan",) + key, compute)
+
+    def _groups(self, family):
+        """Shared (do not edit) group -> runs of ``family`` ("meeg" or "func"); {} when disabled."""
+
+        def compute():
+            enabled = self.config["meeg" if family == "meeg" else "fmri"]["enabled"]
+            return self.layout.groups(family) if enabled else {}
+
+        return self._memoized(("groups", family), compute)
+
     def meeg_groups(self):
-        if not self.config["meeg"]["enabled"]:
-            return {}
-        return self.layout.groups("meeg")
+        return dict(self._groups("meeg"))
 
     def fmri_groups(self):
-        if not self.config["fmri"]["enabled"]:
-            return {}
-        return self.layout.groups("func")
+        return dict(self._groups("func"))
 
     def recording(self, stem, datatype):
         return self.layout.get(stem, datatype)
 
     def units(self):
         """Subject (or subject_session) labels that get a report, e.g. ``sub-01``."""
-        units = {}
-        for groups in (self.meeg_groups(), self.fmri_groups()):
-            for recs in groups.values():
-                units[recs[0].sdir.replace("/", "_")] = recs[0].sdir
-        return dict(sorted(units.items()))
+
+        def compute():
+            units = {}
+            for family in ("meeg", "func"):
+                for recs in self._groups(family).values():
+                    units[recs[0].sdir.replace("/", "_")] = recs[0].sdir
+            return dict(sorted(units.items()))
+
+        return dict(self._memoized(("units",), compute))
 
     # ---------------------------------------------------------------- outputs
     def path(self, sdir, datatype, basename, suffix):
-        return str(self.deriv_root / sdir / datatype / f"{basename}_{suffix}")
+        # plain string joins: the same text as str(deriv_root / ...), at a fraction of the cost
+        return f"{self._deriv}/{sdir}/{datatype}/{basename}_{suffix}"
+
+    @property
+    def _deriv(self):
+        return self._memoized(("deriv",), lambda: str(self.deriv_root))
 
     def meeg_clean_raw(self, rec):
         return self.path(rec.sdir, rec.datatype, rec.stem, "proc-clean_raw.fif")
 
     def meeg_outputs(self, group):
-        rec = self.meeg_groups()[group][0]
-        return {
-            kind: self.path(rec.sdir, rec.datatype, group, suffix)
-            for kind, suffix in (
-                ("epochs", "epo.fif"),
-                ("evoked", "ave.fif"),
-                ("cov", "cov.fif"),
-                ("summary", "desc-epochs_summary.json"),
-            )
-        }
+        def compute():
+            rec = self._groups("meeg")[group][0]
+            return {
+                kind: self.path(rec.sdir, rec.datatype, group, suffix)
+                for kind, suffix in (
+                    ("epochs", "epo.fif"),
+                    ("evoked", "ave.fif"),
+                    ("cov", "cov.fif"),
+                    ("summary", "desc-epochs_summary.json"),
+                )
+            }
+
+        return dict(self._memoized(("meeg_outputs", group), compute))
 
     def fmri_clean_bold(self, rec):
         return self.path(rec.sdir, "func", rec.stem, "desc-clean_bold.nii.gz")
 
     def fmri_mask(self, group):
-        rec = self.fmri_groups()[group][0]
+        rec = self._groups("func")[group][0]
         return self.path(rec.sdir, "func", group, "desc-brain_mask.nii.gz")
 
     def meeg_summary(self, rec):
@@ -139,7 +163,7 @@ class Plan:
         return self.path(rec.sdir, "func", rec.stem, "desc-clean_bold.json")
 
     def fmri_mask_summary(self, group):
-        rec = self.fmri_groups()[group][0]
+        rec = self._groups("func")[group][0]
         return self.path(rec.sdir, "func", group, "desc-brain_summary.json")
 
     # ---------------------------------------------------------------- analysis stages
@@ -147,14 +171,17 @@ class Plan:
         return self.config["fmri"]["enabled"] and self.config["r1glm"]["enabled"]
 
     def r1glm_outputs(self, group):
-        rec = self.fmri_groups()[group][0]
-        return {kind: self.path(rec.sdir, "func", group, suffix) for kind, suffix in r1glm_suffixes(self.config).items()}
+        def compute():
+            rec = self._groups("func")[group][0]
+            return {kind: self.path(rec.sdir, "func", group, suffix) for kind, suffix in r1glm_suffixes(self.config).items()}
+
+        return dict(self._memoized(("r1glm_outputs", group), compute))
 
     def sparse_enabled(self):
         return self.config["meeg"]["enabled"] and self.config["sparse"]["enabled"]
 
     def sparse_outputs(self, group):
-        rec = self.meeg_groups()[group][0]
+        rec = self._groups("meeg")[group][0]
         return {kind: self.path(rec.sdir, rec.datatype, group, suffix) for kind, suffix in sparse_suffixes(self.config).items()}
 
     def conditions(self, group, family):
@@ -162,7 +189,10 @@ class Plan:
 
         Before the demo is generated, its conditions are known constants.
         """
-        recs = (self.meeg_groups() if family == "meeg" else self.fmri_groups())[group]
+        return list(self._memoized(("conditions", group, family), lambda: self._conditions(group, family)))
+
+    def _conditions(self, group, family):
+        recs = self._groups(family)[group]
         if self.is_demo and not recs[0].path.exists():
             from ..datasets import DEMO_EEG_CONDITIONS, DEMO_FMRI_CONDITIONS
 
@@ -170,7 +200,7 @@ class Plan:
         else:
             names = set()
             for rec in recs:
-                names |= set(read_events(rec.events)["trial_type"].astype(str))
+                names |= check_events(rec.events)
         selected = self.config["meeg"]["epochs"]["conditions"] if family == "meeg" else "all"
         if selected != "all":
             names &= set(selected)
@@ -193,10 +223,13 @@ class Plan:
     def contrasts(self, group, family):
         from .contrasts import resolve_contrasts
 
-        return resolve_contrasts(self.conditions(group, family), self.config["decoding"]["contrasts"])
+        def compute():
+            return resolve_contrasts(self.conditions(group, family), self.config["decoding"]["contrasts"])
+
+        return dict(self._memoized(("contrasts", group, family), compute))
 
     def _group_rec(self, group, family):
-        return (self.meeg_groups() if family == "meeg" else self.fmri_groups())[group][0]
+        return self._groups(family)[group][0]
 
     def decoding_output(self, group, family, contrast):
         rec = self._group_rec(group, family)
@@ -210,11 +243,14 @@ class Plan:
 
     def group_sets(self, family):
         """Task -> list of the subject-level groups of that task (for the group-level rules)."""
-        groups = self.meeg_groups() if family == "meeg" else self.fmri_groups()
-        out = {}
-        for group, recs in groups.items():
-            out.setdefault(recs[0].task, []).append(group)
-        return out
+
+        def compute():
+            out = {}
+            for group, recs in self._groups(family).items():
+                out.setdefault(recs[0].task, []).append(group)
+            return out
+
+        return {task: list(groups) for task, groups in self._memoized(("group_sets", family), compute).items()}
 
     def group_decoding_output(self, task, family, contrast):
         return str(self.deriv_root / "group" / family / f"task-{task}_desc-{contrast}_decoding.npz")
@@ -224,6 +260,10 @@ class Plan:
 
     def group_results(self):
         """``(decoding, rsa)``: lists of (title, path) of the group-level results shown on the group page."""
+        decoding, rsa = self._memoized(("group_results",), self._group_results)
+        return list(decoding), list(rsa)
+
+    def _group_results(self):
         decoding, rsa = [], []
         targets = set(self.group_targets())
         for family in ("meeg", "func"):
@@ -239,6 +279,9 @@ class Plan:
 
     def group_targets(self):
         """Group-level results: need at least two subjects for the statistics."""
+        return list(self._memoized(("group_targets",), self._group_targets))
+
+    def _group_targets(self):
         out = []
         for family in ("meeg", "func"):
             for task, groups in self.group_sets(family).items():
@@ -252,11 +295,14 @@ class Plan:
         return out
 
     def report_sections(self, unit):
-        """The sections of one subject's report, each with the files it shows."""
-        sections = []
-        for group, recs in self.meeg_groups().items():
-            if recs[0].sdir.replace("/", "_") != unit:
-                continue
+        """The sections of one subject's report, each with the files it shows (shared: do not edit)."""
+        return self._memoized(("report_sections",), self._all_report_sections).get(unit, [])
+
+    def _all_report_sections(self):
+        """unit -> its report's sections, in one pass over the groups (in the order of the groups)."""
+        by_unit = {}
+        for group, recs in self._groups("meeg").items():
+            sections = by_unit.setdefault(recs[0].sdir.replace("/", "_"), [])
             outs = self.meeg_outputs(group)
             sections.append(
                 {
@@ -277,9 +323,8 @@ class Plan:
                     {"kind": "sparse", "title": group, "truth": self.truth_info(recs[0]), **self.sparse_outputs(group)}
                 )
             sections += self._decoding_rsa_sections(group, "meeg")
-        for group, recs in self.fmri_groups().items():
-            if recs[0].sdir.replace("/", "_") != unit:
-                continue
+        for group, recs in self._groups("func").items():
+            sections = by_unit.setdefault(recs[0].sdir.replace("/", "_"), [])
             sections.append(
                 {
                     "kind": "fmri",
@@ -298,7 +343,7 @@ class Plan:
                     {"kind": "r1glm", "title": group, "model": outs["model"], "summary": outs["summary"], "truth": self.truth_info(recs[0])}
                 )
             sections += self._decoding_rsa_sections(group, "func")
-        return sections
+        return by_unit
 
     def _decoding_rsa_sections(self, group, family):
         sections = []
@@ -324,6 +369,9 @@ class Plan:
 
     def report_inputs(self, unit):
         """Every derivative file the report of ``unit`` reads (raw inputs are not tracked here)."""
+        return list(self._memoized(("report_inputs", unit), lambda: self._report_inputs(unit)))
+
+    def _report_inputs(self, unit):
         files = []
         for section in self.report_sections(unit):
             for key, value in section.items():
@@ -334,8 +382,8 @@ class Plan:
         return files
 
     def group_summaries(self):
-        out = [self.meeg_outputs(g)["summary"] for g in self.meeg_groups()]
-        return out + [self.fmri_mask_summary(g) for g in self.fmri_groups()]
+        out = [self.meeg_outputs(g)["summary"] for g in self._groups("meeg")]
+        return out + [self.fmri_mask_summary(g) for g in self._groups("func")]
 
     def report(self, unit):
         return str(self.deriv_root / "reports" / f"{unit}_report.html")
@@ -370,26 +418,84 @@ class Plan:
         return out
 
 
+    def final_targets(self):
+        """What ``rule all`` asks for: one output of each job that no report already asks for.
+
+        The reports read almost every derivative, so Snakemake reaches those jobs through the
+        report jobs anyway; and a job runs when any of its outputs is missing, so one output names
+        the whole job. Listing every derivative again in ``rule all`` planned the same jobs but
+        made Snakemake resolve each file twice (a fifth of ``snakemake -n`` on 200 subjects). The
+        jobs, and so the outputs, are those of :meth:`targets`.
+        """
+        targets = self.targets()
+        read = set()
+        if self.config["report"]["enabled"]:
+            decoding, rsa = self.group_results()
+            read = {self.report(unit) for unit in self.units()} | set(self.group_summaries())
+            read |= {path for _, path in decoding + rsa}
+            for unit in self.units():
+                read.update(self.report_inputs(unit))
+        out = []
+        for outputs in self._job_outputs(targets):
+            if not read.intersection(outputs):
+                out.append(outputs[0])
+        return out
+
+    def _job_outputs(self, targets):
+        """``targets`` as the output lists of the jobs that write them (one list per job)."""
+        jobs = []
+        for recs in self._groups("meeg").values():
+            for rec in recs:
+                outputs = [self.meeg_clean_raw(rec), self.meeg_summary(rec)]
+                jobs.append(outputs + ([self.meeg_ica(rec)] if self.uses_ica() else []))
+        for group in self._groups("meeg"):
+            jobs.append(list(self.meeg_outputs(group).values()))
+            if self.sparse_enabled():
+                jobs.append(list(self.sparse_outputs(group).values()))
+        for group, recs in self._groups("func").items():
+            jobs += [[self.fmri_clean_bold(rec), self.fmri_sidecar(rec)] for rec in recs]
+            jobs.append([self.fmri_mask(group), self.fmri_mask_summary(group)])
+            if self.r1glm_enabled():
+                jobs.append(list(self.r1glm_outputs(group).values()))
+        if self.config["report"]["enabled"]:
+            jobs.append([self.group_report(), str(self.deriv_root / "dataset_description.json")])
+        # every target is in exactly one job; the others (decoding, RSA, reports, group results)
+        # write one file each
+        grouped = {path for outputs in jobs for path in outputs}
+        jobs += [[path] for path in targets if path not in grouped]
+        wanted = set(targets)
+        return [outputs for outputs in jobs if wanted.intersection(outputs)]
+
+
+def _check_recording(rec, layout, config):
+    """The problem (path, reason) of one recording's events and BOLD sidecar, or None."""
+    try:
+        if rec.events is None:
+            expected = rec.path.with_name(rec.stem + "_events.tsv")
+            raise BIDSError(
+                f"{expected} is missing: {rec.path.name} has no events, so it cannot be epoched or "
+                "modelled. Add its events.tsv, or leave the task out with the config key 'tasks'."
+            )
+        if rec.datatype == "func":
+            t_r = read_repetition_time(rec.path, root=layout.root, check_header=config["fmri"]["check_tr_header"])
+            n_scans = read_bold_shape(rec.path)[-1]
+            check_events(rec.events, n_scans=n_scans, t_r=t_r)
+        else:
+            check_events(rec.events)
+    except BIDSError as err:
+        return (rec.path, str(err))
+    return None
+
+
 def _check_inputs(layout, config, on_invalid):
     """Read each events file and BOLD sidecar once; collect every problem with its file."""
     problems = []
-    for rec in list(layout.recordings):
-        try:
-            if rec.events is None:
-                expected = rec.path.with_name(rec.stem + "_events.tsv")
-                raise BIDSError(
-                    f"{expected} is missing: {rec.path.name} has no events, so it cannot be epoched or "
-                    "modelled. Add its events.tsv, or leave the task out with the config key 'tasks'."
-                )
-            if rec.datatype == "func":
-                t_r = read_repetition_time(rec.path, root=layout.root, check_header=config["fmri"]["check_tr_header"])
-                n_scans = read_bold_header(rec.path).get_data_shape()[-1]
-                read_events(rec.events, n_scans=n_scans, t_r=t_r)
-            else:
-                read_events(rec.events)
-        except BIDSError as err:
-            problems.append((rec.path, str(err)))
-            layout.recordings.remove(rec)
+    with listing_cache():  # the tree does not change while it is planned
+        for rec in list(layout.recordings):
+            problem = _check_recording(rec, layout, config)
+            if problem is not None:
+                problems.append(problem)
+                layout.recordings.remove(rec)
     if problems and on_invalid == "error":
         listing = "\n".join(f"  - {reason}" for _, reason in problems)
         raise BIDSError(

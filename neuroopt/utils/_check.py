@@ -5,7 +5,17 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.utils import check_random_state  # noqa: F401  (re-exported)
+
+
+def check_random_state(seed):
+    """Turn ``seed`` (None, int or RandomState) into a ``numpy.random.RandomState``.
+
+    scikit-learn's function, imported when first called: importing scikit-learn costs ~1 s, which
+    every ``snakemake`` start (planning) would pay through ``neuroopt.utils``.
+    """
+    from sklearn.utils import check_random_state as _sklearn_check_random_state
+
+    return _sklearn_check_random_state(seed)
 
 
 def _type_names(types):

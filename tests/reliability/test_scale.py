@@ -68,7 +68,8 @@ def dry_run(large_dataset, tmp_path_factory):
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"snakemake -n on {N_SUBJECTS}x{len(SESSIONS)}x{len(RUNS)}: cpu {cpu:.1f} s, wall {wall:.1f} s")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"snakemake -n on {N_SUBJECTS}x{len(SESSIONS)}x{len(RUNS)}: cpu {cpu:.1f} s, wall {wall:.1f} s (load average {load})")
     return result, cpu, wall
 
 
@@ -92,12 +93,19 @@ def test_dry_run_plans_every_job(dry_run):
     assert counts["meeg_preprocess"] == str(n_runs) and counts["fmri_clean"] == str(n_runs)
     assert counts["meeg_epochs"] == str(n_units) and counts["fmri_mask"] == str(n_units)
     assert counts["subject_report"] == str(n_units) and counts["group_report"] == "1"
+    # rule all names only what no report reads (one output per job): every job must still be planned
+    per_unit = ("fmri_r1glm", "meeg_sparse", "meeg_decoding", "fmri_decoding", "meeg_rsa", "fmri_rsa")  # one contrast
+    assert {rule: counts[rule] for rule in per_unit} == {rule: str(n_units) for rule in per_unit}
+    assert counts["group_decoding"] == "1" and counts["group_rsa"] == "2"
+    assert counts["total"] == str(2 * n_runs + 9 * n_units + 3 + 1 + 1)  # + group stats, group page, all
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="target not met: ~29 s of CPU with every stage enabled (~6000 jobs); about two thirds is "
-    "Snakemake's own DAG construction, neuroopt's planning is ~8 s (see the reliability report)",
+    reason="target not met reliably: 17-23 s of CPU on the shared 2-core machine (was 27-30 s) with every "
+    "stage enabled (6005 jobs, ~40000 file references); Snakemake's own DAG construction and dry-run "
+    "bookkeeping is ~14-16 s of it, neuroopt's parse-time planning ~3 s (about 1 s of which is importing "
+    "scikit-learn through neuroopt.utils); fewer, coarser jobs would be needed for a margin",
     strict=False,
 )
 def test_dry_run_takes_less_than_20_s(dry_run):
