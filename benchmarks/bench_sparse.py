@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_sparse.py [--quick]
+    python benchmarks/bench_sparse.py [--quick] [--only path|concomitant]
 
 Prints Markdown tables (seconds, best of several runs, relative duality gap certified by
 neuroopt's own gap function for every library). The forward model (volume source space on a
@@ -409,7 +409,7 @@ def bench_concomitant(problem, quick, rhos, target=1e-6):
     return "\n".join(lines)
 
 
-def main(quick):
+def main(quick, only=None):
     from neuroopt.sparse import warmup
 
     compile_s = warmup()
@@ -422,6 +422,13 @@ def main(quick):
           "(not included below)\n")
     problem = load_sample_problem(pos=10.0 if quick else 5.0)
     rhos = (0.5, 0.2) if quick else (0.5, 0.2, 0.1)
+    if only == "path":
+        print("## Regularization path (warm starts)\n\n" + bench_path(problem, quick))
+        return
+    if only == "concomitant":
+        print("## Concomitant estimators (fixed orientation, alpha = rho x own alpha_max)\n\n"
+              + bench_concomitant(problem, quick, rhos))
+        return
     rows = bench_multitask_lasso(problem, quick, rhos)
     out = ["## MultiTaskLasso, certified relative gap 1e-6 (seconds, best of runs)", "",
            "subopt = (P - P*) / P(0) of each anchor's solution against a tol=1e-10 neuroopt "
@@ -446,5 +453,7 @@ def main(quick):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10 mm grid, 2 rhos, < 1 min")
+    parser.add_argument("--only", choices=("path", "concomitant"), default=None,
+                        help="run one table only (quick iteration; not written to results/)")
     args = parser.parse_args()
-    main(args.quick)
+    main(args.quick, args.only)

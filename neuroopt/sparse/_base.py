@@ -124,6 +124,11 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         Y_arr = check_dense_real(Y, "Y")
         self._y_was_1d = Y_arr.ndim == 1
         Y = check_data_2d(Y_arr)
+        cache = getattr(self, "_path_cache", None)
+        if cache is not None and cache.get("checked_gain") is X and X.shape[0] == Y.shape[0]:
+            # lasso_path validated this very array once: a finiteness scan of a large gain
+            # costs as much as a fit at large alpha
+            return X, Y, self._validate_common(X.shape[1])
         X = check_gain(X, Y.shape[0])
         return X, Y, self._validate_common(X.shape[1])
 

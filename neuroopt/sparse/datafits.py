@@ -73,6 +73,18 @@ class Quadratic:
         theta = R / (self.n_sensors * scale)
         return float(np.vdot(theta, self.Y)) - self.n_sensors * float(np.vdot(theta, theta)) / 2
 
+    def gram_values(self, YMY, HB, BQ, scale):
+        """Datafit and dual values from working-set Gram quantities, without the residual.
+
+        With the metric ``M = I / n``, ``H = X^T M Y`` and ``Q = X^T M X B`` (the solver's
+        working-set arrays), ``YMY = <Y, M Y>``, ``HB = <H, B>`` and ``BQ = <B, Q>`` give
+        ``<R, M R> = YMY - 2 HB + BQ`` and ``<M R, Y> = YMY - HB``; ``X^T`` of the dual direction
+        is ``H - Q``. Returns the datafit at ``R = Y - X B`` and the dual objective at
+        ``dual_direction(R) / scale``.
+        """
+        rmr = YMY - 2.0 * HB + BQ
+        return 0.5 * rmr, (YMY - HB) / scale - rmr / (2.0 * scale * scale)
+
     def noise_summary(self):
         """Fitted noise parameters (none)."""
         return {}

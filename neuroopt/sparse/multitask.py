@@ -156,11 +156,12 @@ def lasso_path(X, Y, alphas=None, *, n_alphas=20, alpha_min_ratio=0.05, estimato
 
     X_checked = check_gain(X)
     est._path_cache = {"spectral_norms": group_spectral_norms(X_checked,
-                                                              est._validate_common(X.shape[1]))}
+                                                              est._validate_common(X.shape[1])),
+                       "checked_gain": X_checked}
     coefs, gaps, passes = [], [], []
     for alpha in alphas:
         est.set_params(alpha=float(alpha))
-        est.fit(X, Y)
+        est.fit(X_checked, Y)
         coefs.append(_support_csc(est.coef_, est.active_set_, est.n_orient))
         gaps.append(est.dual_gap_)
         passes.append(est.n_gradient_passes_)

@@ -179,6 +179,37 @@ def test_gradient_cache_matches_direct_pass(n_orient):
         assert np.all(norms >= direct)  # rounded up: the scaled dual point stays feasible
 
 
+def test_blockwise_products_agree():
+    """Per-block X_k^T A_k: the stacked product (narrow A) and the difference form (wide A)."""
+    from neuroopt.sparse.datafits import SensorGroupConcomitant
+    from neuroopt.sparse.solvers import GradientCache
+
+    X, Y, _ = make_problem(seed=11, n_orient=1)
+    groups = np.arange(X.shape[0]) % 3
+    datafit = SensorGroupConcomitant(groups, 1e-3).initialize(Y)
+    cache = GradientCache(X, Y, datafit)
+    A = np.random.default_rng(0).standard_normal((X.shape[0], 40))
+    expected = np.stack([X[groups == k].T @ A[groups == k] for k in range(3)])
+    for min_width in (0, np.inf):
+        np.testing.assert_allclose(cache._blockwise_product(A, min_width=min_width), expected,
+                                   rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+
+
+def test_quadratic_gram_values_match_residual_form():
+    """Datafit and dual values from (G, H, Q = G B) equal those computed from the residual."""
+    X, Y, W = make_problem(seed=12, n_orient=1)
+    datafit = Quadratic().initialize(Y)
+    B = 0.6 * W + 0.01 * np.random.default_rng(1).standard_normal(W.shape)
+    R = Y - X @ B
+    H, Q = datafit.apply_metric(X).T @ Y, datafit.apply_metric(X).T @ (X @ B)
+    YMY = float(np.vdot(Y, datafit.apply_metric(Y)))
+    np.testing.assert_allclose(H - Q, X.T @ datafit.dual_direction(R), rtol=1e-10, atol=1e-12)
+    for scale in (1.0, 1.7):
+        value, dual = datafit.gram_values(YMY, float(np.vdot(H, B)), float(np.vdot(B, Q)), scale)
+        np.testing.assert_allclose(value, datafit.value(R), rtol=1e-10)
+        np.testing.assert_allclose(dual, datafit.dual_value(R, scale), rtol=1e-10)
+
+
 def test_path_reuses_passes_and_matches_cold_fits():
     """Along a path most certificates come from the cache, and every point is certified."""
     X, Y, _ = make_problem(seed=10, n=40, n_sources=300, n_orient=3, T=20)

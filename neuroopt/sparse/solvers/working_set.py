@@ -6,12 +6,15 @@ set is the ``max(p0, 2 * n_active)`` groups closest to violating their dual cons
 while many groups violate it. Inner loop: numba block coordinate descent in Gram form on the
 working set, with Anderson acceleration of the iterates (whose extrapolated residual is also the
 dual extrapolation of the working-set gap), the closed-form noise update of concomitant datafits
-at every extrapolation step, and the working-set duality gap as stopping rule.
+at every extrapolation step, and the working-set duality gap as stopping rule (for a
+fixed-metric datafit evaluated from the Gram quantities alone, so it is checked at every
+extrapolation step at no cost).
 
 Passes over all features dominate the cost, so the solver saves them: ``X^T Theta`` is computed
 from ``X^T Y`` and cached Gram columns of the few non-zero features when that is cheaper
 (:class:`GradientCache`, kept along a path), working-set problems are solved to a small fraction
-of the current gap (inner epochs are cheap next to a pass), the working-set Gram matrices are
+of the current gap, or at once to half the target when that is near (inner epochs are cheap
+next to a pass), the working-set Gram matrices are
 grown incrementally (one per sensor group, so a noise update only re-weights them), and a path
 hands each problem the residual of the previous one's last pass (a feasible dual point at any
 alpha once rescaled)."""
@@ -207,12 +210,36 @@ class GradientCache:
         return out
 
     def compute_XtY(self):
-        """The pass at ``B = 0``: ``X_k^T Y_k`` for every sensor block (reads ``X`` once)."""
-        T = self.Y.shape[1]
-        prod = self.X.T @ self._stacked_blocks(self.Y)
-        self.XtY = np.ascontiguousarray(
-            prod.reshape(prod.shape[0], self.K, T).transpose(1, 0, 2))
+        """The pass at ``B = 0``: ``X_k^T Y_k`` for every sensor block.
+
+        ``Y`` is wide, so the product is bound by flops: ``X^T Y`` once, the blocks but the
+        largest from their own rows, the largest by difference (about one pass in all, where
+        the stacked product of :meth:`_stacked_blocks` would cost ``K``).
+        """
+        self.XtY = self._blockwise_product(self.Y)
         self.XtY_norms = np.sqrt(np.einsum("kpt,kpt->kp", self.XtY, self.XtY))
+
+    def _blockwise_product(self, A, min_width=32):
+        """``X_k^T A_k`` for every sensor block ``k``, shape (K, n_features, A.shape[1]).
+
+        Narrow ``A`` (bound by reading ``X``): one product with the stacked blocks. Wide ``A``
+        (bound by flops): ``X^T A`` once, the blocks but the largest from their own rows and
+        the largest by difference, about one pass in all instead of ``K``.
+        """
+        p, c = self.X.shape[1], A.shape[1]
+        if self.K == 1:
+            return (self.X.T @ A)[None]
+        if c < min_width:
+            prod = self.X.T @ self._stacked_blocks(A)
+            return np.ascontiguousarray(prod.reshape(p, self.K, c).transpose(1, 0, 2))
+        out = np.empty((self.K, p, c))
+        largest = int(np.argmax([rows.size for rows in self.blocks]))
+        np.matmul(self.X.T, A, out=out[largest])
+        for k, rows in enumerate(self.blocks):
+            if k != largest:
+                np.matmul(self.X[rows].T, A[rows], out=out[k])
+                out[largest] -= out[k]
+        return out
 
     def _add_columns(self, cols):
         p = self.X.shape[1]
@@ -221,9 +248,7 @@ class GradientCache:
             grown = np.empty((self.K, p, min(self.max_cols, max(2 * need, 32))))
             grown[:, :, :self.n_cols] = self.C[:, :, :self.n_cols]
             self.C = grown
-        prod = self.X.T @ self._stacked_blocks(self.X[:, cols])
-        for k in range(self.K):
-            self.C[k, :, self.n_cols:need] = prod[:, k * cols.size:(k + 1) * cols.size]
+        self.C[:, :, self.n_cols:need] = self._blockwise_product(self.X[:, cols])
         self.slot[cols] = np.arange(self.n_cols, need)
         self.n_cols = need
 
@@ -307,7 +332,7 @@ def _first_pass(X, R, datafit, keep, n_orient, initial_pass):
 def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100,
                       max_epochs=10_000, p0=50, check_every=10, K=5, screening=True,
                       spectral_norms=None, tol_ratio=0.02, initial_pass=None,
-                      gradient_cache=None):
+                      gradient_cache=None, near_target=10.0, final_ratio=0.5):
     """Minimise ``datafit(Y - X B) + penalty(B)`` over ``B`` (n_features, n_times).
 
     Parameters
@@ -338,7 +363,12 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         Precomputed :func:`group_spectral_norms` of ``X`` (reused along a path).
     tol_ratio : float
         The working-set problem is solved to a gap of ``tol_ratio`` times the current gap (but
-        never below a quarter of the target): inner epochs are cheap next to a pass over ``X``.
+        never below ``final_ratio`` times the target): inner epochs are cheap next to a pass
+        over ``X``.
+    near_target, final_ratio : float
+        When ``tol_ratio`` times the gap is below ``near_target`` times the target, the
+        working-set problem is solved to ``final_ratio`` times the target at once (the next
+        pass then usually certifies convergence, instead of asking for one more working set).
     initial_pass : tuple | None
         ``SolverResult.last_pass`` of a previous solve with the same ``X``, ``Y`` and datafit
         (e.g. the previous alpha of a path): its residual builds the first dual point, and its
@@ -359,9 +389,11 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     datafit.initialize(Y)
     thresholds = penalty.thresholds(n_groups)
     B = np.zeros((n_features, Y.shape[1]))
+    nonzero_groups = np.empty(0, dtype=np.intp)
     if B0 is not None:  # copy only the non-zero groups (B0 is mostly zeros)
         B0 = np.asarray(B0, dtype=float)
-        nonzero = _columns(np.flatnonzero(group_norms(B0, n_orient) > 0), n_orient)
+        nonzero_groups = np.flatnonzero(group_norms(B0, n_orient) > 0)
+        nonzero = _columns(nonzero_groups, n_orient)
         B[nonzero] = B0[nonzero]
     objective_at_zero = datafit.value(Y)
     abs_tol = tol * objective_at_zero
@@ -370,7 +402,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
 
     screened = ~np.isfinite(thresholds)
     B[_columns(np.flatnonzero(screened), n_orient)] = 0.0
-    active = np.flatnonzero(group_norms(B, n_orient) > 0)
+    active = nonzero_groups[~screened[nonzero_groups]]
     cols = _columns(active, n_orient)
     R = Y - X[:, cols] @ B[cols]
     if datafit.has_noise:
@@ -387,7 +419,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     if gradient_cache is None:
         gradient_cache = GradientCache(X, Y, datafit)
     n_passes = n_gram_passes = n_epochs_total = 0
-    ws_prev = 0
+    # the first working set may already hold 2 * p0 groups when that many violate: with the
+    # noise re-estimated (concomitant datafits) or a small alpha, p0 groups take an extra pass
+    ws_prev = p0
     gap = np.inf
     history = []
     converged = False
@@ -472,7 +506,10 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         else:
             ws_local = np.arange(keep.size)
         ws = np.sort(keep[ws_local])
-        tol_in = max(tol_ratio * gap, 0.25 * abs_tol)
+        tol_in = max(tol_ratio * gap, final_ratio * abs_tol)
+        if tol_in < near_target * abs_tol:
+            # close to the target: finish in this working set rather than after one more pass
+            tol_in = final_ratio * abs_tol
         R, candidate, n_ep = _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in,
                                                max_epochs, check_every, K)
         active = _active_groups(B, ws, n_orient)
@@ -527,6 +564,14 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
     # residuals sampled every few epochs, which Anderson steps also perturb).
     anderson = ResidualExtrapolator(K)
     anderson_Q = deque(maxlen=K + 1)
+    # a fixed-metric datafit gives its working-set gap from G, H and Q = G B alone (no product
+    # with X): then every extrapolation step checks it, and residuals are formed at the end
+    gram_form = not datafit.has_noise and callable(getattr(datafit, "gram_values", None))
+    if gram_form:
+        YMY = float(np.vdot(Y, datafit.apply_metric(Y)))
+        return _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen,
+                                      datafit, YMY, tol_in, max_epochs, check_every, K,
+                                      anderson, anderson_Q)
     checks_every = max(1, -(-check_every // (K + 1)))  # in extrapolation steps
     n_ep = n_extrapolations = 0
     best_dual, best = -np.inf, None
@@ -576,6 +621,55 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
         best = (R, Bws.copy())
     B[cols] = Bws
     return R, (best[0], cols, best[1]), n_ep
+
+
+def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, datafit, YMY,
+                           tol_in, max_epochs, min_epochs, K, anderson, anderson_Q):
+    """:func:`_solve_subproblem` for a fixed-metric datafit with ``gram_values``: the gap of
+    ``Bws`` and of the Anderson point is checked after every extrapolation step, from the Gram
+    quantities; the residuals of the final and of the best dual iterate are formed once.
+    At least ``min_epochs`` epochs run (epochs are cheap next to the pass that follows)."""
+    n_orient = sub_pen.n_orient
+    n_ep = 0
+    best_dual, best_B = -np.inf, None
+
+    def gap_terms(Bc, Qc):
+        HB, BQ = float(np.vdot(H, Bc)), float(np.vdot(Bc, Qc))
+        scale = sub_pen.dual_scaling(group_norms(H - Qc, n_orient))
+        value, dual = datafit.gram_values(YMY, HB, BQ, scale)
+        return value + sub_pen.value(Bc), dual
+
+    while n_ep < max_epochs:
+        bcd_gram_epochs(G, H, Bws, Q, lips, thr, n_orient, 1)
+        n_ep += 1
+        anderson.push(Bws)
+        anderson_Q.append(Q.copy())
+        if len(anderson.buffer) <= K:
+            continue
+        coefs = anderson.coefficients()
+        primal, dual = gap_terms(Bws, Q)
+        if dual > best_dual:
+            best_dual, best_B = dual, Bws.copy()
+        if coefs is not None:
+            B_acc = anderson.combine(coefs)
+            Q_acc = anderson.combine(coefs, anderson_Q)
+            primal_acc, dual_acc = gap_terms(B_acc, Q_acc)
+            if dual_acc > best_dual:
+                best_dual, best_B = dual_acc, B_acc
+            if primal_acc < primal:  # keep the extrapolated iterate (skglm's Anderson)
+                Bws[:], Q[:] = B_acc, Q_acc
+                primal = primal_acc
+        anderson.clear()
+        anderson_Q.clear()
+        logger.debug(f"      ep {n_ep} primal {primal:.10e} gap {primal - best_dual:.2e} "
+                     f"tol_in {tol_in:.2e}")
+        if primal - best_dual <= tol_in and n_ep >= min_epochs:
+            break
+    B[cols] = Bws
+    R = Y - Xws @ Bws
+    if best_B is None or np.array_equal(best_B, Bws):
+        return R, (R, cols, Bws.copy()), n_ep
+    return R, (Y - Xws @ best_B, cols, best_B), n_ep
 
 
 def warmup():
