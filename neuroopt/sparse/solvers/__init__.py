@@ -1,9 +1,10 @@
-"""Solvers of :mod:`neuroopt.sparse`: numba block coordinate descent, dual points, working sets."""
+"""Solvers of :mod:`neuroopt.sparse`: numba block coordinate descent, dual points, Gram caches,
+working sets."""
 
 from .bcd import bcd_gram_epochs
 from .dual import ResidualExtrapolator, dual_from_residual
+from .gram import GradientCache
 from .working_set import (
-    GradientCache,
     SolverResult,
     check_solver_requirements,
     group_spectral_norms,

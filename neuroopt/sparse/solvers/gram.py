@@ -1,0 +1,229 @@
+"""Gram-form pieces of the working-set solver: the working set's Gram matrices, grown
+incrementally per sensor block, and the cache that gives the group norms of ``X^T Theta`` from
+``X^T Y`` and the Gram columns of the few non-zero features instead of a full pass."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg.blas import daxpy
+
+from ..penalties import group_norms
+from .bcd import gram_triplet_max_eig
+
+
+def _block_lipschitz(G, n_orient):
+    m = G.shape[0]
+    if n_orient == 1:
+        return np.ascontiguousarray(np.diag(G)).copy()
+    if n_orient == 3:
+        return gram_triplet_max_eig(G) * (1 + 1e-12)
+    idx = np.arange(m).reshape(-1, n_orient)
+    blocks = G[idx[:, :, None], idx[:, None, :]]
+    return np.linalg.eigvalsh(blocks)[:, -1].copy()
+
+
+def _columns(groups, n_orient):
+    if n_orient == 1:
+        return np.asarray(groups)
+    return (groups[:, None] * n_orient + np.arange(n_orient)).ravel()
+
+
+def _active_groups(B, groups, n_orient):
+    """The groups among ``groups`` with a non-zero block in ``B``."""
+    if groups.size == 0:
+        return groups
+    return groups[group_norms(B[_columns(groups, n_orient)], n_orient) > 0]
+
+
+class _WorkingSetGram:
+    """Gram matrices ``X_ws^T X_ws`` and ``X_ws^T Y`` of the working set, one per sensor block.
+
+    Grown incrementally: a new working set only computes the rows of its new columns. With a
+    datafit whose metric is a weight per sensor block, a noise update re-weights the blocks;
+    other datafits (full metric) get ``X_ws^T M X_ws`` recomputed.
+    """
+
+    def __init__(self, X, Y, datafit):
+        self.X, self.Y, self.datafit = X, Y, datafit
+        self.blocks = getattr(datafit, "sensor_blocks", None)
+        if not callable(getattr(datafit, "block_weights", None)):
+            self.blocks = None
+        self.cols = np.empty(0, dtype=np.intp)
+        self.Gb = self.Hb = None
+
+    def set_columns(self, cols):
+        self.Xws = np.ascontiguousarray(self.X[:, cols])
+        if self.blocks is not None:
+            m, T = cols.size, self.Y.shape[1]
+            in_old = np.isin(cols, self.cols)
+            old = np.flatnonzero(in_old)
+            pos = np.searchsorted(self.cols, cols[old])
+            fresh = np.flatnonzero(~in_old)
+            Gb = np.empty((len(self.blocks), m, m))
+            Hb = np.empty((len(self.blocks), m, T))
+            for k, rows in enumerate(self.blocks):
+                Xk = self.Xws if rows is None else self.Xws[rows]
+                if old.size:
+                    Gb[k][np.ix_(old, old)] = self.Gb[k][np.ix_(pos, pos)]
+                    Hb[k][old] = self.Hb[k][pos]
+                if fresh.size:
+                    Xf = Xk[:, fresh]
+                    Gf = Xf.T @ Xk
+                    Gb[k][fresh] = Gf
+                    Gb[k][:, fresh] = Gf.T
+                    Hb[k][fresh] = Xf.T @ (self.Y if rows is None else self.Y[rows])
+            self.Gb, self.Hb = Gb, Hb
+        self.cols = cols
+
+    def metric(self, n_orient):
+        """``G = X_ws^T M X_ws``, ``H = X_ws^T M Y`` and block Lipschitz constants."""
+        if self.blocks is None:
+            MX = self.datafit.apply_metric(self.Xws)
+            G = np.ascontiguousarray(self.Xws.T @ MX)
+            H = np.ascontiguousarray(MX.T @ self.Y)
+        else:
+            w = self.datafit.block_weights()
+            G, H = w[0] * self.Gb[0], w[0] * self.Hb[0]
+            for k in range(1, len(w)):
+                G += w[k] * self.Gb[k]
+                H += w[k] * self.Hb[k]
+        return G, H, _block_lipschitz(G, n_orient)
+
+
+class GradientCache:
+    """``X^T Theta(R)`` without a pass over ``X`` when ``R = Y - X_S B_S`` has few columns ``S``.
+
+    For a datafit whose dual point is a weight per sensor block times the residual
+    (``dual_block_weights``), ``X^T Theta(R) = sum_k w_k(R) (X_k^T Y_k - X_k^T X_{k,S} B_S)``
+    over the sensor blocks ``k``. ``X_k^T Y_k`` comes from the first pass (at ``B = 0``), the
+    Gram columns ``X_k^T x_{k,j}`` are computed once per column ``j`` and kept, along a whole
+    regularization path: with few non-zero columns this costs a fraction of a pass. The solver
+    falls back to a pass when it would not (cost model in :meth:`gradient_norms`).
+    """
+
+    def __init__(self, X, Y, datafit, max_floats=1.5e7):
+        self.X, self.Y = X, Y
+        blocks = getattr(datafit, "sensor_blocks", None)
+        self.enabled = blocks is not None and callable(
+            getattr(datafit, "dual_block_weights", None))
+        self.blocks = blocks if self.enabled else [None]
+        n, p = X.shape
+        self.K = len(self.blocks)
+        self.XtY = None
+        self.slot = np.full(p, -1, dtype=np.intp)
+        self.n_cols = 0
+        self.C = np.empty((self.K, p, 0))
+        self.max_cols = int(min(n, max_floats // (self.K * p)))
+
+    def _stacked_blocks(self, A):
+        """``[A masked to the rows of block k for k]`` side by side: one GEMM reads ``X`` once
+        for every block (narrow products are bound by reading ``X``, not by flops)."""
+        if self.K == 1:
+            return A
+        out = np.zeros((A.shape[0], self.K * A.shape[1]))
+        for k, rows in enumerate(self.blocks):
+            out[rows, k * A.shape[1]:(k + 1) * A.shape[1]] = A[rows]
+        return out
+
+    def compute_XtY(self):
+        """The pass at ``B = 0``: ``X_k^T Y_k`` for every sensor block.
+
+        ``Y`` is wide, so the product is bound by flops: ``X^T Y`` once, the blocks but the
+        largest from their own rows, the largest by difference (about one pass in all, where
+        the stacked product of :meth:`_stacked_blocks` would cost ``K``).
+        """
+        self.XtY = self._blockwise_product(self.Y)
+        self.XtY_norms = np.sqrt(np.einsum("kpt,kpt->kp", self.XtY, self.XtY))
+
+    def _blockwise_product(self, A, min_width=32):
+        """``X_k^T A_k`` for every sensor block ``k``, shape (K, n_features, A.shape[1]).
+
+        Narrow ``A`` (bound by reading ``X``): one product with the stacked blocks. Wide ``A``
+        (bound by flops): ``X^T A`` once, the blocks but the largest from their own rows and
+        the largest by difference, about one pass in all instead of ``K``.
+        """
+        p, c = self.X.shape[1], A.shape[1]
+        if self.K == 1:
+            return (self.X.T @ A)[None]
+        if c < min_width:
+            prod = self.X.T @ self._stacked_blocks(A)
+            return np.ascontiguousarray(prod.reshape(p, self.K, c).transpose(1, 0, 2))
+        out = np.empty((self.K, p, c))
+        largest = int(np.argmax([rows.size for rows in self.blocks]))
+        np.matmul(self.X.T, A, out=out[largest])
+        for k, rows in enumerate(self.blocks):
+            if k != largest:
+                np.matmul(self.X[rows].T, A[rows], out=out[k])
+                out[largest] -= out[k]
+        return out
+
+    def _add_columns(self, cols):
+        p = self.X.shape[1]
+        need = self.n_cols + cols.size
+        if need > self.C.shape[2]:
+            grown = np.empty((self.K, p, min(self.max_cols, max(2 * need, 32))))
+            grown[:, :, :self.n_cols] = self.C[:, :, :self.n_cols]
+            self.C = grown
+        self.C[:, :, self.n_cols:need] = self._blockwise_product(self.X[:, cols])
+        self.slot[cols] = np.arange(self.n_cols, need)
+        self.n_cols = need
+
+    def gradient_norms(self, keep, n_orient, R, cols, Bc, datafit, max_cost_ratio=0.7):
+        """Group norms of ``X^T Theta(R)`` on the groups ``keep``, for ``R = Y - X[:, cols] Bc``.
+
+        Returns None when the cache cannot serve it at less than ``max_cost_ratio`` times the
+        cost of a pass (too many non-zero columns, or ``X^T Y`` not computed yet).
+        """
+        if self.XtY is None or cols is None:
+            return None
+        nonzero = np.any(Bc != 0, axis=1)
+        cols, Bc = cols[nonzero], np.ascontiguousarray(Bc[nonzero])
+        new = cols[self.slot[cols] < 0]
+        if self.n_cols + new.size > self.max_cols:
+            return None
+        n, p = self.X.shape
+        T = self.Y.shape[1]
+        n_keep = keep.size * n_orient
+        cost = n * p * new.size + n_keep * (cols.size + self.K) * T
+        if cost > max_cost_ratio * n * n_keep * T:
+            return None
+        if new.size:
+            self._add_columns(new)
+        weights = np.ascontiguousarray(datafit.dual_block_weights(R), dtype=float)
+        slots = self.slot[cols]
+        # X^T Theta = sum_k w_k X_k^T Y_k - (sum_k w_k X_k^T X_{k,S}) B_S, the product by BLAS;
+        # with one block, w_1 (X^T Y - X^T X_S B_S) needs no scaled copy of X^T Y
+        every = n_keep == p
+        keep_cols = None if every else _columns(keep, n_orient)
+        b_norms = np.sqrt(np.einsum("ij,ij->i", Bc, Bc))
+        if self.K == 1:
+            w = abs(weights[0])
+            XtY_norms = self.XtY_norms[0] if every else self.XtY_norms[0][keep_cols]
+            if cols.size == 0:
+                norms = np.sqrt((XtY_norms ** 2).reshape(-1, n_orient).sum(axis=1))
+                return w * norms
+            C = self.C[0][:, slots] if every else self.C[0][keep_cols[:, None], slots]
+            minus_grad = C @ Bc
+            minus_grad -= self.XtY[0] if every else self.XtY[0][keep_cols]
+            row_bound = np.abs(C) @ b_norms + XtY_norms
+            norms = group_norms(minus_grad, n_orient)
+        else:
+            Cw = weights[0] * self.C[0][:, slots]
+            for k in range(1, self.K):
+                Cw += weights[k] * self.C[k][:, slots]
+            if not every:
+                Cw = Cw[keep_cols]
+            minus_grad = Cw @ Bc
+            row_bound = np.abs(Cw) @ b_norms
+            for k in range(self.K):
+                part = self.XtY[k] if every else self.XtY[k][keep_cols]
+                # in place, no scaled temporary of the (n_features, n_times) product
+                daxpy(part.ravel(), minus_grad.ravel(), a=-weights[k])
+                row_bound += abs(weights[k]) * (self.XtY_norms[k] if every
+                                                else self.XtY_norms[k][keep_cols])
+            w = 1.0
+            norms = group_norms(minus_grad, n_orient)
+        # rounded up by a bound on the cancellation error of the difference (64 eps times the
+        # norms of its terms), so the dual point scaled with these norms stays feasible
+        bound = row_bound.reshape(-1, n_orient).sum(axis=1)
+        return w * (norms + 64 * np.finfo(float).eps * bound)
