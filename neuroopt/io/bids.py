@@ -335,17 +335,6 @@ def _parse_number(text):
         return None
 
 
-def _infer_column(values):
-    """A TSV column as int64, float64 (``n/a`` -> NaN) or str (``n/a`` -> missing), like pandas."""
-    present = [v for v in values if v != _NA]
-    if present and len(present) == len(values) and all(v.strip().lstrip("+-").isdigit() for v in present):
-        return pd.array([int(v) for v in values], dtype="int64")
-    numbers = [_parse_number(v) if v != _NA else np.nan for v in values]
-    if present and all(n is not None for n in numbers):
-        return np.asarray(numbers, dtype=float)
-    return pd.array([None if v == _NA else v for v in values], dtype="str")
-
-
 class _EventsTable(NamedTuple):
     """One parsed and checked events file, as plain columns (building a DataFrame costs more than
     parsing: planning only needs the checks, the onsets and the trial types)."""
@@ -402,15 +391,18 @@ def _read_events_cached(path, mtime_ns, size):
 
 @functools.lru_cache(maxsize=8192)
 def _events_frame(path, mtime_ns, size):
-    """The checked events of one file as a DataFrame sorted by onset (cached like the parse)."""
+    """The checked events of one file as a DataFrame sorted by onset (cached like the parse).
+
+    pandas reads the file and infers the types of the other columns; onset, duration and
+    trial_type are the checked values of :func:`_read_events_cached`.
+    """
     table = _read_events_cached(path, mtime_ns, size)
-    frame = {
-        name: table.numeric[name]
-        if name in table.numeric
-        else (pd.array(values, dtype="str") if name == "trial_type" else _infer_column(values))
-        for name, values in table.columns.items()
-    }
-    events = pd.DataFrame(frame)
+    events = pd.read_csv(path, sep="\t", na_values=[_NA], keep_default_na=False,
+                         quoting=csv.QUOTE_NONE, encoding="utf-8-sig")
+    events.columns = [str(name).strip() for name in events.columns]
+    events["onset"] = table.numeric["onset"]
+    events["duration"] = table.numeric["duration"]
+    events["trial_type"] = pd.array(table.columns["trial_type"], dtype="str")
     order = np.argsort(events["onset"].to_numpy(), kind="stable")
     return events.iloc[order].reset_index(drop=True)
 

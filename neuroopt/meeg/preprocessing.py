@@ -12,7 +12,7 @@ import mne
 import numpy as np
 import pandas as pd
 
-from ..io.bids import BIDSError, read_events
+from ..io.bids import BIDSError, check_events
 from ..utils import check_option, logger, verbose
 
 ARTIFACT_METHODS = ("ica", "ssp", "none")
@@ -32,7 +32,7 @@ def read_raw(path, *, verbose=None):
         raise BIDSError(f"{path} does not exist.")
     events = path.with_name(path.name.split(".")[0].rsplit("_", 1)[0] + "_events.tsv")
     if events.exists():
-        read_events(events)  # clear errors for missing columns / bad values before MNE-BIDS reads it
+        check_events(events)  # clear errors for missing columns / bad values before MNE-BIDS reads it
     bids_path = mne_bids.get_bids_path_from_fname(path)
     try:
         raw = mne_bids.read_raw_bids(bids_path, verbose="error")
