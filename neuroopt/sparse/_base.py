@@ -18,7 +18,7 @@ from ..utils import (
     validate_type,
 )
 from .penalties import L21, group_norms
-from .solvers import group_spectral_norms, solve_working_set
+from .solvers import group_columns, group_spectral_norms, solve_working_set
 
 REWEIGHTINGS = ("log", "l05")
 
@@ -151,8 +151,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                 Y_solver.shape[1], X.shape[1]):
             active = getattr(self, "active_set_", None)
             if active is not None and active.shape == (X.shape[1] // n_orient,):
-                support = (np.flatnonzero(active)[:, None] * n_orient
-                           + np.arange(n_orient)).ravel()
+                support = group_columns(np.flatnonzero(active), n_orient)
             else:
                 support = np.flatnonzero(np.any(self.coef_ != 0, axis=0))
             B0 = np.zeros((X.shape[1], Y_solver.shape[1]))
@@ -195,7 +194,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         # C-ordered coef_ written column by column on the support (a transposed copy of the
         # mostly-zero B costs as much as a whole fit at large alpha)
         self.coef_ = np.zeros((B.shape[1], B.shape[0]))
-        support = (np.flatnonzero(active)[:, None] * n_orient + np.arange(n_orient)).ravel()
+        support = group_columns(np.flatnonzero(active), n_orient)
         self.coef_[:, support] = B[support].T
         self.active_set_ = active
         self.dual_gap_ = result.dual_gap
@@ -215,7 +214,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
     @staticmethod
     def _debias(X, Y, datafit, B, active, n_orient):
         """Least-squares refit on the support, in the fitted noise metric."""
-        cols = (np.flatnonzero(active)[:, None] * n_orient + np.arange(n_orient)).ravel()
+        cols = group_columns(np.flatnonzero(active), n_orient)
         Xs = X[:, cols]
         MX = datafit.apply_metric(Xs)
         gram = Xs.T @ MX

@@ -9,6 +9,7 @@ from ..utils import check_positive, validate_type, verbose
 from ._base import BaseMultiTaskSparse, check_data_2d, check_gain
 from .datafits import Quadratic
 from .penalties import group_norms
+from .solvers import group_columns
 
 
 class MultiTaskLasso(BaseMultiTaskSparse):
@@ -96,7 +97,7 @@ class MultiTaskLasso(BaseMultiTaskSparse):
 def _support_csc(coef, active_set, n_orient):
     """``coef`` (n_times, n_features) as a CSC array, built from its support (no dense scan)."""
     n_times, n_features = coef.shape
-    support = (np.flatnonzero(active_set)[:, None] * n_orient + np.arange(n_orient)).ravel()
+    support = group_columns(np.flatnonzero(active_set), n_orient)
     counts = np.zeros(n_features, dtype=np.int64)
     counts[support] = n_times
     indptr = np.concatenate([[0], np.cumsum(counts)])

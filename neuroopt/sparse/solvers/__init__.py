@@ -3,7 +3,7 @@ working sets."""
 
 from .bcd import bcd_gram_epochs
 from .dual import ResidualExtrapolator, dual_from_residual
-from .gram import GradientCache
+from .gram import GradientCache, group_columns
 from .working_set import (
     SolverResult,
     check_solver_requirements,
@@ -19,6 +19,7 @@ __all__ = [
     "bcd_gram_epochs",
     "check_solver_requirements",
     "dual_from_residual",
+    "group_columns",
     "group_spectral_norms",
     "solve_working_set",
     "warmup",

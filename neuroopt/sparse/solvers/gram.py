@@ -22,7 +22,8 @@ def _block_lipschitz(G, n_orient):
     return np.linalg.eigvalsh(blocks)[:, -1].copy()
 
 
-def _columns(groups, n_orient):
+def group_columns(groups, n_orient):
+    """Feature indices of the groups ``groups`` (``n_orient`` consecutive features each)."""
     if n_orient == 1:
         return np.asarray(groups)
     return (groups[:, None] * n_orient + np.arange(n_orient)).ravel()
@@ -32,7 +33,7 @@ def _active_groups(B, groups, n_orient):
     """The groups among ``groups`` with a non-zero block in ``B``."""
     if groups.size == 0:
         return groups
-    return groups[group_norms(B[_columns(groups, n_orient)], n_orient) > 0]
+    return groups[group_norms(B[group_columns(groups, n_orient)], n_orient) > 0]
 
 
 class _WorkingSetGram:
@@ -194,7 +195,7 @@ class GradientCache:
         # X^T Theta = sum_k w_k X_k^T Y_k - (sum_k w_k X_k^T X_{k,S}) B_S, the product by BLAS;
         # with one block, w_1 (X^T Y - X^T X_S B_S) needs no scaled copy of X^T Y
         every = n_keep == p
-        keep_cols = None if every else _columns(keep, n_orient)
+        keep_cols = None if every else group_columns(keep, n_orient)
         b_norms = np.sqrt(np.einsum("ij,ij->i", Bc, Bc))
         if self.K == 1:
             w = abs(weights[0])

@@ -33,7 +33,7 @@ from ...utils import logger
 from ..penalties import group_norms
 from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
 from .dual import ResidualExtrapolator, dual_from_residual
-from .gram import GradientCache, _active_groups, _columns, _WorkingSetGram
+from .gram import GradientCache, _active_groups, _WorkingSetGram, group_columns
 
 DATAFIT_METHODS = ("initialize", "value", "update_noise", "apply_metric", "dual_direction",
                    "dual_value", "noise_summary")
@@ -106,7 +106,7 @@ def _first_pass(X, R, datafit, keep, n_orient, initial_pass):
     out[known] = norms_prev[np.searchsorted(groups, keep[known])]
     missing = np.flatnonzero(~known)
     if missing.size:
-        cols = _columns(keep[missing], n_orient)
+        cols = group_columns(keep[missing], n_orient)
         out[missing] = group_norms(X[:, cols].T @ datafit.dual_direction(R), n_orient)
     return out, missing.size > 0
 
@@ -175,7 +175,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     if B0 is not None:  # copy only the non-zero groups (B0 is mostly zeros)
         B0 = np.asarray(B0, dtype=float)
         nonzero_groups = np.flatnonzero(group_norms(B0, n_orient) > 0)
-        nonzero = _columns(nonzero_groups, n_orient)
+        nonzero = group_columns(nonzero_groups, n_orient)
         B[nonzero] = B0[nonzero]
     objective_at_zero = datafit.value(Y)
     abs_tol = tol * objective_at_zero
@@ -183,9 +183,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         spectral_norms = group_spectral_norms(X, n_orient)
 
     screened = ~np.isfinite(thresholds)
-    B[_columns(np.flatnonzero(screened), n_orient)] = 0.0
+    B[group_columns(np.flatnonzero(screened), n_orient)] = 0.0
     active = nonzero_groups[~screened[nonzero_groups]]
-    cols = _columns(active, n_orient)
+    cols = group_columns(active, n_orient)
     R = Y - X[:, cols] @ B[cols]
     if datafit.has_noise:
         datafit.update_noise(R)
@@ -231,7 +231,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                                                        B_cand, datafit)
             n_gram_passes += grad_norms is not None
         if grad_norms is None:
-            X_keep = X if keep.size == n_groups else X[:, _columns(keep, n_orient)]
+            X_keep = X if keep.size == n_groups else X[:, group_columns(keep, n_orient)]
             grad_norms = group_norms(X_keep.T @ datafit.dual_direction(R_cand), n_orient)
             n_passes += 1
         last_pass = (R_cand, cols_cand, B_cand, keep,
@@ -241,7 +241,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         dual = datafit.dual_value(R_cand, scale)
         if dual > best_dual:
             best_dual = dual
-        act_cols = _columns(active, n_orient)
+        act_cols = group_columns(active, n_orient)
         primal = datafit.value(R) + penalty.subset(active).value(B[act_cols])
         gap = primal - best_dual
         if 0 > gap >= -16 * np.finfo(float).eps * (abs(primal) + abs(best_dual)):
@@ -263,9 +263,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                 dropped = keep[newly]
                 screened[dropped] = True
                 if np.any(np.isin(active, dropped)):
-                    B[_columns(dropped, n_orient)] = 0.0
+                    B[group_columns(dropped, n_orient)] = 0.0
                     active = active[~np.isin(active, dropped)]
-                    act_cols = _columns(active, n_orient)
+                    act_cols = group_columns(active, n_orient)
                     R = Y - X[:, act_cols] @ B[act_cols]
                 keep, grad_norms, thr_keep = keep[~newly], grad_norms[~newly], thr_keep[~newly]
         if keep.size == 0:
@@ -330,7 +330,7 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
     was best on the working set (the extrapolated one when it wins) and the number of epochs.
     """
     n_orient = penalty.n_orient
-    cols = _columns(ws, n_orient)
+    cols = group_columns(ws, n_orient)
     gram.set_columns(cols)
     Xws = gram.Xws
     sub_pen = penalty.subset(ws)
