@@ -20,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..utils import atomic_path, atomic_write_text, logger, pin_blas_threads
+from ..utils import atomic_write_text, logger, pin_blas_threads
 
 FAILURE_SUFFIX = ".failed.json"
 _UNIT_RE = re.compile(r"sub-[a-zA-Z0-9]+(?:[_/]ses-[a-zA-Z0-9]+)?")
@@ -221,6 +221,7 @@ def report_failed_run(plan, log_dir, since=None):
     print(summary, file=sys.stderr)
     if not plan.config["report"]["enabled"]:
         return summary
+    from ..report import save_report
     from ..report.group import build_group_report
 
     failed = {}
@@ -244,8 +245,7 @@ def report_failed_run(plan, log_dir, since=None):
                 for r in failed[unit]
             ],
         )
-        with atomic_path(path, suffix=".html") as tmp:
-            report.save(tmp, open_browser=False, overwrite=True, verbose="error")
+        save_report(report, path)
         os.utime(path, (0, 0))
     except OSError as err:  # e.g. the disk that made the run fail is still full
         print(f"neuroopt: could not write the group page {path}: {err}", file=sys.stderr)

@@ -206,21 +206,20 @@ def fmri_clean(input, output, params, threads):
 # ---------------------------------------------------------------------------------------- reports
 def subject_report(input, output, params, threads):
     """Per-subject HTML report: every stage's section for this subject (or subject/session)."""
+    from ..report import save_report
     from ..report.subject import build_subject_report
 
-    report = build_subject_report(params.unit, params.sections)
-    with atomic_path(output.html, suffix=".html") as tmp:
-        report.save(tmp, open_browser=False, overwrite=True, verbose="error")
+    save_report(build_subject_report(params.unit, params.sections), output.html)
 
 
 def group_report(input, output, params, threads):
     """Group page: subject report links, excluded inputs, group decoding and RSA."""
+    from ..report import save_report
     from ..report.group import build_group_report
 
     write_dataset_description(Path(output.description).parent, source_name=params.dataset_name)
     report = build_group_report(
         params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa
     )
-    with atomic_path(output.html, suffix=".html") as tmp:
-        report.save(tmp, open_browser=False, overwrite=True, verbose="error")
+    save_report(report, output.html)
     logger.info(f"Group page written to {output.html}")
