@@ -114,7 +114,8 @@ def _first_pass(X, R, datafit, keep, n_orient, initial_pass):
 def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100,
                       max_epochs=10_000, p0=50, check_every=10, K=5, screening=True,
                       spectral_norms=None, tol_ratio=0.02, initial_pass=None,
-                      gradient_cache=None, near_target=10.0, final_ratio=0.5):
+                      gradient_cache=None, near_target=10.0, final_ratio=0.5,
+                      ws_growth=1.5):
     """Minimise ``datafit(Y - X B) + penalty(B)`` over ``B`` (n_features, n_times).
 
     Parameters
@@ -151,6 +152,13 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         When ``tol_ratio`` times the gap is below ``near_target`` times the target, the
         working-set problem is solved to ``final_ratio`` times the target at once (the next
         pass then usually certifies convergence, instead of asking for one more working set).
+    ws_growth : float
+        The working set holds at least ``ws_growth`` times as many groups as are non-zero. An
+        inner epoch costs in proportion to the working-set size (each changed group updates
+        ``G B`` on every row), and every group that violates its dual constraint is added as
+        well, so the margin for groups about to enter can be smaller than celer's and skglm's 2
+        (1.5: the free-orientation fit at 0.1 x alpha_max on the sample gain takes 15% less
+        time, with the same number of passes).
     initial_pass : tuple | None
         ``SolverResult.last_pass`` of a previous solve with the same ``X``, ``Y`` and datafit
         (e.g. the previous alpha of a path): its residual builds the first dual point, and its
@@ -281,7 +289,8 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         # grow geometrically while many groups violate their dual constraint: a larger working
         # set costs a few cheap epochs, a missing group costs an outer pass over X
         n_violating = int(np.count_nonzero(grad_norms * scale > thr_keep)) + n_active
-        ws_size = min(keep.size, max(p0, 2 * n_active, min(2 * ws_prev, n_violating)))
+        ws_size = min(keep.size, max(p0, int(np.ceil(ws_growth * n_active)),
+                                     min(2 * ws_prev, n_violating)))
         ws_prev = ws_size
         if ws_size < keep.size:
             ws_local = np.argpartition(priority, ws_size - 1)[:ws_size]
