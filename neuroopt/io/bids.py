@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -407,13 +408,23 @@ def _events_frame(path, mtime_ns, size):
     return events.iloc[order].reset_index(drop=True)
 
 
+def _file_key(path, missing):
+    """``(path, mtime_ns, size)``: the key of the per-file read caches, so that a file changed
+    on disk is read again. ``missing`` is the BIDSError message when ``path`` is not a file."""
+    try:
+        stat = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise BIDSError(missing) from err
+    if not S_ISREG(stat.st_mode):
+        raise BIDSError(missing)
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
 def _checked_events_table(path, n_scans, t_r, duration):
     """Stat, parse (once) and check one events file, including events past the recording's end."""
     path = Path(path)
-    if not path.is_file():
-        raise BIDSError(f"{path} is missing: every task recording needs its _events.tsv (onset, duration, trial_type).")
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    key = _file_key(path, f"{path} is missing: every task recording needs its _events.tsv "
+                          "(onset, duration, trial_type).")
     table = _read_events_cached(*key)
     if n_scans is not None and t_r is not None:
         duration = n_scans * t_r
@@ -551,12 +562,7 @@ def _read_header_cached(path, mtime_ns, size):
 
 def _shared_bold_header(bold_path):
     """The cached header itself (read-only use in this module: no copy)."""
-    bold_path = Path(bold_path)
-    try:
-        stat = bold_path.stat()
-    except FileNotFoundError as err:
-        raise BIDSError(f"{bold_path} does not exist.") from err
-    return _read_header_cached(str(bold_path), stat.st_mtime_ns, stat.st_size)
+    return _read_header_cached(*_file_key(bold_path, f"{bold_path} does not exist."))
 
 
 def read_bold_header(bold_path):
@@ -576,8 +582,7 @@ def read_bold_shape(bold_path):
 def _read_json_sidecar(path):
     """The metadata of one JSON sidecar, parsed once per (path, modification time, size): an
     inherited sidecar (e.g. the dataset's ``task-x_bold.json``) is shared by every run."""
-    stat = path.stat()
-    return _read_json_cached(str(path), stat.st_mtime_ns, stat.st_size)
+    return _read_json_cached(*_file_key(path, f"{path} does not exist."))
 
 
 @functools.lru_cache(maxsize=1024)
