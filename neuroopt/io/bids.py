@@ -12,9 +12,9 @@ import json
 import math
 import os
 import re
-from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import NamedTuple
 
 import numpy as np

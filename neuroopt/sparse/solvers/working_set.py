@@ -155,8 +155,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     ws_growth : float
         The working set holds at least ``ws_growth`` times as many groups as are non-zero. An
         inner epoch costs in proportion to the working-set size (each changed group updates
-        ``G B`` on every row), and every group that violates its dual constraint is added as
-        well, so the margin for groups about to enter can be smaller than celer's and skglm's 2
+        ``G B`` on every row), and the groups that violate their dual constraint are added as
+        well (the working set at most doubling per pass), so the margin for groups about to
+        enter can be smaller than celer's and skglm's 2
         (1.5: the free-orientation fit at 0.1 x alpha_max on the sample gain takes 15% less
         time, with the same number of passes).
     initial_pass : tuple | None
