@@ -2,8 +2,8 @@
 
 Outer loop: one evaluation of the group norms of ``X^T Theta`` over the features not yet
 screened gives the duality gap, gap-safe screening and the priority of each group; the working
-set is the ``max(p0, 2 * n_active)`` groups closest to violating their dual constraint, doubled
-while many groups violate it. Inner loop: numba block coordinate descent in Gram form on the
+set is the ``max(p0, ws_growth * n_active)`` groups closest to violating their dual
+constraint, doubled while many groups violate it. Inner loop: numba block coordinate descent in Gram form on the
 working set, with Anderson acceleration of the iterates (whose extrapolated residual is also the
 dual extrapolation of the working-set gap), the closed-form noise update of concomitant datafits
 at every extrapolation step, and the working-set duality gap as stopping rule (for a
@@ -157,9 +157,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         inner epoch costs in proportion to the working-set size (each changed group updates
         ``G B`` on every row), and the groups that violate their dual constraint are added as
         well (the working set at most doubling per pass), so the margin for groups about to
-        enter can be smaller than celer's and skglm's 2
-        (1.5: the free-orientation fit at 0.1 x alpha_max on the sample gain takes 15% less
-        time, with the same number of passes).
+        enter can be smaller than celer's and skglm's 2 (1.5: the free-orientation fit at
+        0.1 x alpha_max on the sample gain takes 15% less time, with the same number of
+        passes).
     initial_pass : tuple | None
         ``SolverResult.last_pass`` of a previous solve with the same ``X``, ``Y`` and datafit
         (e.g. the previous alpha of a path): its residual builds the first dual point, and its
