@@ -140,7 +140,7 @@ def test_clar_matches_alternating_reference_solve():
     est = CLaR(sigma_min=SIGMA_MIN, tol=1e-12, max_iter=500)
     alpha = 0.3 * est.alpha_max(X, Y)
     est.set_params(alpha=alpha).fit(X, Y)
-    n, T = X.shape[0], Y.shape[2]
+    T = Y.shape[2]
     Y_mean = Y.mean(axis=0)
     B = np.zeros((X.shape[1], T))
     ref = SklearnMTL(alpha=alpha * T, fit_intercept=False, tol=1e-12, max_iter=100_000,
