@@ -56,7 +56,7 @@ def digests(root):
 
 
 def _children(pid):
-    """All descendants of ``pid`` (from /proc)."""
+    """All descendants of ``pid`` (from /proc), each with its parent: ``{child: parent}``."""
     parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -64,10 +64,11 @@ def _children(pid):
         except OSError:
             continue
         parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
+    out, todo = {}, [pid]
     while todo:
-        for child in parents.get(todo.pop(), []):
-            out.append(child)
+        parent = todo.pop()
+        for child in parents.get(parent, []):
+            out[child] = parent
             todo.append(child)
     return out
 
@@ -98,7 +99,9 @@ def start_and_wait_for_job(workdir, log_path, *args, timeout=600):
     jobs running beside an interrupted one finished).
 
     The job is found as the descendant of snakemake holding its rule log open (``run_rule`` opens
-    it first thing), so it is running neuroopt code, not starting up.
+    it first thing), so it is running neuroopt code, not starting up. Helper processes the job
+    starts (e.g. multiprocessing's resource tracker, which ignores SIGTERM) inherit the open log:
+    the job is the holder whose parent does not hold it.
     """
     process = subprocess.Popen(
         snakemake_command(*args), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env()
@@ -108,13 +111,18 @@ def start_and_wait_for_job(workdir, log_path, *args, timeout=600):
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"snakemake ended before the job started:\n{process.stdout.read()[-3000:]}")
-        for pid in _children(process.pid):
+        descendants = _children(process.pid)
+        holders = {}
+        for pid in descendants:
             if log_path is None:
                 found = _job_log(pid, (Path(workdir) / "logs").absolute())
                 if found:
-                    return process, pid, found
+                    holders[pid] = found
             elif _has_open(pid, log_path):
-                return process, pid, log_path
+                holders[pid] = log_path
+        for pid, log in holders.items():
+            if holders.get(descendants[pid]) != log:
+                return process, pid, log
         time.sleep(0.2)
     process.kill()
     raise AssertionError(f"the job logging to {log_path} did not start within {timeout} s")
