@@ -2,7 +2,11 @@
 
 Usage::
 
-    python benchmarks/bench_sparse.py [--quick] [--only path|concomitant]
+    python benchmarks/bench_sparse.py [--quick] [--only path|concomitant] [--problem mxne|visual]
+
+Problems: ``mxne`` (default) is the one ``mne.inverse_sparse.mixed_norm`` solves on the sample
+data (Left Auditory, gain whitened and depth-weighted by MNE's own preparation; see
+``sample_mxne.py``); ``visual`` is Left visual with the whitened gain and no depth weighting.
 
 Prints Markdown tables (seconds, best of several runs, relative duality gap certified by
 neuroopt's own gap function for every library). The forward model (volume source space on a
@@ -409,7 +413,17 @@ def bench_concomitant(problem, quick, rhos, target=1e-6):
     return "\n".join(lines)
 
 
-def main(quick, only=None):
+def load_mxne_problem(pos=5.0):
+    """The standard MxNE problem (``sample_mxne.py``) with the keys of :func:`load_sample_problem`."""
+    from sample_mxne import mxne_problem
+
+    free = mxne_problem("Left Auditory", pos=pos, orientation="free")
+    fixed = mxne_problem("Left Auditory", pos=pos, orientation="fixed")
+    return dict(G_free=free["X"], G_fixed=fixed["X"], M=free["Y"], ch_types=free["ch_types"],
+                src_pos=free["src_pos"])
+
+
+def main(quick, only=None, problem_name="mxne"):
     from neuroopt.sparse import warmup
 
     compile_s = warmup()
@@ -420,7 +434,9 @@ def main(quick, only=None):
     composed_skglm(Xs, Ys, 0.1, np.zeros(20, dtype=int), 1e-6, 1e-6, lambda W: True)
     print(f"numba compilation (or cache load) of the BCD kernel: {compile_s:.2f} s "
           "(not included below)\n")
-    problem = load_sample_problem(pos=10.0 if quick else 5.0)
+    pos = 10.0 if quick else 5.0
+    problem = load_mxne_problem(pos) if problem_name == "mxne" else load_sample_problem(pos=pos)
+    print(f"problem: {problem_name}, gain {problem['G_free'].shape}, data {problem['M'].shape}\n")
     rhos = (0.5, 0.2) if quick else (0.5, 0.2, 0.1)
     if only == "path":
         print("## Regularization path (warm starts)\n\n" + bench_path(problem, quick))
@@ -455,5 +471,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="10 mm grid, 2 rhos, < 1 min")
     parser.add_argument("--only", choices=("path", "concomitant"), default=None,
                         help="run one table only (quick iteration; not written to results/)")
+    parser.add_argument("--problem", choices=("mxne", "visual"), default="mxne",
+                        help="mxne: Left Auditory prepared as MNE's mixed_norm (default); "
+                             "visual: Left visual, whitened gain without depth weighting")
     args = parser.parse_args()
-    main(args.quick, args.only)
+    main(args.quick, args.only, args.problem)
