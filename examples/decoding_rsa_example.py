@@ -1,4 +1,7 @@
-"""Decoding and RSA of EEG epochs, from the demo BIDS dataset to group figures.
+"""Decoding over time and crossnobis RSA of the demo EEG
+=====================================================
+
+Decoding and RSA of EEG epochs, from the demo BIDS dataset to group figures.
 
 Run it as a script (``python examples/decoding_rsa_example.py``) or cell by cell (``# %%``) in an
 editor. Figures go to ``$NEUROOPT_EXAMPLE_OUTPUT`` (default: a temporary folder).
@@ -80,12 +83,10 @@ for subject, epochs in zip(subjects, all_epochs):
 group = group_decoding(decoding, subjects=subjects, n_permutations=256)
 fig = plot_decoding_curve(group)
 fig.savefig(output / "group_decoding.png", dpi=100)
-plt.close(fig)
 
 # %% RDMs of one subject, and model fits with noise ceiling over time
 fig = plot_rdms(stacks[0], times=[0.1, 0.2, 0.3])
 fig.savefig(output / "sub-01_rdms.png", dpi=100)
-plt.close(fig)
 subject_rdms, conditions, times = stack_subject_rdms(stacks, subjects)  # checks shared axes
 models = np.array([model_rdm_from_labels(conditions, factor=0),   # modality
                    model_rdm_from_labels(conditions, factor=1)])  # side
@@ -93,5 +94,4 @@ result = evaluate_models(subject_rdms, models, ["modality", "side"], method="cos
                          n_bootstrap=100, axis=times)
 fig = plot_model_fits(result)
 fig.savefig(output / "group_model_fits.png", dpi=100)
-plt.close(fig)
 print(f"Figures written to {output}")

@@ -1,4 +1,7 @@
-"""Voxel-wise HRFs with the rank-1 GLM on the demo fMRI data, scored against the known truth.
+"""Voxel-wise HRFs with the rank-1 GLM
+===================================
+
+Voxel-wise HRFs with the rank-1 GLM on the demo fMRI data, scored against the known truth.
 
 From the demo BIDS dataset to figures: fit one HRF per voxel shared by all conditions
 (R1-GLM, Pedregosa et al. 2015) on two runs jointly, look at HRF shapes and the time-to-peak
@@ -58,7 +61,6 @@ print({k: round(v, 3) if isinstance(v, float) else v for k, v in scores.items()}
 true_hrfs, true_times = truth_hrfs_in_fit_order(result, truth)
 fig = plot_hrf_shapes(result, n_voxels=4, truth_hrfs=true_hrfs, truth_times=true_times)
 fig.savefig(out_dir / "r1glm_hrf_shapes.png", dpi=100)
-plt.close(fig)
 
 # %% Estimated vs true time to peak, where there is signal
 active = est.r2_ >= np.percentile(est.r2_, 98)
@@ -69,7 +71,6 @@ ax.plot([3, 8], [3, 8], "k--", lw=1)
 ax.set(xlabel="true time to peak (s)", ylabel="estimated (s)",
        title="Best 2 % voxels by R²")
 fig.savefig(out_dir / "r1glm_time_to_peak.png", dpi=100)
-plt.close(fig)
 
 # %% Save BIDS-derivative maps (atomic writes) and a report section
 paths = r1glm_derivative_paths(out_dir / "derivatives" / "sub-01" / "func", "sub-01_task-demo")

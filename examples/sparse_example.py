@@ -1,4 +1,7 @@
-"""Sparse source localization on arrays: MultiTaskLasso (MxNE) and SGCL on the real MEG gain.
+"""Multitask Lasso and SGCL on the real MEG gain
+=============================================
+
+Sparse source localization on arrays: MultiTaskLasso (MxNE) and SGCL on the real MEG gain.
 
 From the sample subject's MEG data to a figure: build a whitened volume forward model (15 mm
 grid, a few seconds), simulate three dipoles, recover them with the multitask Lasso (free

@@ -1,4 +1,7 @@
-"""Sparse source localisation of the demo EEG, scored against the simulation's ground truth.
+"""Sparse source localisation of the demo EEG
+==========================================
+
+Sparse source localisation of the demo EEG, scored against the simulation's ground truth.
 
 From the demo BIDS dataset to a report: read one run, average the "auditory/left" trials,
 invert them with a multitask Lasso (MxNE) and a square-root Lasso on the sphere-model forward,
