@@ -1,5 +1,5 @@
 """Noise levels estimated with the sources: SGCL and CLaR when the covariance is wrong
-=================================================================================
+===================================================================================
 
 The multitask Lasso (MxNE) assumes that whitening made the noise white with unit variance. When
 the noise covariance is off (here: magnetometers three times noisier than it says), its
@@ -29,8 +29,11 @@ from neuroopt.sparse import SGCL, CLaR, MultiTaskLasso, warmup  # noqa: E402
 from neuroopt.utils import pin_blas_threads  # noqa: E402
 
 pin_blas_threads(1)
-root = Path(os.environ.get("NEUROOPT_SHARED_DATA",
-                           Path(__file__).resolve().parents[2] / "shared" / "data"))
+try:
+    examples_dir = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    examples_dir = Path.cwd()
+root = Path(os.environ.get("NEUROOPT_SHARED_DATA", examples_dir.parents[1] / "shared" / "data"))
 data = root / "meg_sample"
 out_dir = Path(os.environ.get("NEUROOPT_EXAMPLE_OUTPUT") or tempfile.mkdtemp())
 out_dir.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,11 @@ from neuroopt.sparse.penalties import group_norms  # noqa: E402
 from neuroopt.utils import pin_blas_threads  # noqa: E402
 
 pin_blas_threads(1)
-root = Path(os.environ.get("NEUROOPT_SHARED_DATA",
-                           Path(__file__).resolve().parents[2] / "shared" / "data"))
+try:
+    examples_dir = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    examples_dir = Path.cwd()
+root = Path(os.environ.get("NEUROOPT_SHARED_DATA", examples_dir.parents[1] / "shared" / "data"))
 data = root / "meg_sample"
 print(f"numba kernel ready in {warmup():.2f} s")
 
