@@ -38,6 +38,33 @@ _COMMON_DOC = """
 """
 
 
+def check_epochs_vary(within_trace, total_power, n_epochs, name="Y"):
+    """Raise when repetitions have (numerically) zero between-epoch variance.
+
+    CLaR estimates the noise covariance from the differences between repetitions; identical
+    epochs (e.g. copies of an average) leave it nothing to estimate and the solver would run
+    until ``max_iter`` at the noise floor.
+
+    Parameters
+    ----------
+    within_trace : float
+        ``sum_l ||Y^l - Ybar||_F^2``.
+    total_power : float
+        ``sum_l ||Y^l||_F^2``.
+    n_epochs : int
+        Number of repetitions.
+    name : str
+        Name of the argument holding the epochs, for the message.
+    """
+    if within_trace <= 1e-20 * total_power:
+        raise ValueError(
+            f"{name}: the {n_epochs} epochs are identical (between-epoch variance "
+            f"{within_trace:.3g}, data power {total_power:.3g}), and CLaR estimates the noise "
+            "covariance from their differences. Pass the single trials (not copies of their "
+            "average), or fit the average with SGCL / MultiTaskSqrtLasso."
+        )
+
+
 class _ConcomitantBase(BaseMultiTaskSparse):
     _default_alpha_ratio = 0.2
 
@@ -74,7 +101,10 @@ class SGCL(_ConcomitantBase):
     sensor_groups : array-like, shape (n_sensors,) | None
         Group label of each sensor; ``None``: one group (the square-root Lasso).
     sigma_min : float
-        Lower bound of the noise levels (smoothing); must be > 0.
+        Lower bound of the noise levels (smoothing); must be > 0. A noise level at this floor
+        means the fit interpolates that group's data (e.g. more features than sensors at a
+        small alpha): the solver then stops early with a ``ConvergenceWarning`` and sets
+        ``noise_at_floor_`` (see ``solve_working_set``'s ``floor_patience``).
     %s
     Attributes
     ----------
@@ -83,6 +113,8 @@ class SGCL(_ConcomitantBase):
         Fitted noise standard deviation of each sensor group, in the order of ``sensor_groups_``.
     sensor_groups_ : ndarray
         Sorted unique group labels.
+    noise_at_floor_ : bool
+        True when a noise level ended at ``sigma_min`` (interpolation; see ``sigma_min``).
     dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
     """
 
@@ -144,7 +176,9 @@ class MultiTaskSqrtLasso(SGCL):
     alpha : float | None
         Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
     sigma_min : float
-        Lower bound of the noise level (smoothing), > 0.
+        Lower bound of the noise level (smoothing), > 0. At this floor the fit interpolates
+        the data; the solver stops early with a ``ConvergenceWarning`` and sets
+        ``noise_at_floor_``.
     %s
     Attributes
     ----------
@@ -254,6 +288,8 @@ class CLaR(_ConcomitantBase):
                 f"{Y_arr.shape}."
             )
         X = check_gain(X, Y_mean.shape[0])
+        if Y_arr.ndim == 3:
+            check_epochs_vary(float(np.trace(within)), float(np.vdot(Y_arr, Y_arr)), n_epochs)
         n_orient = self._validate_common(X.shape[1])
         sigma_min = check_positive(self.sigma_min, "sigma_min")
         return X, Y_mean, n_orient, CovarianceConcomitant(sigma_min, within, n_epochs)

@@ -168,6 +168,10 @@ class SensorGroupConcomitant:
         return (float(np.vdot(theta, self.Y)) + self.sigma_min / 2
                 - self.dual_strong_concavity * float(np.vdot(theta, theta)) / 2)
 
+    def noise_at_floor(self):
+        """True when a group's noise level is at ``sigma_min`` (the fit interpolates its rows)."""
+        return bool(np.any(self.sigmas <= self.sigma_min))
+
     def noise_summary(self):
         """Fitted noise levels, one per sensor group."""
         return {"sigmas": self.sigmas.copy()}
@@ -272,6 +276,14 @@ class CovarianceConcomitant:
         # ||Theta||^2 = tr(S^-2 C) / denom^2
         quad = T * r * float(np.sum(lam / s ** 2)) / denom ** 2
         return float(lin + self.sigma_min / 2 - self.sigma_min * n * T * r * quad / 2)
+
+    def noise_at_floor(self):
+        """True when every eigenvalue of ``S`` is at ``sigma_min`` (the fit interpolates the data).
+
+        Some clipped eigenvalues are normal (the residual covariance is singular when
+        ``n_sensors > r * n_times``); all of them clipped means no residual is left.
+        """
+        return bool(np.all(self.noise_evals <= self.sigma_min))
 
     def noise_summary(self):
         """Fitted noise covariance ``S`` (n_sensors, n_sensors)."""

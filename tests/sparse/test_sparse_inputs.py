@@ -95,3 +95,44 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_string_arrays_rejected(cls):
+    """Strings are not parsed as numbers (scikit-learn's check_array(dtype="numeric"))."""
+    X, Y = _data()
+    with pytest.raises(ValueError, match="X has dtype <U.*not numeric.*strings"):
+        cls(alpha=0.1).fit(X.astype(str), Y)
+    with pytest.raises(ValueError, match="Y has dtype <U.*not numeric"):
+        cls(alpha=0.1).fit(X, Y.astype(str))
+    est = cls(alpha=0.1).fit(X.astype(object), Y)  # object arrays of numbers are converted
+    assert est.coef_.dtype == np.float64
+
+
+@pytest.mark.parametrize("cls", [MultiTaskSqrtLasso, SGCL])
+def test_noise_floor_stops_early(cls):
+    """More features than sensors at a small alpha: sigma falls to sigma_min; stop, warn."""
+    import time
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, Y = _data(n=20, p=60, T=5)
+    est = cls(sigma_min=1e-6, max_iter=100)
+    est.set_params(alpha=0.1 * est.alpha_max(X, Y))
+    t0 = time.perf_counter()
+    with pytest.warns(ConvergenceWarning, match=r"floor sigma_min=1e-06.*Increase alpha"):
+        est.fit(X, Y)
+    assert time.perf_counter() - t0 < 10  # was ~1M epochs (100-180 s) before the floor check
+    assert est.noise_at_floor_ and not est.converged_
+    assert est.n_iter_ < 100
+    # well-posed fits (more sensors than features) do not trip it
+    X, Y = _data(n=40, p=12, T=5)
+    est = cls(sigma_min=1e-6)
+    est.set_params(alpha=0.1 * est.alpha_max(X, Y)).fit(X, Y)
+    assert not est.noise_at_floor_ and est.converged_
+
+
+def test_clar_identical_epochs_fail_clearly():
+    X, Y = _data()
+    with pytest.raises(ValueError, match="Y: the 4 epochs are identical.*single trials"):
+        CLaR(alpha=0.1).fit(X, np.stack([Y] * 4))

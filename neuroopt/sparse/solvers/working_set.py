@@ -79,6 +79,7 @@ class SolverResult:
     last_pass: tuple | None = None
     n_gram_passes: int = 0
     gradient_cache: object = None
+    noise_at_floor: bool = False
 
 
 def group_spectral_norms(X, n_orient):
@@ -93,6 +94,12 @@ def group_spectral_norms(X, n_orient):
     blocks = X.reshape(n, p // n_orient, n_orient)
     grams = np.matmul(blocks.transpose(1, 2, 0), blocks.transpose(1, 0, 2))
     return np.sqrt(np.linalg.eigvalsh(grams)[:, -1])
+
+
+def _at_floor(datafit):
+    """Whether a concomitant datafit's noise level sits at its floor ``sigma_min``."""
+    check = getattr(datafit, "noise_at_floor", None)
+    return bool(datafit.has_noise and check is not None and check())
 
 
 def _first_pass(X, R, datafit, keep, n_orient, initial_pass):
@@ -115,7 +122,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                       max_epochs=10_000, p0=50, check_every=10, K=5, screening=True,
                       spectral_norms=None, tol_ratio=0.02, initial_pass=None,
                       gradient_cache=None, near_target=10.0, final_ratio=0.5,
-                      ws_growth=1.5):
+                      ws_growth=1.5, floor_patience=10):
     """Minimise ``datafit(Y - X B) + penalty(B)`` over ``B`` (n_features, n_times).
 
     Parameters
@@ -167,6 +174,14 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     gradient_cache : GradientCache | None
         ``SolverResult.gradient_cache`` of a previous solve with the same ``X``, ``Y`` and
         datafit (kept along a path); ``None`` starts a new one.
+    floor_patience : int
+        Concomitant datafits: stop, with a ``ConvergenceWarning``, after this many outer
+        iterations in a row that end unconverged with the noise level at its floor
+        ``sigma_min`` (``datafit.noise_at_floor()``) if the duality gap did not halve over
+        them. The model then interpolates the data
+        (typically more features than sensors at a small alpha): the noise-scaled problem is
+        as ill-conditioned as ``1 / sigma_min`` and would run ``max_iter`` x ``max_epochs``
+        epochs without converging. ``result.noise_at_floor`` is True.
 
     Returns
     -------
@@ -218,7 +233,8 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     converged = False
     last_pass = None
     primal = datafit.value(R) + penalty.subset(active).value(B[cols])
-    n_iter = 0
+    n_iter = n_floor = 0
+    floor_gaps, stopped_at_floor = [], False
     for n_iter in range(1, max_iter + 1):
         keep = np.flatnonzero(~screened)
         if keep.size == 0:  # every group removed (infinite weight) or screened: B = 0 is optimal
@@ -261,6 +277,15 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         if gap <= abs_tol:
             converged = True
             break
+        if _at_floor(datafit):
+            n_floor += 1
+            floor_gaps.append(gap)
+            # stagnating at the floor: the gap did not halve over floor_patience iterations
+            if n_floor >= floor_patience and gap > 0.5 * floor_gaps[-floor_patience]:
+                stopped_at_floor = True
+                break
+        else:
+            n_floor, floor_gaps = 0, []
         grad_norms = grad_norms / scale
         thr_keep = thresholds[keep]
         if screening and mu > 0:
@@ -312,12 +337,21 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             f"Working-set solver did not converge in max_iter={max_iter} outer iterations: "
             f"duality gap {gap:.3e} > tol * objective_at_zero = {abs_tol:.3e}. Increase "
             "max_iter or tol.", ConvergenceWarning, stacklevel=3)
+    at_floor = _at_floor(datafit)
+    if stopped_at_floor:
+        warnings.warn(
+            f"The noise level fell to its floor sigma_min={datafit.sigma_min:.3g} and the "
+            f"solver stopped after {n_iter} outer iterations without converging (duality gap "
+            f"{gap:.3e} > {abs_tol:.3e}): the model interpolates the data, as happens with "
+            "more features than sensors at a small alpha. Increase alpha (closer to "
+            "alpha_max) or sigma_min (e.g. near the expected noise level).",
+            ConvergenceWarning, stacklevel=3)
     return SolverResult(B=B, primal=primal, dual=best_dual, dual_gap=gap,
                         objective_at_zero=objective_at_zero, n_iter=n_iter,
                         n_epochs=n_epochs_total, n_gradient_passes=n_passes,
                         converged=converged, solve_time=time.perf_counter() - t_start,
                         gap_history=history, last_pass=last_pass, n_gram_passes=n_gram_passes,
-                        gradient_cache=gradient_cache)
+                        gradient_cache=gradient_cache, noise_at_floor=at_floor)
 
 
 def _update_noise(gram, datafit, R, G, H, lips, Q, Bws, n_orient):
@@ -406,8 +440,8 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
             dual_acc, _, _ = dual_from_residual(Xws, R_acc, datafit, sub_pen)
             if dual_acc > best_dual:
                 best_dual, best = dual_acc, (R_acc, B_acc)
-        if primal - best_dual <= tol_in:
-            break
+        if primal - best_dual <= tol_in or (n_ep >= 100 and _at_floor(datafit)):
+            break  # at the noise floor, after 100 epochs, the outer loop decides whether to stop
     if best is None:  # max_epochs reached before a check
         R = Y - Xws @ Bws
         best = (R, Bws.copy())
