@@ -125,6 +125,9 @@ def meeg_sparse(input, output, params, threads):
                 "alpha_fraction": float(sol.alpha_fraction),
                 "alpha_method": sol.alpha_method,
                 "explained_variance": float(sol.explained_variance),
+                "alpha_max": float(sol.alpha_max),
+                "data_noise_ratio": float(sol.data_noise_ratio),
+                "warnings": list(sol.warnings),
                 "noise_levels": sol.noise_levels.to_dict("records"),
             }
             if truth is not None:
@@ -133,7 +136,8 @@ def meeg_sparse(input, output, params, threads):
                     sol.stc, eeg["sources"], forward, truth_waveforms=eeg["waveforms"][condition]
                 )
             rows[condition] = row
-            logger.info(f"{estimator} {condition}: {row['n_sources']} sources, alpha/alpha_max {row['alpha_fraction']:.3f}")
+            logger.info(f"{estimator} {condition}: {row['n_sources']} sources, alpha/alpha_max {row['alpha_fraction']:.3f}, "
+                        f"explained variance {100 * row['explained_variance']:.1f} %" + (f", {len(sol.warnings)} warning(s)" if sol.warnings else ""))
         save_source_estimates(output[estimator], solutions)
         summary["estimators"][estimator] = rows
     _write_json(output.summary, summary)

@@ -1,4 +1,5 @@
-"""Sparse source estimates in the subject report: locations, time courses, noise levels, scores."""
+"""Sparse source estimates in the subject report: sources on a glass brain, time courses, noise
+levels, scores, and a visible note when the estimate is empty or doubtful."""
 
 from __future__ import annotations
 
@@ -42,6 +43,87 @@ def plot_source_locations(stc, src, *, truth=None, title=None):
     return fig
 
 
+def source_volume(stc, src):
+    """Peak amplitude (nA*m) of each active source as a NIfTI image on the source-space grid.
+
+    Uses :meth:`mne.VolSourceEstimate.as_volume` when the source space has its voxel-to-MRI
+    transform (source spaces set up on an MRI); a grid without one (the sphere-model source
+    spaces of :func:`neuroopt.meeg.forward.make_sphere_forward`, in head coordinates) is
+    written directly from its positions (MNE's grids are in Fortran order). Coordinates are in
+    mm, in the frame of the source space (MRI for MRI-based source spaces, head otherwise).
+
+    Parameters
+    ----------
+    stc : mne.VolSourceEstimate | mne.VolVectorSourceEstimate
+        Sparse estimate on ``src``.
+    src : mne.SourceSpaces | mne.Forward
+        Its volume source space.
+
+    Returns
+    -------
+    img : nibabel.Nifti1Image
+        3D image, 0 outside the active sources.
+    """
+    import nibabel as nib
+
+    grid_src = src["src"] if isinstance(src, mne.Forward) else src
+    s = grid_src[0]
+    peak = source_amplitudes(stc).max(axis=1) * 1e9 if len(stc.data) else np.zeros(0)
+    if s.get("vox_mri_t") is not None:
+        amp = mne.VolSourceEstimate(peak[:, None], stc.vertices, 0.0, 1.0)
+        img = amp.as_volume(grid_src, mri_resolution=False, format="nifti1")
+        return nib.Nifti1Image(np.asarray(img.dataobj)[..., 0], img.affine)
+    shape = tuple(int(n) for n in s["shape"])
+    data = np.zeros(shape, dtype=np.float32)
+    if peak.size:
+        data[np.unravel_index(stc.vertices[0], shape, order="F")] = peak
+    rr = s["rr"] * 1e3
+    ijk = np.stack(np.unravel_index(np.arange(len(rr)), shape, order="F"), axis=1)
+    affine = np.eye(4)
+    affine[:3] = np.linalg.lstsq(np.c_[ijk, np.ones(len(ijk))], rr, rcond=None)[0].T
+    return nib.Nifti1Image(data, affine)
+
+
+def plot_sources_on_anatomy(stc, src, *, truth=None, title=None):
+    """Active sources on nilearn's glass brain (MNI template shipped with nilearn).
+
+    The peak amplitude of each source is drawn as a voxel of the source grid; true sources
+    (``truth``: DataFrame with ``x``, ``y``, ``z`` in m) as blue crosses. Positions are in the
+    frame of ``src`` (see :func:`source_volume`); head coordinates of a sphere model are not
+    registered to MNI, so the anatomy is a guide, not a co-registration.
+    """
+    from nilearn import plotting
+
+    img = source_volume(stc, src)
+    fig = plt.figure(figsize=(12, 3.8))
+    vmax = float(np.max(img.get_fdata())) if len(stc.data) else 1.0
+    display = plotting.plot_glass_brain(img if len(stc.data) else None, display_mode="lyrz",
+                                        figure=fig, colorbar=bool(len(stc.data)),
+                                        cmap="hot", vmin=0, vmax=vmax, plot_abs=False,
+                                        threshold=1e-6 * vmax, title=title)
+    if not len(stc.data):
+        fig.text(0.5, 0.5, "no active source", ha="center", va="center", fontsize=16,
+                 color="tab:red")
+    if truth is not None and len(truth):
+        display.add_markers(truth[["x", "y", "z"]].to_numpy(dtype=float) * 1e3,
+                            marker_color="tab:blue", marker_size=60, marker="x")
+    return fig
+
+
+def fit_note(fit):
+    """HTML note with alpha / alpha_max, the explained variance and the fit's warnings."""
+    warnings_ = list(fit.get("warnings") or [])
+    text = (f"alpha = {fit['alpha_fraction']:.3g} alpha_max ({fit.get('alpha_method', '')}); "
+            f"{fit['n_sources']} active sources explain {100 * fit['explained_variance']:.1f} % "
+            "of the whitened data.")
+    if not warnings_:
+        return f"<p>{text}</p>"
+    items = "".join(f"<li>{w}</li>" for w in warnings_)
+    return ('<div class="alert alert-warning" role="alert" style="border:2px solid #c60;'
+            'background:#fff3e0;padding:0.6em"><strong>Check this estimate.</strong> '
+            f"{text}<ul>{items}</ul></div>")
+
+
 def plot_source_time_courses(stc, src, *, n_sources=6, title=None):
     """Time courses (nA*m) of the ``n_sources`` strongest sources, labelled by position (mm)."""
     fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
@@ -52,16 +134,33 @@ def plot_source_time_courses(stc, src, *, n_sources=6, title=None):
         order = np.argsort(np.abs(courses).max(axis=1))[::-1][:n_sources]
         for i in order:
             x, y, z = positions[i]
-            ax.plot(stc.times * 1e3, courses[i] * 1e9, label=f"({x:.0f}, {y:.0f}, {z:.0f}) mm")
-        ax.legend(fontsize="small", loc="upper right")
+            ax.plot(stc.times, courses[i] * 1e9, label=f"({x:.0f}, {y:.0f}, {z:.0f}) mm")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.text(0.5, 0.5, "no active source", ha="center", va="center", transform=ax.transAxes)
-    ax.set(xlabel="time (ms)", ylabel="amplitude (nA·m)", title=title or "Source time courses")
+    ax.set(xlabel="time (s)", ylabel="amplitude (nA·m)", title=title or "Source time courses")
     return fig
 
 
+def sparse_inverse_fit(solution):
+    """The ``fit`` argument of :func:`add_sources_section` from a ``SparseInverseSolution``."""
+    return dict(alpha_fraction=float(solution.alpha_fraction),
+                alpha_method=solution.alpha_method,
+                explained_variance=float(solution.explained_variance),
+                n_sources=int(len(solution.stc.data)), warnings=list(solution.warnings))
+
+
+def _frame_name(src):
+    grid_src = src["src"] if isinstance(src, mne.Forward) else src
+    if grid_src[0].get("vox_mri_t") is not None:
+        return "MRI (scanner RAS)"  # source_volume goes through as_volume
+    frame = grid_src[0]["coord_frame"]
+    return {mne.io.constants.FIFF.FIFFV_COORD_HEAD: "head",
+            mne.io.constants.FIFF.FIFFV_COORD_MRI: "MRI"}.get(frame, str(frame))
+
+
 def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scores=None,
-                        dipoles=None, title="Sparse sources", tags=("sources",)):
+                        dipoles=None, fit=None, title="Sparse sources", tags=("sources",)):
     """Add a sparse source estimate to an ``mne.Report``.
 
     Parameters
@@ -80,6 +179,11 @@ def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scor
         ``score_sources_against_truth`` output, shown as a table.
     dipoles : list of mne.Dipole | None
         If given, their peak goodness of fit is listed.
+    fit : dict | None
+        ``alpha_fraction``, ``explained_variance``, ``n_sources``, ``warnings`` (and
+        ``alpha_method``), as in the ``_desc-sparse_summary.json`` rows: shown in the caption,
+        and as a highlighted note first in the section when there are warnings (empty or
+        near-empty estimate, ...). :func:`sparse_inverse_fit` builds it from a solution.
     title : str
         Section title.
     tags : tuple of str
@@ -90,10 +194,19 @@ def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scor
     report : mne.Report
     """
     section = title
-    add_figure(report, plot_source_locations(stc, src, truth=truth),
-               title=f"{title}: locations", section=section, tags=tags,
-               caption=f"{stc.data.shape[0]} active sources (red, area ~ peak amplitude); "
-                       "crosses: true sources.")
+    if fit is not None and fit.get("warnings"):
+        report.add_html(fit_note(fit), title=f"{title}: check this estimate", section=section,
+                        tags=tags)
+    frame = _frame_name(src)
+    caption = (f"{stc.data.shape[0]} active sources, colour = peak amplitude (nA·m), on the "
+               f"glass brain of nilearn's MNI template; positions in {frame} coordinates"
+               + (" (sphere model, not registered to MNI: approximate)" if frame == "head"
+                  else "") + "; blue crosses: true sources.")
+    if fit is not None:
+        caption += (f" alpha = {fit['alpha_fraction']:.3g} alpha_max, explained variance "
+                    f"{100 * fit['explained_variance']:.1f} %.")
+    add_figure(report, plot_sources_on_anatomy(stc, src, truth=truth),
+               title=f"{title}: locations", section=section, tags=tags, caption=caption)
     add_figure(report, plot_source_time_courses(stc, src), title=f"{title}: time courses",
                section=section, tags=tags)
     if noise_levels is not None and len(noise_levels):

@@ -104,6 +104,7 @@ def _sparse(report, section):
                 noise_levels=estimate["noise_levels"],
                 truth=truth["eeg"]["sources"] if truth is not None else None,
                 scores=rows[condition].get("truth_scores"),
+                fit=rows[condition] if "warnings" in rows[condition] else None,
                 title=f"Sparse sources ({estimator}) — {condition} — {section['title']}",
             )
 

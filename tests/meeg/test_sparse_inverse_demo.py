@@ -106,3 +106,41 @@ def test_sparse_inverse_localises_simulated_eeg_sources(eeg_forward):
         assert f"Sources test: {element}" in htmls[0]
     assert "auditory_left" in htmls[0] and "ratio to covariance" in htmls[0]
     assert htmls[0].count("<img") >= 2
+
+
+def test_sources_drawn_on_glass_brain_with_fit_note(eeg_forward):
+    """The volume image puts each source at its grid position; doubtful fits get a note."""
+    import nibabel as nib
+
+    from neuroopt.report.sources import (
+        plot_source_time_courses,
+        plot_sources_on_anatomy,
+        source_volume,
+    )
+
+    info, forward = eeg_forward
+    indices = [5, 200]
+    stc = _stc(forward, indices, [10e-9, 30e-9])
+    img = source_volume(stc, forward)
+    ijk = np.argwhere(np.asarray(img.dataobj) > 0)
+    positions = nib.affines.apply_affine(img.affine, ijk)
+    expected = forward["source_rr"][indices] * 1e3
+    np.testing.assert_allclose(np.sort(positions, axis=0), np.sort(expected, axis=0), atol=1e-6)
+    peaks = np.sort(np.abs(stc.data).max(axis=1)) * 1e9  # nA*m
+    assert np.sort(np.asarray(img.dataobj)[tuple(ijk.T)]) == pytest.approx(peaks, rel=1e-6)
+    fig = plot_sources_on_anatomy(stc, forward, truth=_truth(forward, indices, ["a", "b"]))
+    assert len(fig.axes) >= 4  # l, y, r, z views (+ colorbar)
+    fig = plot_source_time_courses(stc, forward)
+    assert fig.axes[0].get_xlabel() == "time (s)"
+    assert fig.axes[0].lines[0].get_xdata()[-1] == pytest.approx(stc.times[-1])
+
+    empty = mne.VolSourceEstimate(np.zeros((0, 20)), [np.array([], int)], 0.0, 1 / SFREQ)
+    fit = dict(alpha_fraction=1.0, alpha_method="1 x alpha_max", explained_variance=0.0,
+               n_sources=0, warnings=["no active source (alpha >= alpha_max, ...): try a "
+                                      "smaller alpha"])
+    report = mne.Report(title="test")
+    add_sources_section(report, empty, forward, fit=fit, title="Empty")
+    html = report.get_contents()[2][0]
+    assert "Check this estimate" in html and "alpha = 1 alpha_max" in html
+    assert "try a smaller alpha" in html and "explained variance 0.0 %" in html
+    assert html.index("Check this estimate") < html.index("Empty: locations")
