@@ -367,7 +367,8 @@ def _solution_warnings(est, alpha_abs, alpha_max, explained, signal_fraction, no
                   f"alpha = {fraction:.3g} alpha_max")
         out.append(f"no active source ({reason}, explained variance 0 %): the data do not "
                    "support a source at this alpha; try a smaller alpha (e.g. alpha=0.3, a "
-                   "fraction of alpha_max), check noise_cov, or average more trials.")
+                   "fraction of alpha_max; sparse.alpha in the workflow config), check "
+                   "noise_cov, or average more trials.")
     elif explained < MIN_EXPLAINED_VARIANCE * signal_fraction:
         out.append(f"near-empty estimate: {int(est.active_set_.sum())} active source(s) "
                    f"explain {100 * explained:.1f} % of the whitened data, less than "
