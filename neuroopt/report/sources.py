@@ -47,10 +47,11 @@ def source_volume(stc, src):
     """Peak amplitude (nA*m) of each active source as a NIfTI image on the source-space grid.
 
     Uses :meth:`mne.VolSourceEstimate.as_volume` when the source space has its voxel-to-MRI
-    transform (source spaces set up on an MRI); a grid without one (the sphere-model source
-    spaces of :func:`neuroopt.meeg.forward.make_sphere_forward`, in head coordinates) is
-    written directly from its positions (MNE's grids are in Fortran order). Coordinates are in
-    mm, in the frame of the source space (MRI for MRI-based source spaces, head otherwise).
+    transform (source spaces set up on an MRI); otherwise (the sphere-model source spaces of
+    :func:`neuroopt.meeg.forward.make_sphere_forward`, in head coordinates, keep no voxel
+    transform once written to a ``-fwd.fif``) the image is a regular grid through the used
+    source positions, with their spacing (at least 1 mm). Coordinates are in mm, in the frame
+    of the source space (MRI scanner RAS for MRI-based source spaces, head otherwise).
 
     Parameters
     ----------
@@ -73,15 +74,26 @@ def source_volume(stc, src):
         amp = mne.VolSourceEstimate(peak[:, None], stc.vertices, 0.0, 1.0)
         img = amp.as_volume(grid_src, mri_resolution=False, format="nifti1")
         return nib.Nifti1Image(np.asarray(img.dataobj)[..., 0], img.affine)
-    shape = tuple(int(n) for n in s["shape"])
+    # no voxel transform (and no grid shape once written to and read from a -fwd.fif): a
+    # regular grid through the used source positions, with the grid's own spacing
+    rr = s["rr"][s["vertno"]] * 1e3
+    step = max(_grid_step(rr), 1.0)
+    origin = rr.min(axis=0)
+    shape = tuple(np.round((rr.max(axis=0) - origin) / step).astype(int) + 1)
     data = np.zeros(shape, dtype=np.float32)
     if peak.size:
-        data[np.unravel_index(stc.vertices[0], shape, order="F")] = peak
-    rr = s["rr"] * 1e3
-    ijk = np.stack(np.unravel_index(np.arange(len(rr)), shape, order="F"), axis=1)
-    affine = np.eye(4)
-    affine[:3] = np.linalg.lstsq(np.c_[ijk, np.ones(len(ijk))], rr, rcond=None)[0].T
+        pos = s["rr"][stc.vertices[0]] * 1e3
+        data[tuple(np.round((pos - origin) / step).astype(int).T)] = peak
+    affine = np.diag([step, step, step, 1.0])
+    affine[:3, 3] = origin
     return nib.Nifti1Image(data, affine)
+
+
+def _grid_step(rr_mm):
+    """Spacing (mm) of a regular grid of positions: the smallest non-zero coordinate step."""
+    steps = [np.diff(np.unique(np.round(rr_mm[:, k], 3))) for k in range(3)]
+    steps = np.concatenate([d[d > 1e-3] for d in steps])
+    return float(steps.min()) if steps.size else 1.0
 
 
 def plot_sources_on_anatomy(stc, src, *, truth=None, title=None):
