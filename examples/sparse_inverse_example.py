@@ -25,7 +25,11 @@ from neuroopt.datasets import DEMO_TASK, load_demo_truth, make_demo_dataset  # n
 from neuroopt.meeg.forward import make_sphere_forward  # noqa: E402
 from neuroopt.meeg.inverse import sparse_inverse  # noqa: E402
 from neuroopt.meeg.source_scoring import score_sources_against_truth  # noqa: E402
-from neuroopt.report.sources import add_sources_section, plot_source_locations  # noqa: E402
+from neuroopt.report.sources import (  # noqa: E402
+    add_sources_section,
+    plot_sources_on_anatomy,
+    sparse_inverse_fit,
+)
 
 mne.set_log_level("error")
 out_dir = Path(os.environ.get("NEUROOPT_EXAMPLE_OUTPUT") or tempfile.mkdtemp())
@@ -75,12 +79,13 @@ for name, sol in solutions.items():
 
 # %% Figure and report section
 sol = solutions["mtl"]
-fig = plot_source_locations(sol.stc, forward, truth=truth["sources"].iloc[:2],
-                            title="auditory/left: multitask Lasso (red) and true dipoles")
+fig = plot_sources_on_anatomy(sol.stc, forward, truth=truth["sources"].iloc[:2],
+                              title="auditory/left: multitask Lasso, true dipoles (x)")
 fig.savefig(out_dir / "sparse_inverse_locations.png", dpi=100)
 report = mne.Report(title="Sparse sources (demo)")
 add_sources_section(report, sol.stc, forward, noise_levels=sol.noise_levels,
                     truth=truth["sources"].iloc[:2], dipoles=sol.dipoles,
+                    fit=sparse_inverse_fit(sol),
                     scores=score_sources_against_truth(sol.stc, truth["sources"], forward,
                                                        truth_waveforms=waveforms),
                     title="auditory/left (multitask Lasso)")

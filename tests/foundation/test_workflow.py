@@ -102,6 +102,10 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
     assert r1glm["truth_scores"]["hrf_r"] > 0.9
     sparse = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_desc-sparse_summary.json").read_text())
     assert set(sparse["estimators"]) == {"mtl", "sgcl"}
+    rows = [row for per_condition in sparse["estimators"].values() for row in per_condition.values()]
+    assert all({"warnings", "alpha_max", "data_noise_ratio"} <= set(row) for row in rows)
+    # an empty estimate is never silent
+    assert all(row["warnings"] for row in rows if row["n_sources"] == 0)
     from neuroopt.meeg.sources_io import read_source_estimates
 
     estimates = read_source_estimates(deriv / "sub-01/eeg/sub-01_task-demo_desc-mtl_sources.h5")
