@@ -106,12 +106,16 @@ def plot_sources_on_anatomy(stc, src, *, truth=None, title=None):
     """
     from nilearn import plotting
 
+    from matplotlib.colors import LinearSegmentedColormap
+
     img = source_volume(stc, src)
+    # orange (weak) to dark red (strong): every active source stays visible on the white brain
+    cmap = LinearSegmentedColormap.from_list("sources", ["#fdae61", "#d7191c", "#67001f"])
     fig = plt.figure(figsize=(12, 3.8))
     vmax = float(np.max(img.get_fdata())) if len(stc.data) else 1.0
     display = plotting.plot_glass_brain(img if len(stc.data) else None, display_mode="lyrz",
                                         figure=fig, colorbar=bool(len(stc.data)),
-                                        cmap="hot", vmin=0, vmax=vmax, plot_abs=False,
+                                        cmap=cmap, vmin=0, vmax=vmax, plot_abs=False,
                                         threshold=1e-6 * vmax, title=title)
     if not len(stc.data):
         fig.text(0.5, 0.5, "no active source", ha="center", va="center", fontsize=16,
