@@ -30,7 +30,8 @@ _COMMON_DOC = """
     reweighting : ``"log"`` | ``"l05"``
         Concave penalty majorised by the reweighting.
     debias : bool
-        Least-squares refit of the support in the fitted noise metric.
+        Rescale each active source by the factor ``>= 1`` that best fits the data in the
+        fitted noise metric (MNE's debiasing; see ``BaseMultiTaskSparse._debias``).
     n_threads : int
         BLAS threads used during the fit.
     verbose : bool | str | int | None

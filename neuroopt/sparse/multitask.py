@@ -37,7 +37,8 @@ class MultiTaskLasso(BaseMultiTaskSparse):
     reweighting : ``"log"`` | ``"l05"``
         Concave penalty majorised by the reweighting (see ``_base.reweighting_weights``).
     debias : bool
-        Refit the support by least squares (``dual_gap_`` refers to the penalised solution).
+        Rescale each active source by the factor ``>= 1`` that best fits the data, as MNE's
+        ``mixed_norm(debias=True)`` (``dual_gap_`` refers to the penalised solution).
     n_threads : int
         BLAS threads used during the fit (1 is fastest on small shared machines).
     verbose : bool | str | int | None
