@@ -94,9 +94,27 @@ def _as_run_list(Y, events, confounds):
         arrays.append(y)
     n_voxels = {y.shape[1] for y in arrays}
     if len(n_voxels) > 1:
-        raise ValueError(f"All runs must have the same number of voxels, got "
-                         f"{[y.shape[1] for y in arrays]}.")
+        raise ValueError(f"All runs must have the same number of voxels (columns), got shapes "
+                         f"{[y.shape for y in arrays]}; each run is (n_scans, n_voxels).")
     return arrays, events, list(confounds)
+
+
+def _check_scan_axis(y, events, t_r, y_name, events_name):
+    """Say that ``y`` is transposed when its rows cannot hold the events but its columns can."""
+    if not isinstance(events, pd.DataFrame) or "onset" not in events.columns or not len(events):
+        return  # check_events names those problems
+    onsets = pd.to_numeric(events["onset"], errors="coerce").to_numpy(float)
+    if not np.isfinite(onsets).any():
+        return
+    last = float(np.nanmax(onsets))
+    n_scans, n_voxels = y.shape
+    if (n_scans - 1) * t_r < last <= (n_voxels - 1) * t_r:
+        raise ValueError(
+            f"{y_name} has shape {y.shape}, read as (n_scans, n_voxels) = ({n_scans}, "
+            f"{n_voxels}), but {events_name} has onsets up to {last:g} s, which needs at least "
+            f"{int(np.floor(last / t_r)) + 1} scans at t_r={t_r:g} s. {y_name} must have one row "
+            "per scan and one column per voxel: if yours is (n_voxels, n_scans), pass its "
+            "transpose.")
 
 
 def _pinv_psd(gram):
@@ -149,6 +167,7 @@ class _RankOneBase(BaseEstimator):
         checked = []
         for r, (y, ev) in enumerate(zip(runs, events)):
             name = f"events[{r}]" if len(runs) > 1 else "events"
+            _check_scan_axis(y, ev, t_r, f"Y[{r}]" if len(runs) > 1 else "Y", name)
             checked.append(check_events(ev, y.shape[0], t_r, name=name))
         self.conditions_ = np.array(sorted(set().union(*[set(ev["trial_type"]) for ev in checked])))
         self.n_scans_ = [y.shape[0] for y in runs]
@@ -326,8 +345,9 @@ class R1GLM(_RankOneBase):
         Drift regressors per run (nilearn's), always with a constant.
     high_pass : float
         Cut-off frequency (Hz) of the cosine drifts.
-    noise_model : {"ols", "ar1"}
-        ``"ar1"``: estimate a lag-1 autocorrelation per voxel from the residuals of the
+    noise_model : {"ar1", "ols"}
+        ``"ar1"`` (default, as nilearn's ``FirstLevelModel`` and the workflow's
+        ``r1glm.noise_model``): estimate a lag-1 autocorrelation per voxel from the residuals of the
         unconstrained GLM (pooled over runs, as nilearn does), prewhiten within each run and fit
         the rank-1 model in the whitened metric. The whitened Gram matrices are combinations of
         three shared matrices, so this costs little more than ``"ols"``.
@@ -398,7 +418,7 @@ class R1GLM(_RankOneBase):
     """
 
     def __init__(self, t_r, basis="3hrf", hrf_length=32.0, drift_model="cosine", high_pass=0.01,
-                 noise_model="ols", hrf_shrinkage="auto", n_jobs=1, tol=1e-7, max_iter=200,
+                 noise_model="ar1", hrf_shrinkage="auto", n_jobs=1, tol=1e-7, max_iter=200,
                  chunk_size=20000, verbose=None):
         self.t_r = t_r
         self.basis = basis
@@ -635,7 +655,7 @@ class R1GLMS(R1GLM):
     """
 
     def __init__(self, t_r, basis="3hrf", hrf_length=32.0, drift_model="cosine", high_pass=0.01,
-                 noise_model="ols", hrf_shrinkage="auto", n_jobs=1, tol=1e-7, max_iter=200,
+                 noise_model="ar1", hrf_shrinkage="auto", n_jobs=1, tol=1e-7, max_iter=200,
                  chunk_size=20000, hrf_per_trial=False, others="all", verbose=None):
         super().__init__(t_r, basis=basis, hrf_length=hrf_length, drift_model=drift_model,
                          high_pass=high_pass, noise_model=noise_model,
@@ -706,3 +726,48 @@ class R1GLMS(R1GLM):
                 )
                 betas[i, columns] = beta[0]
         self.betas_ = betas
+
+    def _task_signal(self, events):
+        """Predicted task signal of each run from the trial betas (``sum_i beta_i x_i``).
+
+        ``x_i`` is trial ``i``'s regressor built with its voxel's fitted HRF; the events must be
+        the fitted trials (same runs, onsets and conditions).
+        """
+        check_is_fitted(self, "hrf_coef_")
+        if isinstance(events, pd.DataFrame):
+            events = [events]
+        if len(events) != len(self.n_scans_):
+            raise ValueError(f"The model was fitted on {len(self.n_scans_)} run(s); give one "
+                             f"events table per run, got {len(events)}.")
+        nb = self.basis_.n_basis
+        out = []
+        for r, (ev, n) in enumerate(zip(events, self.n_scans_)):
+            ev = check_events(ev, n, self.t_r, name=f"events[{r}]")
+            fitted = self.trial_runs_ == r
+            if len(ev) != fitted.sum() or not (
+                    np.allclose(ev["onset"].to_numpy(), self.trial_onsets_[fitted])
+                    and np.array_equal(ev["trial_type"].to_numpy(),
+                                       self.trial_conditions_[fitted])):
+                raise ValueError(
+                    f"events[{r}] ({len(ev)} trials) are not the {int(fitted.sum())} trials "
+                    f"fitted in run {r}: R1GLMS betas are per trial, so predict and score take "
+                    "the events given to fit (same onsets and trial_type).")
+            regs = event_regressors(ev, self.basis_, n, self.t_r).reshape(n, -1)
+            coef = (self.betas_[fitted].T[:, :, None] * self.hrf_coef_.T[:, None, :]).reshape(
+                self.betas_.shape[1], -1).T
+            out.append(regs @ coef)
+        return out
+
+    def predict(self, events):
+        """Task-related BOLD predicted by each trial's beta and its voxel's HRF (no drifts).
+
+        Parameters
+        ----------
+        events : DataFrame or list of DataFrames
+            The events given to :meth:`fit` (one table per run).
+
+        Returns
+        -------
+        Y_pred : ndarray, (n_scans, n_voxels), or list of them if several runs were fitted
+        """
+        return super().predict(events)

@@ -113,6 +113,52 @@ def _read_events(events, n_runs):
     return [pd.read_csv(ev, sep="\t") if isinstance(ev, (str, Path)) else ev for ev in events]
 
 
+def _bold_list(bold_imgs):
+    """The BOLD runs as a list of images or paths; arrays are refused (rows are not runs)."""
+    if isinstance(bold_imgs, (str, Path)) or hasattr(bold_imgs, "get_fdata"):
+        return [bold_imgs]
+    if isinstance(bold_imgs, np.ndarray) or not isinstance(bold_imgs, (list, tuple)):
+        shape = getattr(bold_imgs, "shape", None)
+        raise TypeError(
+            f"bold_imgs must be a 4D image or path, or a list of them (one per run); got "
+            f"{type(bold_imgs).__name__}" + (f" of shape {shape}" if shape is not None else "")
+            + ". For masked data (n_scans, n_voxels) use "
+            "neuroopt.fmri.estimators.R1GLM(t_r).fit(Y, events).")
+    for r, img in enumerate(bold_imgs):
+        if not (isinstance(img, (str, Path)) or hasattr(img, "get_fdata")):
+            raise TypeError(
+                f"bold_imgs[{r}] must be a 4D image or path, got {type(img).__name__}"
+                + (f" of shape {img.shape}" if hasattr(img, "shape") else "")
+                + ". For masked data (n_scans, n_voxels) use "
+                "neuroopt.fmri.estimators.R1GLM(t_r).fit(Y, events).")
+    return list(bold_imgs)
+
+
+def _fitted_masker(mask_img):
+    """A fitted NiftiMasker from a mask image, a path or a NiftiMasker (fitted if needed)."""
+    from nilearn.maskers import NiftiMasker
+    from sklearn.utils.validation import check_is_fitted
+
+    if mask_img is None:
+        raise ValueError("mask_img is required: give the brain mask of the BOLD runs (e.g. the "
+                         "preprocessing's _desc-brain_mask.nii.gz) or a NiftiMasker.")
+    if isinstance(mask_img, NiftiMasker):
+        try:
+            check_is_fitted(mask_img)
+        except Exception:  # noqa: BLE001 - nilearn raises its own NotFittedError subclass
+            if mask_img.mask_img is None:
+                raise ValueError("mask_img is a NiftiMasker without a mask: give it mask_img= "
+                                 "(the brain mask) or fit it first.") from None
+            mask_img = mask_img.fit()
+        return mask_img
+    try:
+        return NiftiMasker(mask_img=mask_img, standardize=None, detrend=False).fit()
+    except (TypeError, ValueError, FileNotFoundError) as err:
+        shown = repr(str(mask_img)) if isinstance(mask_img, (str, Path)) else type(mask_img).__name__
+        raise ValueError(f"mask_img ({shown}) is not a usable mask: {err} Give a 3D mask "
+                         "image or its path, or a NiftiMasker.") from err
+
+
 @verbose
 def fit_r1glm_images(bold_imgs, events, mask_img, t_r, confounds=None, trial_betas=False,
                      verbose=None, **params):
@@ -125,8 +171,10 @@ def fit_r1glm_images(bold_imgs, events, mask_img, t_r, confounds=None, trial_bet
         per voxel, drifts per run).
     events : DataFrame or path to events.tsv, or list of them (one per run)
         BIDS events: onset, duration, trial_type.
-    mask_img : 3D image or path
-        Voxels to fit (nonzero). Required: HRF fits on out-of-brain voxels are meaningless.
+    mask_img : 3D image or path, or nilearn.maskers.NiftiMasker
+        Voxels to fit (nonzero). Required: HRF fits on out-of-brain voxels are meaningless. A
+        NiftiMasker is used as given (fitted first if it is not), so its own options (e.g.
+        smoothing) apply; a mask image gets a masker without standardisation or detrending.
     t_r : float
         Repetition time in s (passed explicitly: NIfTI headers are sometimes wrong).
     confounds : array-like or list of them (one per run) or None
@@ -143,17 +191,17 @@ def fit_r1glm_images(bold_imgs, events, mask_img, t_r, confounds=None, trial_bet
     -------
     result : R1GLMImages
     """
-    from nilearn.maskers import NiftiMasker
-
-    if isinstance(bold_imgs, (str, Path)) or hasattr(bold_imgs, "get_fdata"):
-        bold_imgs = [bold_imgs]
-    bold_imgs = list(bold_imgs)
+    bold_imgs = _bold_list(bold_imgs)
     events = _read_events(events, len(bold_imgs))
-    if mask_img is None:
-        raise ValueError("mask_img is required: give the brain mask of the BOLD runs (e.g. the "
-                         "preprocessing's _desc-brain_mask.nii.gz).")
-    masker = NiftiMasker(mask_img=mask_img, standardize=None, detrend=False).fit()
-    runs = [masker.transform(img) for img in bold_imgs]
+    masker = _fitted_masker(mask_img)
+    runs = []
+    for r, img in enumerate(bold_imgs):
+        name = f"bold_imgs[{r}]" if len(bold_imgs) > 1 else "bold_imgs"
+        try:
+            runs.append(masker.transform(img))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} could not be masked with mask_img: {err} It must be a 4D "
+                             "image (or path) on the mask's grid.") from err
     cls = R1GLMS if trial_betas else R1GLM
     estimator = cls(t_r=t_r, **params).fit(runs, events, confounds)
     logger.info("rank-1 GLM: %d voxels, %d run(s), %d conditions in %.1f s", runs[0].shape[1],

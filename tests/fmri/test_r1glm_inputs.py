@@ -126,7 +126,7 @@ def test_r1glms_noiseless_constant_amplitudes():
     betas = rng.uniform(1, 2, (2, 4))
     Y, _ = simulate_bold(events, T_R, N_SCANS, [[6.0, 1.0, 1 / 6]], np.zeros(4, int), betas,
                          noise_sd=0.0)
-    model = R1GLMS(t_r=T_R, others="condition", tol=1e-12).fit(Y, events)
+    model = R1GLMS(t_r=T_R, others="condition", tol=1e-12, noise_model="ols").fit(Y, events)
     codes = (model.trial_conditions_ == "b").astype(int)
     ratio = model.betas_ / betas[codes]  # one HRF-norm scale per voxel
     np.testing.assert_allclose(ratio, np.broadcast_to(ratio[0], ratio.shape), rtol=1e-3)
@@ -135,7 +135,7 @@ def test_r1glms_noiseless_constant_amplitudes():
 def test_r1glms_exact_lss_with_known_hrf(sim):
     """With the HRF fixed, each trial beta is the least-squares fit of [trial, others]."""
     Y, events, _ = sim
-    model = R1GLMS(t_r=T_R).fit(Y[:, :3], events)
+    model = R1GLMS(t_r=T_R, noise_model="ols").fit(Y[:, :3], events)
     from neuroopt.fmri.design import check_events, drift_basis, event_regressors, project_out
 
     ev = check_events(events, N_SCANS, T_R)

@@ -81,7 +81,9 @@ def test_nitime_mt_hrf_peak(shared_data):
     assert fir.betas_.shape == (6, 1)
     assert 4.0 <= fir.hrf_peak_time_[0] <= 6.5  # measured: 5.9 s
     assert np.all(fir.betas_ > 0)  # all six trial types activate MT
-    model = R1GLM(t_r=2.0).fit(table[["bold"]].to_numpy(), events)
+    # measured with OLS; with the AR(1) default the 3hrf fit of this one voxel is narrower
+    # (plateau minimum 0.68 x peak)
+    model = R1GLM(t_r=2.0, noise_model="ols").fit(table[["bold"]].to_numpy(), events)
     hrf = model.hrf_[:, 0]
     plateau = (model.hrf_times_ >= 4.0) & (model.hrf_times_ <= 6.5)
     assert hrf[plateau].min() > 0.8 * hrf.max()

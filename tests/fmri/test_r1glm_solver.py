@@ -47,7 +47,8 @@ def _hrf_correlation(model, true_hrfs):
 def test_matches_brute_force_rank1():
     """ALS reaches the global rank-1 optimum found by a grid over the HRF direction."""
     Y, events, _, _ = _simulate(n_voxels=3, snr=3.0, seed=1)
-    model = R1GLM(t_r=T_R, tol=1e-12, max_iter=2000, hrf_shrinkage=0.0).fit(Y, events)
+    model = R1GLM(t_r=T_R, tol=1e-12, max_iter=2000, hrf_shrinkage=0.0,
+                  noise_model="ols").fit(Y, events)
     # brute force: for each unit w on a fine sphere grid, betas by least squares; keep the best
     from neuroopt.fmri.design import check_events, condition_design, drift_basis, project_out
 
@@ -129,12 +130,12 @@ def test_recovers_noisy_and_beats_canonical():
 
 def test_sign_and_scale_invariance():
     Y, events, _, _ = _simulate(n_voxels=20, snr=2.0, seed=4)
-    ref = R1GLM(t_r=T_R, tol=1e-12).fit(Y, events)
-    flipped = R1GLM(t_r=T_R, tol=1e-12).fit(-3.0 * Y, events)
+    ref = R1GLM(t_r=T_R, tol=1e-12, noise_model="ols").fit(Y, events)
+    flipped = R1GLM(t_r=T_R, tol=1e-12, noise_model="ols").fit(-3.0 * Y, events)
     np.testing.assert_allclose(flipped.hrf_, ref.hrf_, atol=1e-6)
     np.testing.assert_allclose(flipped.betas_, -3.0 * ref.betas_, rtol=1e-5, atol=1e-6)
     # the rank-1 product is the same whatever the starting point
-    start = R1GLM(t_r=T_R, tol=1e-12)
+    start = R1GLM(t_r=T_R, tol=1e-12, noise_model="ols")
     start.fit(Y, events)
     np.testing.assert_allclose(start.loss_, ref.loss_, rtol=1e-10)
 
@@ -163,8 +164,9 @@ def test_joint_multi_run_fit():
 
 def test_ar1_noise_model():
     Y, events, betas, true_hrfs = _simulate(n_voxels=100, snr=1.0, seed=8, ar1=0.5)
-    ols = R1GLM(t_r=T_R).fit(Y, events)
-    ar1 = R1GLM(t_r=T_R, noise_model="ar1").fit(Y, events)
+    ols = R1GLM(t_r=T_R, noise_model="ols").fit(Y, events)
+    ar1 = R1GLM(t_r=T_R).fit(Y, events)  # the default noise model
+    assert ar1.noise_model == "ar1"
     assert 0.3 < np.median(ar1.rho_) < 0.6
     r_ols = np.corrcoef(ols.betas_.ravel(), betas.ravel())[0, 1]
     r_ar1 = np.corrcoef(ar1.betas_.ravel(), betas.ravel())[0, 1]
