@@ -2,18 +2,31 @@
 
 Simulated voxels with known per-voxel HRFs (double gammas with time to peak 4-7 s, varying
 dispersion and undershoot), an event-related design (6 conditions x 20 trials, integer-second
-onsets), AR(1) noise (rho 0.3) at several SNRs (signal sd / noise sd).
+onsets, trial amplitudes 1 +- 0.4), AR(1) noise (rho 0.3) plus slow drifts, at several SNRs
+(each voxel's signal sd / noise sd). 10 000 voxels, TR 2 s, 400 scans.
+
+Accuracy is scored as in issue 16, identically for every method: each estimated HRF is signed
+by its correlation with the canonical HRF and scaled to unit peak, its betas scaled inversely;
+the true betas are expressed for unit-peak true HRFs. Reported: mean HRF correlation and the
+pooled correlation of all (condition, voxel) betas, over all voxels and over the first
+``n_ref`` voxels (the ones the reference is run on).
 
 Anchors, run in this same script:
 - nilearn ``run_glm`` (AR(1), nilearn's default) with the 'spm', 'spm + derivative + dispersion'
   and 'fir' designs, and canonical OLS. The HRF of a multi-function GLM is the rank-1 SVD of its
   (basis x condition) coefficients; its betas are the canonical coefficients ('spm + ...') or the
   rank-1 projection ('fir').
-- hrf-estimation 1.1 (the reference implementation of the method), run with
-  /work/venv-hrf/bin/python (override with HRF_ESTIMATION_PYTHON) on saved .npy inputs; skipped
-  with a message when that interpreter or package is missing.
+- hrf-estimation 1.1 (the reference implementation of the method, L-BFGS-B per voxel with the
+  derivative coefficients bounded to [-1, 1] x the canonical one), run in its own interpreter
+  on saved .npy inputs: ``HRF_ESTIMATION_PYTHON`` (default /tmp/venv-hrf/bin/python); skipped
+  with a message when missing. It needs numpy < 1.24 (``np.float``); built with::
 
-Usage: python benchmarks/bench_r1glm.py [--quick] [--only snr size fir r1glms]
+      python3 -m venv /tmp/venv-hrf
+      /tmp/venv-hrf/bin/pip install "numpy==1.23.5" "scipy==1.10.1" joblib setuptools wheel
+      /tmp/venv-hrf/bin/pip install --no-build-isolation --no-deps hrf_estimation==1.1
+
+Usage: python benchmarks/bench_r1glm.py [--quick] [--only accuracy size fir r1glms]
+       [--snrs 0.5 1 2]
 """
 
 from __future__ import annotations
@@ -38,11 +51,12 @@ import pandas as pd  # noqa: E402
 from neuroopt.fmri._r1glm import hrf_peak_fwhm  # noqa: E402
 from neuroopt.fmri.design import drift_basis, simulate_bold  # noqa: E402
 from neuroopt.fmri.estimators import R1GLM, R1GLMS  # noqa: E402
+from neuroopt.fmri.hrf_basis import double_gamma_hrf  # noqa: E402
 
 GRID = np.arange(0.0, 32.05, 0.1)
 SDD = "spm + derivative + dispersion"
-SECTIONS = ("snr", "size", "fir", "r1glms")
-REF_PYTHON = os.environ.get("HRF_ESTIMATION_PYTHON", "/work/venv-hrf/bin/python")
+SECTIONS = ("accuracy", "size", "fir", "r1glms")
+REF_PYTHON = os.environ.get("HRF_ESTIMATION_PYTHON", "/tmp/venv-hrf/bin/python")
 
 
 def make_events(t_r, n_scans, n_conditions=6, n_trials=20, seed=0):
@@ -80,7 +94,27 @@ def simulate(t_r, n_scans, n_voxels, snr, seed=0):
         {c: k for k, c in enumerate(sorted(events["trial_type"].unique()))}).to_numpy()] \
         * events["amplitude"].to_numpy()[:, None]
     return dict(Y=Y, events=events, betas=betas, hrfs=hrfs[:, shape_index],
-                trial_betas=trial_betas)
+                trial_betas=trial_betas, params=params, shape_index=shape_index)
+
+
+def oracle_fit(sim, t_r):
+    """OLS condition betas with each voxel's true HRF (trial amplitudes unknown, as for the
+    estimators): the accuracy a perfect HRF estimate would give. Returns (hrf, times, betas)."""
+    from neuroopt.fmri.design import project_out
+
+    Y, events = sim["Y"], sim["events"].drop(columns="amplitude")
+    n_scans, n_conditions = Y.shape[0], sim["betas"].shape[0]
+    drifts = drift_basis(n_scans, t_r)
+    data = project_out(drifts, Y)
+    betas = np.zeros(sim["betas"].shape)
+    for shape in np.unique(sim["shape_index"]):
+        voxels = np.flatnonzero(sim["shape_index"] == shape)
+        design, _ = simulate_bold(events, t_r, n_scans, sim["params"][shape:shape + 1],
+                                  np.zeros(n_conditions, int), np.eye(n_conditions),
+                                  noise_sd=0.0)
+        betas[:, voxels] = np.linalg.lstsq(project_out(drifts, design), data[:, voxels],
+                                           rcond=None)[0]
+    return sim["hrfs"], GRID, betas
 
 
 def scores(hrf_est, times, betas_est, sim):
@@ -96,6 +130,28 @@ def scores(hrf_est, times, betas_est, sim):
     ttp_true, _ = hrf_peak_fwhm(np.ascontiguousarray(truth), np.eye(GRID.size), GRID)
     beta_r = np.corrcoef(betas_est.ravel(), sim["betas"].ravel())[0, 1]
     return float(np.nanmean(r)), float(np.nanmedian(np.abs(ttp_est - ttp_true))), float(beta_r)
+
+
+def peak_scaled_scores(hrf_est, times, betas_est, hrfs_true, betas_true):
+    """Issue-16 scoring: mean HRF r and pooled beta r with unit-peak HRFs on both sides.
+
+    Each estimated HRF is signed by its correlation with the canonical HRF and scaled to unit
+    peak, its betas scaled inversely; the true (unit-norm) HRFs are scaled to unit peak, their
+    betas inversely.
+    """
+    hrf = np.stack([np.interp(GRID, times, h, right=0.0) for h in hrf_est.T], axis=1)
+    sign = np.sign(double_gamma_hrf(GRID) @ hrf)
+    sign[sign == 0] = 1.0
+    peak = np.abs(hrf).max(axis=0)
+    peak[peak == 0] = 1.0
+    hrf = hrf * (sign / peak)
+    betas = betas_est * (sign * peak)
+    true_betas = betas_true * hrfs_true.max(axis=0)
+    hc = hrf - hrf.mean(0)
+    tc = hrfs_true - hrfs_true.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (hc * tc).sum(0) / np.sqrt((hc ** 2).sum(0) * (tc ** 2).sum(0))
+    return float(np.nanmean(r)), float(np.corrcoef(betas.ravel(), true_betas.ravel())[0, 1])
 
 
 def best_time(func, repeats):
@@ -215,56 +271,27 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                         help="sections to run (default: all)")
+    parser.add_argument("--snrs", nargs="+", type=float, default=None,
+                        help="SNRs of the accuracy section (default: 0.5 1 2; --quick: 0.5)")
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     n_acc = 1000 if args.quick else 10000
-    n_ref = 50 if args.quick else 500
+    n_ref = 50 if args.quick else 300
     numba.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*null duration.*")
 
     # compile time, apart from run time
     tiny = simulate(2.0, 100, 100, 1.0)  # enough voxels for the empirical HRF prior
     start = time.perf_counter()
+    R1GLM(t_r=2.0, noise_model="ols").fit(tiny["Y"], tiny["events"])
     R1GLM(t_r=2.0).fit(tiny["Y"], tiny["events"])
-    R1GLM(t_r=2.0, noise_model="ar1").fit(tiny["Y"], tiny["events"])
     print(f"numba compile/load of the first fits: {time.perf_counter() - start:.2f} s\n")
 
     header = ("| method | voxels | voxels/s (1 core) | speed / nilearn spm+d+d | HRF r | "
               "ttp err (s, median) | pooled beta r |\n|---|---|---|---|---|---|---|")
-    for snr in ([] if "snr" not in args.only else [0.5] if args.quick else [0.25, 0.5, 1.0]):
-        sim = simulate(2.0, 400, n_acc, snr)
-        print(f"### TR 2 s, 400 scans, 6 conditions x 20 trials, AR(1) 0.3, SNR {snr}\n")
-        print(header)
-        t_nl, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, SDD), repeats)
-        anchor = n_acc / t_nl
-        hrf, times, betas = nilearn_hrf_betas(design, coef, 2.0, SDD)
-        lines = [row("nilearn spm+deriv+disp (ar1)", n_acc, t_nl,
-                     scores(hrf, times, betas, sim), anchor)]
-        t_spm, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
-        hrf, times, betas = nilearn_hrf_betas(design, coef, 2.0, "spm")
-        lines.append(row("nilearn canonical OLS", n_acc, t_spm, scores(hrf, times, betas, sim),
-                         anchor))
-        t_spm, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, "spm"), repeats)
-        hrf, times, betas = nilearn_hrf_betas(design, coef, 2.0, "spm")
-        lines.append(row("nilearn spm (ar1)", n_acc, t_spm, scores(hrf, times, betas, sim), anchor))
-        for noise in ("ols", "ar1"):
-            t_r1, model = best_time(
-                lambda: R1GLM(t_r=2.0, noise_model=noise).fit(sim["Y"], sim["events"]), repeats)
-            lines.append(row(f"neuroopt R1GLM 3hrf ({noise})", n_acc, t_r1,
-                             scores(model.hrf_, model.hrf_times_, model.betas_, sim), anchor))
-        with tempfile.TemporaryDirectory() as tmp:
-            ref, message = run_reference(sim, 2.0, "r1glm", n_ref, tmp)
-        if ref is None:
-            print(message)
-        else:
-            sub = dict(sim, hrfs=sim["hrfs"][:, :n_ref], betas=sim["betas"][:, :n_ref])
-            lines.append(row("hrf-estimation 1.1 r1glm (20 s basis)", n_ref, ref[0],
-                             scores(ref[1], ref[2], ref[3], sub), anchor))
-            model = R1GLM(t_r=2.0).fit(sim["Y"][:, :n_ref], sim["events"])
-            lines.append(row("neuroopt R1GLM, same voxels", n_ref, model.fit_time_,
-                             scores(model.hrf_, model.hrf_times_, model.betas_, sub), anchor))
-        print("\n".join(lines) + "\n")
-
+    if "accuracy" in args.only:
+        accuracy_section(args.snrs or ([0.5] if args.quick else [0.5, 1.0, 2.0]), n_acc, n_ref,
+                         repeats)
     # speed on large problems
     if "size" in args.only:
         speed_vs_size(args.quick, repeats)
@@ -273,6 +300,52 @@ def main():
     if "r1glms" in args.only:
         r1glms_section(args.quick)
     print(f"\npython {sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__}")
+
+
+def accuracy_section(snrs, n_acc, n_ref, repeats):
+    """HRF r and pooled beta r (issue-16 scoring) of every method at each SNR."""
+    methods = [
+        ("neuroopt R1GLM default (ar1, hrf_shrinkage='auto')", {}),
+        ("neuroopt R1GLM hrf_shrinkage=0 (ar1)", {"hrf_shrinkage": 0.0}),
+        ("neuroopt R1GLM hrf_shrinkage=0 (ols)", {"hrf_shrinkage": 0.0, "noise_model": "ols"}),
+    ]
+    for snr in snrs:
+        sim = simulate(2.0, 400, n_acc, snr)
+        truth = sim["hrfs"], sim["betas"]
+        sub = sim["hrfs"][:, :n_ref], sim["betas"][:, :n_ref]
+        print(f"### Accuracy: TR 2 s, 400 scans, 6 conditions x 20 trials, AR(1) 0.3 + drifts, "
+              f"SNR {snr:g}, {n_acc} voxels\n")
+        print(f"| method | voxels/s (1 core) | HRF r, all | pooled beta r, all | "
+              f"HRF r, first {n_ref} | pooled beta r, first {n_ref} |\n|---|---|---|---|---|---|")
+        rows = []
+
+        def add(name, seconds, n_voxels, hrf, times, betas):
+            all_r = ("-", "-")
+            if n_voxels == n_acc:
+                all_r = [f"{x:.3f}" for x in peak_scaled_scores(hrf, times, betas, *truth)]
+            same = peak_scaled_scores(hrf[:, :n_ref], times, betas[:, :n_ref], *sub)
+            rows.append(f"| {name} | {n_voxels / seconds:,.0f} | {all_r[0]} | {all_r[1]} | "
+                        f"{same[0]:.3f} | {same[1]:.3f} |")
+
+        for name, params in methods:
+            seconds, model = best_time(
+                lambda: R1GLM(t_r=2.0, **params).fit(sim["Y"], sim["events"]), repeats)
+            add(name, seconds, n_acc, model.hrf_, model.hrf_times_, model.betas_)
+        seconds, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
+        add("canonical OLS (nilearn spm, ols)", seconds, n_acc,
+            *nilearn_hrf_betas(design, coef, 2.0, "spm"))
+        seconds, (design, coef) = best_time(lambda: nilearn_fit(sim, 2.0, SDD), repeats)
+        add("nilearn spm+derivative+dispersion (ar1)", seconds, n_acc,
+            *nilearn_hrf_betas(design, coef, 2.0, SDD))
+        with tempfile.TemporaryDirectory() as tmp:
+            ref, message = run_reference(sim, 2.0, "r1glm", n_ref, tmp)
+        if ref is None:
+            print(message)
+        else:
+            add("hrf-estimation 1.1 r1glm (reference, bounded)", ref[0], n_ref, *ref[1:])
+        seconds, oracle = best_time(lambda: oracle_fit(sim, 2.0), 1)
+        add("OLS with each voxel's true HRF (oracle)", seconds, n_acc, *oracle)
+        print("\n".join(rows) + "\n")
 
 
 def best_cpu_time(func, repeats):
@@ -295,7 +368,8 @@ def speed_vs_size(quick, repeats):
           "|---|---|---|---|---|---|")
     for n_voxels in ([1000, 10000] if quick else [1000, 10000, 100000]):
         sim = simulate(2.0, 400, n_voxels, 1.0, seed=2)
-        ols = best_cpu_time(lambda: R1GLM(t_r=2.0).fit(sim["Y"], sim["events"]), repeats)
+        ols = best_cpu_time(
+            lambda: R1GLM(t_r=2.0, noise_model="ols").fit(sim["Y"], sim["events"]), repeats)
         ar1 = best_cpu_time(
             lambda: R1GLM(t_r=2.0, noise_model="ar1").fit(sim["Y"], sim["events"]), repeats)
         can = best_cpu_time(lambda: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
@@ -322,7 +396,7 @@ def fir_section(quick, header):
                      scores(*nilearn_hrf_betas(design, coef, 1.0, "fir"), sim), anchor))
     for basis in ("fir", "3hrf"):
         t_r1, model = best_time(lambda: R1GLM(t_r=1.0, basis=basis).fit(sim["Y"], sim["events"]), 1)
-        lines.append(row(f"neuroopt R1GLM {basis} (ols)", n_fir, t_r1,
+        lines.append(row(f"neuroopt R1GLM {basis} (ar1)", n_fir, t_r1,
                          scores(model.hrf_, model.hrf_times_, model.betas_, sim), anchor))
     print("\n".join(lines) + "\n")
 
