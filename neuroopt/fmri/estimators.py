@@ -764,6 +764,9 @@ class R1GLMS(R1GLM):
     def predict(self, events):
         """Task-related BOLD predicted by each trial's beta and its voxel's HRF (no drifts).
 
+        The HRF is the condition-level one (``hrf_coef_``); with ``hrf_per_trial=True`` the
+        per-trial HRFs are not kept, so the prediction approximates the fitted trial designs.
+
         Parameters
         ----------
         events : DataFrame or list of DataFrames
