@@ -117,21 +117,25 @@ def _bold_list(bold_imgs):
     """The BOLD runs as a list of images or paths; arrays are refused (rows are not runs)."""
     if isinstance(bold_imgs, (str, Path)) or hasattr(bold_imgs, "get_fdata"):
         return [bold_imgs]
-    if isinstance(bold_imgs, np.ndarray) or not isinstance(bold_imgs, (list, tuple)):
+    try:
+        items = None if isinstance(bold_imgs, np.ndarray) else list(bold_imgs)
+    except TypeError:
+        items = None
+    if items is None:
         shape = getattr(bold_imgs, "shape", None)
         raise TypeError(
             f"bold_imgs must be a 4D image or path, or a list of them (one per run); got "
             f"{type(bold_imgs).__name__}" + (f" of shape {shape}" if shape is not None else "")
             + ". For masked data (n_scans, n_voxels) use "
             "neuroopt.fmri.estimators.R1GLM(t_r).fit(Y, events).")
-    for r, img in enumerate(bold_imgs):
+    for r, img in enumerate(items):
         if not (isinstance(img, (str, Path)) or hasattr(img, "get_fdata")):
             raise TypeError(
                 f"bold_imgs[{r}] must be a 4D image or path, got {type(img).__name__}"
                 + (f" of shape {img.shape}" if hasattr(img, "shape") else "")
                 + ". For masked data (n_scans, n_voxels) use "
                 "neuroopt.fmri.estimators.R1GLM(t_r).fit(Y, events).")
-    return list(bold_imgs)
+    return items
 
 
 def _fitted_masker(mask_img):

@@ -122,3 +122,5 @@ def test_fit_images_refuses_arrays(images, sim):
         fit_r1glm_images(Y, events, mask, t_r=T_R)
     with pytest.raises(TypeError, match=r"bold_imgs\[1\] must be a 4D image"):
         fit_r1glm_images([img, Y], [events, events], mask, t_r=T_R)
+    with pytest.raises(TypeError, match=r"got int"):
+        fit_r1glm_images(3, events, mask, t_r=T_R)
