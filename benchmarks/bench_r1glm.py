@@ -26,7 +26,7 @@ Anchors, run in this same script:
       /tmp/venv-hrf/bin/pip install --no-build-isolation --no-deps hrf_estimation==1.1
 
 Usage: python benchmarks/bench_r1glm.py [--quick] [--only accuracy size fir r1glms]
-       [--snrs 0.5 1 2]
+       [--snrs 0.5 1 2] [--inactive 0.5]
 """
 
 from __future__ import annotations
@@ -82,14 +82,25 @@ def hrf_library(n_shapes=64, seed=0):
     return np.array(params)
 
 
-def simulate(t_r, n_scans, n_voxels, snr, seed=0):
+def simulate(t_r, n_scans, n_voxels, snr, seed=0, inactive=0.0):
+    """Simulated voxels; a random fraction ``inactive`` of them has no response (betas 0) and
+    the noise level of an active voxel (the active voxels' median noise sd)."""
     rng = np.random.default_rng(seed + 1)
     events = make_events(t_r, n_scans, seed=seed)
     params = hrf_library(seed=seed)
     shape_index = rng.integers(0, len(params), n_voxels)
     betas = rng.standard_normal((6, n_voxels))
-    Y, hrfs = simulate_bold(events, t_r, n_scans, params, shape_index, betas, snr=snr, ar1=0.3,
-                            drift_sd=1.0, random_state=seed)
+    noise = dict(snr=snr)
+    if inactive > 0:
+        null = np.random.default_rng(seed + 2).random(n_voxels) < inactive
+        signal, _ = simulate_bold(events, t_r, n_scans, params, shape_index, betas,
+                                  noise_sd=0.0)
+        noise_sd = signal.std(axis=0) / snr
+        noise_sd[null] = np.median(noise_sd[~null])
+        betas[:, null] = 0.0
+        noise = dict(noise_sd=noise_sd)
+    Y, hrfs = simulate_bold(events, t_r, n_scans, params, shape_index, betas, ar1=0.3,
+                            drift_sd=1.0, random_state=seed, **noise)
     trial_betas = betas[events["trial_type"].map(
         {c: k for k, c in enumerate(sorted(events["trial_type"].unique()))}).to_numpy()] \
         * events["amplitude"].to_numpy()[:, None]
@@ -133,7 +144,8 @@ def scores(hrf_est, times, betas_est, sim):
 
 
 def peak_scaled_scores(hrf_est, times, betas_est, hrfs_true, betas_true):
-    """Issue-16 scoring: mean HRF r and pooled beta r with unit-peak HRFs on both sides.
+    """Issue-16 scoring: mean HRF r (active voxels) and pooled beta r (all voxels and conditions)
+    with unit-peak HRFs on both sides.
 
     Each estimated HRF is signed by its correlation with the canonical HRF and scaled to unit
     peak, its betas scaled inversely; the true (unit-norm) HRFs are scaled to unit peak, their
@@ -151,7 +163,9 @@ def peak_scaled_scores(hrf_est, times, betas_est, hrfs_true, betas_true):
     tc = hrfs_true - hrfs_true.mean(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (hc * tc).sum(0) / np.sqrt((hc ** 2).sum(0) * (tc ** 2).sum(0))
-    return float(np.nanmean(r)), float(np.corrcoef(betas.ravel(), true_betas.ravel())[0, 1])
+    active = np.any(betas_true != 0, axis=0)  # HRF r where there is an HRF to estimate
+    return (float(np.nanmean(r[active])),
+            float(np.corrcoef(betas.ravel(), true_betas.ravel())[0, 1]))
 
 
 def best_time(func, repeats):
@@ -273,6 +287,8 @@ def main():
                         help="sections to run (default: all)")
     parser.add_argument("--snrs", nargs="+", type=float, default=None,
                         help="SNRs of the accuracy section (default: 0.5 1 2; --quick: 0.5)")
+    parser.add_argument("--inactive", type=float, default=0.0,
+                        help="fraction of voxels without response in the accuracy section")
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     n_acc = 1000 if args.quick else 10000
@@ -291,7 +307,7 @@ def main():
               "ttp err (s, median) | pooled beta r |\n|---|---|---|---|---|---|---|")
     if "accuracy" in args.only:
         accuracy_section(args.snrs or ([0.5] if args.quick else [0.5, 1.0, 2.0]), n_acc, n_ref,
-                         repeats)
+                         repeats, args.inactive)
     # speed on large problems
     if "size" in args.only:
         speed_vs_size(args.quick, repeats)
@@ -302,7 +318,7 @@ def main():
     print(f"\npython {sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__}")
 
 
-def accuracy_section(snrs, n_acc, n_ref, repeats):
+def accuracy_section(snrs, n_acc, n_ref, repeats, inactive=0.0):
     """HRF r and pooled beta r (issue-16 scoring) of every method at each SNR."""
     methods = [
         ("neuroopt R1GLM default (ar1, hrf_shrinkage='auto')", {}),
@@ -310,11 +326,13 @@ def accuracy_section(snrs, n_acc, n_ref, repeats):
         ("neuroopt R1GLM hrf_shrinkage=0 (ols)", {"hrf_shrinkage": 0.0, "noise_model": "ols"}),
     ]
     for snr in snrs:
-        sim = simulate(2.0, 400, n_acc, snr)
+        sim = simulate(2.0, 400, n_acc, snr, inactive=inactive)
         truth = sim["hrfs"], sim["betas"]
         sub = sim["hrfs"][:, :n_ref], sim["betas"][:, :n_ref]
+        extra = (f", {inactive:.0%} of them inactive (SNR of the active ones)" if inactive
+                 else "")
         print(f"### Accuracy: TR 2 s, 400 scans, 6 conditions x 20 trials, AR(1) 0.3 + drifts, "
-              f"SNR {snr:g}, {n_acc} voxels\n")
+              f"SNR {snr:g}, {n_acc} voxels{extra}\n")
         print(f"| method | voxels/s (1 core) | HRF r, all | pooled beta r, all | "
               f"HRF r, first {n_ref} | pooled beta r, first {n_ref} |\n|---|---|---|---|---|---|")
         rows = []
