@@ -141,6 +141,8 @@ def _bold_list(bold_imgs):
 def _fitted_masker(mask_img):
     """A fitted NiftiMasker from a mask image, a path or a NiftiMasker (fitted if needed)."""
     from nilearn.maskers import NiftiMasker
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
     if mask_img is None:
@@ -149,11 +151,12 @@ def _fitted_masker(mask_img):
     if isinstance(mask_img, NiftiMasker):
         try:
             check_is_fitted(mask_img)
-        except Exception:  # noqa: BLE001 - nilearn raises its own NotFittedError subclass
+        except NotFittedError:
             if mask_img.mask_img is None:
                 raise ValueError("mask_img is a NiftiMasker without a mask: give it mask_img= "
                                  "(the brain mask) or fit it first.") from None
-            mask_img = mask_img.fit()
+            # as nilearn's FirstLevelModel: a fitted copy, the caller's masker is not changed
+            mask_img = clone(mask_img).fit()
         return mask_img
     try:
         return NiftiMasker(mask_img=mask_img, standardize=None, detrend=False).fit()
@@ -177,8 +180,8 @@ def fit_r1glm_images(bold_imgs, events, mask_img, t_r, confounds=None, trial_bet
         BIDS events: onset, duration, trial_type.
     mask_img : 3D image or path, or nilearn.maskers.NiftiMasker
         Voxels to fit (nonzero). Required: HRF fits on out-of-brain voxels are meaningless. A
-        NiftiMasker is used as given (fitted first if it is not), so its own options (e.g.
-        smoothing) apply; a mask image gets a masker without standardisation or detrending.
+        NiftiMasker is used with its own options (e.g. smoothing; a fitted copy if it is not
+        fitted); a mask image gets a masker without standardisation or detrending.
     t_r : float
         Repetition time in s (passed explicitly: NIfTI headers are sometimes wrong).
     confounds : array-like or list of them (one per run) or None

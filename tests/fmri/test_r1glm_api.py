@@ -104,9 +104,10 @@ def test_fit_images_accepts_a_masker(images):
     unfitted = NiftiMasker(mask_img=mask, standardize=None)
     from_masker = fit_r1glm_images(img, events, unfitted, t_r=T_R)
     np.testing.assert_allclose(from_masker.estimator.betas_, ref.estimator.betas_, rtol=1e-6)
-    assert from_masker.masker is unfitted  # fitted in place, used as given
+    assert not hasattr(unfitted, "mask_img_")  # a fitted copy, as nilearn's FirstLevelModel
     fitted = NiftiMasker(mask_img=mask, standardize=None).fit()
     again = fit_r1glm_images([img], [events], fitted, t_r=T_R)
+    assert again.masker is fitted
     np.testing.assert_allclose(again.estimator.betas_, ref.estimator.betas_, rtol=1e-6)
     with pytest.raises(ValueError, match="NiftiMasker without a mask"):
         fit_r1glm_images(img, events, NiftiMasker(), t_r=T_R)
