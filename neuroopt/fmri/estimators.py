@@ -100,7 +100,7 @@ def _as_run_list(Y, events, confounds):
 
 
 def _check_scan_axis(y, events, t_r, y_name, events_name):
-    """Say that ``y`` is transposed when its rows cannot hold the events but its columns can."""
+    """Say that ``y`` looks transposed (voxels x scans) given how far its events reach."""
     if not isinstance(events, pd.DataFrame) or "onset" not in events.columns or not len(events):
         return  # check_events names those problems
     onsets = pd.to_numeric(events["onset"], errors="coerce").to_numpy(float)
@@ -108,11 +108,15 @@ def _check_scan_axis(y, events, t_r, y_name, events_name):
         return
     last = float(np.nanmax(onsets))
     n_scans, n_voxels = y.shape
-    if (n_scans - 1) * t_r < last <= (n_voxels - 1) * t_r:
+    needed = int(np.floor(last / t_r)) + 1
+    # transposed: the rows cannot hold the events but the columns can, or there are more rows
+    # than columns and the events end within the first quarter of the rows
+    if (n_scans - 1) * t_r < last <= (n_voxels - 1) * t_r or (
+            n_voxels < n_scans and needed <= n_voxels and needed < n_scans / 4):
         raise ValueError(
             f"{y_name} has shape {y.shape}, read as (n_scans, n_voxels) = ({n_scans}, "
-            f"{n_voxels}), but {events_name} has onsets up to {last:g} s, which needs at least "
-            f"{int(np.floor(last / t_r)) + 1} scans at t_r={t_r:g} s. {y_name} must have one row "
+            f"{n_voxels}), but {events_name} has onsets up to {last:g} s, i.e. within the first "
+            f"{needed} scans at t_r={t_r:g} s. {y_name} must have one row "
             "per scan and one column per voxel: if yours is (n_voxels, n_scans), pass its "
             "transpose.")
 

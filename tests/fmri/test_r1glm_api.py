@@ -77,6 +77,10 @@ def test_transposed_data_is_named(sim):
         R1GLM(t_r=T_R).fit(Y.T, events)
     with pytest.raises(ValueError, match=r"got shapes \[\(120, 20\), \(20, 120\)\]"):
         R1GLM(t_r=T_R).fit([Y, Y.T], [events, events])
+    # more voxels than scans: the transposed array could hold the events, which end early
+    wide = np.tile(Y, (1, 30))  # 120 scans x 600 voxels
+    with pytest.raises(ValueError, match=r"Y has shape \(600, 120\).*within the first 92 scans"):
+        R1GLM(t_r=T_R).fit(wide.T, events)
     # an events table that really is too long for the run keeps its own message
     late = events.copy()
     late.loc[3, "onset"] = 10 * N_SCANS * T_R
