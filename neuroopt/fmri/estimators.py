@@ -746,7 +746,6 @@ class R1GLMS(R1GLM):
         if len(events) != len(self.n_scans_):
             raise ValueError(f"The model was fitted on {len(self.n_scans_)} run(s); give one "
                              f"events table per run, got {len(events)}.")
-        nb = self.basis_.n_basis
         out = []
         for r, (ev, n) in enumerate(zip(events, self.n_scans_)):
             ev = check_events(ev, n, self.t_r, name=f"events[{r}]")

@@ -161,7 +161,8 @@ def _fitted_masker(mask_img):
     try:
         return NiftiMasker(mask_img=mask_img, standardize=None, detrend=False).fit()
     except (TypeError, ValueError, FileNotFoundError) as err:
-        shown = repr(str(mask_img)) if isinstance(mask_img, (str, Path)) else type(mask_img).__name__
+        shown = (repr(str(mask_img)) if isinstance(mask_img, (str, Path))
+                 else type(mask_img).__name__)
         raise ValueError(f"mask_img ({shown}) is not a usable mask: {err} Give a 3D mask "
                          "image or its path, or a NiftiMasker.") from err
 

@@ -1,4 +1,4 @@
-"""Rank-1 GLM API: R1GLMS predict/score, one noise_model default, input shapes, NiftiMasker masks."""
+"""Rank-1 GLM API: R1GLMS predict/score, one noise_model default, input shapes, maskers."""
 
 from __future__ import annotations
 
