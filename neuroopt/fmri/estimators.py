@@ -381,10 +381,10 @@ class R1GLM(_RankOneBase):
         HRFs) correlating 0.801 / 0.936 / 0.978 / 0.990 with the truth: at SNR >= 0.5 the
         accuracy of OLS with each voxel's true HRF, at 0.25 just below it (0.810); ``alpha = 0``
         loses there (0.778), its HRF overfitting the noise of weak voxels. The estimated
-        prior mean and sd were within 0.02 of
-        those of the simulated HRF population, which the estimator never sees. The noise
-        covariances of the shape ratios assume white noise (also with ``noise_model="ar1"``),
-        which makes the estimated spread ``S`` slightly too wide, i.e. the prior conservative.
+        prior mean and sd were within 0.02 of those of the simulated HRF population, which the
+        estimator never sees. The noise covariances of the shape ratios assume white noise
+        (also with ``noise_model="ar1"``), which makes the estimated spread ``S`` slightly too
+        wide, i.e. the prior conservative.
     n_jobs : int
         Numba threads for the per-voxel solver (-1: all). BLAS stays on one thread.
     tol : float
