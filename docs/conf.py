@@ -73,7 +73,6 @@ suppress_warnings = ["myst.header"]  # README sections included in the guide sta
 
 html_theme = "pydata_sphinx_theme"
 html_title = "neuroopt"
-html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
