@@ -38,6 +38,11 @@ class GroupDecodingResult:
     subjects: list
 
     @property
+    def mean_scores(self):
+        """Group-mean score, shape (n_times,) or (n_times, n_times) (as ``TemporalDecodingResult``)."""
+        return self.scores.mean(axis=0)
+
+    @property
     def curves(self):
         """Per-subject curves over time (the diagonal for generalisation matrices)."""
         if self.scores.ndim == 3:

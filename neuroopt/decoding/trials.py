@@ -16,25 +16,26 @@ class TrialDecodingResult:
 
     Attributes
     ----------
-    fold_scores : ndarray, shape (n_folds,)
+    scores : ndarray, shape (n_folds,)
+        Test score of each fold (one held-out run each), as ``TemporalDecodingResult.scores``.
     scoring : str
     chance : float
     classes : ndarray of str
     """
 
-    fold_scores: np.ndarray
+    scores: np.ndarray
     scoring: str
     chance: float
     classes: np.ndarray
 
     @property
-    def score(self):
-        """Mean score over folds."""
-        return float(np.mean(self.fold_scores))
+    def mean_scores(self):
+        """Score averaged over folds (a float: one region)."""
+        return float(np.mean(self.scores))
 
     def save(self, path):
         """Write an ``.npz`` file atomically."""
-        atomic_save_npz(path, fold_scores=self.fold_scores, scoring=np.array(self.scoring),
+        atomic_save_npz(path, scores=self.scores, scoring=np.array(self.scoring),
                         chance=np.array(self.chance), classes=np.asarray(self.classes).astype(str))
         return path
 
@@ -42,7 +43,7 @@ class TrialDecodingResult:
     def load(cls, path):
         """Read a result written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as npz:
-            return cls(npz["fold_scores"], str(npz["scoring"]), float(npz["chance"]), npz["classes"])
+            return cls(npz["scores"], str(npz["scoring"]), float(npz["chance"]), npz["classes"])
 
 
 @verbose

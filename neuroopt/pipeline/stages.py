@@ -183,7 +183,7 @@ def fmri_decoding(input, output, params, threads):
     scoring = cfg["scoring"] if len(contrast) == 2 else "balanced_accuracy"
     result = decode_trials(betas[keep], conditions[keep], trials["run"].to_numpy()[keep], scoring=scoring)
     result.save(output.result)
-    logger.info(f"fMRI decoding {contrast}: {scoring} {result.score:.3f} (chance {result.chance})")
+    logger.info(f"fMRI decoding {contrast}: {scoring} {result.mean_scores:.3f} (chance {result.chance})")
 
 
 def meeg_rsa(input, output, params, threads):

@@ -49,7 +49,7 @@ def plot_decoding_curve(result, ax=None, alpha=0.05):
 
 def plot_generalization(result, ax=None):
     """Temporal generalisation matrix (training time x testing time)."""
-    scores = result.mean_scores if hasattr(result, "mean_scores") else result.scores.mean(axis=0)
+    scores = result.mean_scores
     if scores.ndim != 2:
         raise ValueError("plot_generalization needs a result computed with generalization=True.")
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.5, 4), layout="constrained")

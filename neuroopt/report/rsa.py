@@ -56,7 +56,7 @@ def plot_model_fits(result, alpha=0.05, cluster_tests=None):
     fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
     lower, upper = result.noise_lower.mean(axis=0), result.noise_upper.mean(axis=0)
     ax.fill_between(axis, lower, upper, color="0.8", lw=0, label="noise ceiling")
-    mean, se = result.mean_fits(), result.standard_error()
+    mean, se = result.mean_fits, result.standard_error
     span = np.nanmax(np.abs(mean)) or 1.0
     for i, name in enumerate(result.model_names):
         ax.plot(axis, mean[:, i], color=f"C{i}", label=name)
@@ -83,7 +83,7 @@ def add_rsa_section(report, stack, *, title="RSA", section="RSA", times=None, ta
 def plot_model_bars(result):
     """Group model fits per region (non-time axis): bars with bootstrap SE and the noise ceiling."""
     names = [str(a) for a in np.asarray(result.axis)]
-    mean, se = result.mean_fits(), result.standard_error()
+    mean, se = result.mean_fits, result.standard_error
     lower, upper = result.noise_lower.mean(axis=0), result.noise_upper.mean(axis=0)
     n_models = len(result.model_names)
     width = 0.8 / n_models
@@ -108,8 +108,8 @@ def add_model_comparison_section(report, result, *, title="RSA model comparison"
         caption = (f"Mean model fit ({result.method}) across {result.fits.shape[0]} subjects, "
                    "bootstrap SE; grey band: noise ceiling.")
         add_figure(report, plot_model_bars(result), title, section=section, caption=caption, tags=tags)
-        p_zero, p_ceiling = result.zero_p_values(), result.ceiling_p_values()
-        rows = [(str(region), name, f"{result.mean_fits()[r, i]:.3g}", f"{p_zero[i, r]:.3g}", f"{p_ceiling[i, r]:.3g}")
+        p_zero, p_ceiling = result.zero_p_values, result.ceiling_p_values
+        rows = [(str(region), name, f"{result.mean_fits[r, i]:.3g}", f"{p_zero[i, r]:.3g}", f"{p_ceiling[i, r]:.3g}")
                 for r, region in enumerate(np.asarray(result.axis)) for i, name in enumerate(result.model_names)]
         report.add_html(html_table(rows, ("region", "model", "mean fit", "p (fit > 0)", "p (below lower ceiling)")),
                         title=f"{title}: statistics", section=section, tags=tags)

@@ -127,8 +127,8 @@ def _func_decoding(report, section):
     rows = []
     for contrast, path in zip(section["contrasts"], section["results"]):
         result = TrialDecodingResult.load(path)
-        folds = ", ".join(f"{s:.2f}" for s in result.fold_scores)
-        rows.append((contrast, " vs ".join(map(str, result.classes)), result.scoring, f"{result.score:.3f}", f"{result.chance:.3f}", folds))
+        folds = ", ".join(f"{s:.2f}" for s in result.scores)
+        rows.append((contrast, " vs ".join(map(str, result.classes)), result.scoring, f"{result.mean_scores:.3f}", f"{result.chance:.3f}", folds))
     report.add_html(
         html_table(rows, ("contrast", "classes", "score", "mean", "chance", "per run (leave-one-run-out)")),
         title=f"fMRI decoding of R1-GLMS trial betas — {section['title']}",

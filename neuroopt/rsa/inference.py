@@ -94,10 +94,12 @@ class ModelComparisonResult:
     axis: np.ndarray
     method: str
 
+    @property
     def mean_fits(self):
         """Group-mean fit, shape (n_times, n_models)."""
         return self.fits.mean(axis=0)
 
+    @property
     def standard_error(self):
         """Bootstrap standard error of the group-mean fit, shape (n_times, n_models)."""
         return self.bootstrap_fits.std(axis=0, ddof=1)
@@ -107,11 +109,13 @@ class ModelComparisonResult:
         tail = 100 * (1 - level) / 2
         return np.percentile(self.bootstrap_fits, [tail, 100 - tail], axis=0)
 
+    @property
     def pairwise_p_values(self):
         """Two-sided bootstrap p-values of model i vs model j, shape (n_models, n_models, n_times)."""
         diff = self.bootstrap_fits[:, :, :, None] - self.bootstrap_fits[:, :, None, :]
         return _two_sided_p(diff).transpose(1, 2, 0)
 
+    @property
     def ceiling_p_values(self):
         """One-sided bootstrap p-values that a model fits worse than the lower noise ceiling.
 
@@ -121,6 +125,7 @@ class ModelComparisonResult:
         diff = self.bootstrap_lower[:, :, None] - self.bootstrap_fits
         return _one_sided_p(diff).T
 
+    @property
     def zero_p_values(self):
         """One-sided bootstrap p-values that the group fit is > 0, shape (n_models, n_times)."""
         return _one_sided_p(self.bootstrap_fits).T

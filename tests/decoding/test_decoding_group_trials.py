@@ -73,8 +73,8 @@ def test_trial_decoding_roi_and_searchlight():
     far = np.zeros_like(roi)
     far[4:, 4:, 4:] = 1
     outside = decode_roi(betas_img, nib.Nifti1Image(far, mask_img.affine), y, runs)
-    assert inside.fold_scores.shape == (4,)
-    assert inside.score > 0.85 and abs(outside.score - 0.5) < 0.2
+    assert inside.scores.shape == (4,)
+    assert inside.mean_scores > 0.85 and abs(outside.mean_scores - 0.5) < 0.2
     score_img = searchlight_decoding(betas_img, mask_img, y, runs, radius=3.5)
     scores = score_img.get_fdata()
     assert scores[0, 0, 0] > 0.8 and scores[5, 5, 5] < 0.75
@@ -87,7 +87,7 @@ def test_trial_decoding_roi_and_searchlight():
                 voxel[axis] += step
                 if 0 <= voxel[axis] < 6:
                     sphere[tuple(voxel)] = 1
-        roi_score = decode_roi(betas_img, nib.Nifti1Image(sphere, mask_img.affine), y, runs).score
+        roi_score = decode_roi(betas_img, nib.Nifti1Image(sphere, mask_img.affine), y, runs).mean_scores
         assert scores[centre] == pytest.approx(roi_score, abs=1e-12)
     with pytest.raises(ValueError, match="at least 2 runs"):
         decode_trials(rng.standard_normal((20, 5)), np.tile([0, 1], 10), np.ones(20))

@@ -77,14 +77,14 @@ def test_evaluate_models_bootstrap_and_tests(tmp_path):
     rdms, models = _group()
     result = evaluate_models(rdms, models, ["modality", "side"], n_bootstrap=100,
                              axis=np.linspace(-0.1, 0.5, 20))
-    fits = result.mean_fits()
+    fits = result.mean_fits
     assert fits[10, 0] > 0.8 and abs(fits[10, 1]) < 0.3
     low, high = result.confidence_interval()
     assert low[10, 0] > high[10, 1]  # the true model is clearly better at the peak
-    assert result.pairwise_p_values()[0, 1, 10] < 0.05
-    assert result.zero_p_values()[0, 10] < 0.05 and result.zero_p_values()[1, 10] > 0.05
+    assert result.pairwise_p_values[0, 1, 10] < 0.05
+    assert result.zero_p_values[0, 10] < 0.05 and result.zero_p_values[1, 10] > 0.05
     # the true model reaches the noise ceiling, the wrong one does not
-    assert result.ceiling_p_values()[0, 10] > 0.05 and result.ceiling_p_values()[1, 10] < 0.05
+    assert result.ceiling_p_values[0, 10] > 0.05 and result.ceiling_p_values[1, 10] < 0.05
     tests = result.cluster_tests(n_permutations=200)
     zero = tests[("zero", "modality")]
     assert 10 in np.flatnonzero(zero.significant_mask())
