@@ -10,7 +10,10 @@ min_version("8.0")
 
 configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
-validate(config, str(Path(workflow.basedir) / "config" / "schema.yaml"))
+from neuroopt.pipeline.config import check_config
+
+check_config(config, str(Path(workflow.basedir) / "config" / "schema.yaml"))  # every problem, one line each
+validate(config, str(Path(workflow.basedir) / "config" / "schema.yaml"))  # fills in the defaults
 
 report: "workflows/report/workflow.rst"
 

@@ -46,20 +46,32 @@ def build_parser():
     run = sub.add_parser(
         "run",
         help="run the Snakemake workflow (extra arguments go to snakemake, e.g. -n, --keep-going)",
-        description="Run the neuroopt workflow with Snakemake. Unknown arguments are passed to snakemake.",
+        description=(
+            "Run the neuroopt workflow with Snakemake. Without --configfile it uses the default config "
+            "(`neuroopt config`): it builds the demo dataset in ./neuroopt-demo and analyses it there. "
+            "Snakemake's logs/ (one log per job) and .snakemake/ (its bookkeeping) are written to the "
+            "current working directory; the derivatives go to <bids_root>/derivatives/neuroopt. "
+            "Unknown arguments are passed to snakemake (-n, --keep-going, --forcerun RULE, --unlock...)."
+        ),
     )
-    run.add_argument("--configfile", nargs="+", help="YAML config file(s) overriding the defaults")
+    run.add_argument(
+        "--configfile", nargs="+",
+        help="YAML config file(s) overriding the defaults (start from `neuroopt config > my.yaml`); "
+        "without it, the demo is built and analysed in ./neuroopt-demo",
+    )
     run.add_argument("--profile", help="'local', 'slurm' or a profile folder")
     run.add_argument("--cores", default="all", help="cores for local execution (default: all)")
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo-data", help="generate the built-in demo BIDS dataset (with ground truth)")
-    demo.add_argument("path", help="folder to create")
-    demo.add_argument("--subjects", type=int, default=2)
-    demo.add_argument("--runs", type=int, default=2)
-    demo.add_argument("--fmri-resolution", type=float, default=4.0)
-    demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--overwrite", action="store_true")
+    demo.add_argument("path", help="folder to create (a BIDS dataset, ground truth under derivatives/truth/)")
+    demo.add_argument("--subjects", type=int, default=2, help="number of subjects (default: %(default)s)")
+    demo.add_argument("--runs", type=int, default=2, help="EEG and fMRI runs per subject, at least 2 (default: %(default)s)")
+    demo.add_argument(
+        "--fmri-resolution", type=float, default=4.0, help="fMRI voxel size in mm; larger is faster (default: %(default)s)"
+    )
+    demo.add_argument("--seed", type=int, default=42, help="random seed of the simulation (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true", help="replace an existing demo dataset at PATH")
     demo.set_defaults(func=_demo)
 
     config = sub.add_parser("config", help="print the default config (copy it to start your own)")

@@ -71,3 +71,22 @@ def test_unknown_keys_are_rejected(default_config, where):
 def test_missing_bids_root_is_an_error():
     with pytest.raises(WorkflowError, match="bids_root"):
         validate({}, SCHEMA)
+
+
+def test_every_problem_on_one_line_with_a_suggestion(default_config):
+    from neuroopt.pipeline.config import ConfigError, check_config, config_problems
+
+    config = copy.deepcopy(default_config)
+    config["meeg"]["lfreq"] = 1.0
+    config["smoothing"] = 6
+    config["fmri"]["high_pass"] = "low"
+    problems = config_problems(config, SCHEMA)
+    assert problems == [
+        "fmri.high_pass: 'low' is not of type 'number', 'null'",
+        "meeg.lfreq: unknown key; did you mean meeg.l_freq?",
+        "smoothing: unknown key; did you mean fmri.smoothing_fwhm?",
+    ]
+    with pytest.raises(ConfigError) as info:
+        check_config(config, SCHEMA)
+    assert len(str(info.value).splitlines()) == 1 + len(problems)
+    assert config_problems(default_config, SCHEMA) == []

@@ -142,8 +142,8 @@ def test_dry_run_over_a_bids_dataset(tiny_demo, tmp_path):
 @pytest.mark.parametrize(
     "config, needle",
     [
-        ({"bids_root": "demo", "meeg": {"l_freq": "low"}}, r"'low' is not of type"),
-        ({"bids_root": "demo", "smoothing": 6}, r"'smoothing' was unexpected"),
+        ({"bids_root": "demo", "meeg": {"l_freq": "low"}}, r"meeg.l_freq: 'low' is not of type"),
+        ({"bids_root": "demo", "meeg": {"lfreq": 1}}, r"meeg.lfreq: unknown key; did you mean meeg.l_freq\?"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, config, needle):
@@ -152,6 +152,7 @@ def test_config_errors_stop_before_any_job(tmp_path, config, needle):
     output = result.stdout + result.stderr  # snakemake prints its errors on stdout
     assert re.search(needle, output), output[-2000:]
     assert "Job stats" not in output
+    assert len(output.splitlines()) < 12, output  # one line per problem, not the schema
 
 
 def test_missing_bids_root_error(tmp_path):
