@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from . import __version__
 from ._workflow import default_config, profile_dir, snakefile
+
+
+# Snakemake's scheduling chatter and its block per job (every input and output, the reason...),
+# hidden from the terminal by `neuroopt run` (they stay in .snakemake/log/); each job prints its
+# own start and end lines (neuroopt.pipeline.rule). Error blocks ("Error in rule x:") are kept.
+_SNAKEMAKE_CHATTER = re.compile(
+    r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.|\[\w{3} \w{3} +\d+ [\d:]+ \d{4}\]|"
+    r"Finished jobid: \d+ \(Rule: \w+\)|Assuming unrestricted shared filesystem usage\.|host: \S+|"
+    r"Using shell: \S+|Rules claiming more threads will be scaled down\.)\s*$"
+)
+
+
+_JOB_BLOCK = re.compile(r"^(local)?rule \w+:\s*$")
+
+
+def _without_chatter(lines):
+    """Yield the lines worth showing: no scheduling chatter, no job blocks (header + indented lines)."""
+    in_block = blank = False
+    for line in lines:
+        if in_block and (line.startswith((" ", "\t")) or not line.strip()):
+            continue
+        in_block = bool(_JOB_BLOCK.match(line))
+        if in_block or _SNAKEMAKE_CHATTER.match(line) or (blank and not line.strip()):
+            continue
+        blank = not line.strip()
+        yield line
+
+
+def _quiet_chatter(command):
+    """Run ``command``, copying its output (stdout and stderr) to ours without the chatter."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    try:
+        for line in _without_chatter(process.stdout):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # Snakemake got the Ctrl-C too: let it stop its jobs and report
+        for line in process.stdout:
+            sys.stdout.write(line)
+    return process.wait()
 
 
 def _run(args, extra):
@@ -21,7 +61,9 @@ def _run(args, extra):
         command += ["--cores", str(args.cores)]
     command += extra
     print("neuroopt: " + " ".join(command), flush=True)
-    return subprocess.call(command)
+    if args.all_messages:
+        return subprocess.call(command)
+    return _quiet_chatter(command)
 
 
 def _demo(args, extra):
@@ -61,6 +103,12 @@ def build_parser():
     )
     run.add_argument("--profile", help="'local', 'slurm' or a profile folder")
     run.add_argument("--cores", default="all", help="cores for local execution (default: all)")
+    run.add_argument(
+        "--all-messages", action="store_true",
+        help="show Snakemake's own messages (a block per job with its inputs and outputs, the "
+        "scheduling); by default the terminal shows one line per job start and end, and Snakemake's "
+        "full log is in .snakemake/log/",
+    )
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo-data", help="generate the built-in demo BIDS dataset (with ground truth)")

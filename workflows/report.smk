@@ -13,6 +13,7 @@ rule subject_report:
     params:
         unit="{unit}",
         sections=lambda w: PLAN.report_sections(w.unit),
+        logs=str(LOGS),  # the report lists the warnings the subject's jobs recorded there
     log:
         str(LOGS / "subject_report/{unit}.log"),
     threads: 1

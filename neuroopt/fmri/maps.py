@@ -212,8 +212,8 @@ def fit_r1glm_images(bold_imgs, events, mask_img, t_r, confounds=None, trial_bet
                              "image (or path) on the mask's grid.") from err
     cls = R1GLMS if trial_betas else R1GLM
     estimator = cls(t_r=t_r, **params).fit(runs, events, confounds)
-    logger.info("rank-1 GLM: %d voxels, %d run(s), %d conditions in %.1f s", runs[0].shape[1],
-                len(runs), len(estimator.conditions_), estimator.fit_time_)
+    logger.info("rank-1 GLM: %d voxels, %d run(s), %d conditions", runs[0].shape[1],  # fit time: R1GLM.fit's line
+                len(runs), len(estimator.conditions_))
     return R1GLMImages.from_estimator(estimator, masker)
 
 

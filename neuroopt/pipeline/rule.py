@@ -4,6 +4,11 @@ the job's threads, and a readable error in the log before the failure reaches Sn
 A failed job also leaves a small failure record (``<log>.failed.json``) beside its log; at the end
 of a failed run :func:`report_failed_run` turns these records into an error summary and a group
 page that lists the subjects that failed and why.
+
+On the terminal a job prints one line when it starts and one when it ends (subject, rule, time,
+key results); everything else goes to its log. Python and MNE warnings raised in the job go to
+the log and the terminal, and to ``<log>.warnings.json``, which the subject report lists
+(:func:`collect_warnings`).
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from ..utils import atomic_write_text, logger, pin_blas_threads
 
 FAILURE_SUFFIX = ".failed.json"
+WARNINGS_SUFFIX = ".warnings.json"
 _UNIT_RE = re.compile(r"sub-[a-zA-Z0-9]+(?:[_/]ses-[a-zA-Z0-9]+)?")
 
 
@@ -42,6 +49,120 @@ def failure_record_path(log_path):
     """``logs/rule/x.log`` -> ``logs/rule/x.failed.json``."""
     log_path = Path(log_path)
     return log_path.with_name(log_path.name.rsplit(".", 1)[0] + FAILURE_SUFFIX)
+
+
+def warnings_record_path(log_path):
+    """``logs/rule/x.log`` -> ``logs/rule/x.warnings.json``."""
+    log_path = Path(log_path)
+    return log_path.with_name(log_path.name.rsplit(".", 1)[0] + WARNINGS_SUFFIX)
+
+
+def job_label(rule, wildcards):
+    """``sub-01 meeg_preprocess task-demo_run-01 eeg``: subject, rule, then what tells the job apart."""
+    unit = _unit_of(wildcards)
+    parts = []
+    for key, value in _as_dict(wildcards).items():
+        if key in ("sdir", "unit"):
+            continue
+        value = str(value)
+        if unit and value.startswith(unit):
+            value = value[len(unit):].lstrip("_")
+        if value:
+            parts.append(value)
+    return " ".join([unit or "dataset", rule, *parts])
+
+
+class _ConsoleFilter(logging.Filter):
+    """On the terminal a job shows its start/end lines and warnings; results wait for the end line."""
+
+    def __init__(self):
+        super().__init__()
+        self.results = []
+
+    def filter(self, record):
+        if getattr(record, "result", False):
+            self.results.append(record.getMessage())
+            return False
+        return record.levelno >= logging.WARNING or getattr(record, "console", False)
+
+
+@contextlib.contextmanager
+def _job_console(label):
+    """Tag the terminal lines of the job with the time and ``label``; keep the rest for the log."""
+    consoles = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+    console_filter = _ConsoleFilter()
+    formatter = logging.Formatter(f"%(asctime)s {label}: %(message)s", datefmt="%H:%M:%S")
+    saved = [h.formatter for h in consoles]
+    for handler in consoles:
+        handler.setFormatter(formatter)
+        handler.addFilter(console_filter)
+    try:
+        yield console_filter
+    finally:
+        for handler, old in zip(consoles, saved):
+            handler.setFormatter(old)
+            handler.removeFilter(console_filter)
+
+
+@contextlib.contextmanager
+def _captured_warnings(seen):
+    """Route ``warnings.warn`` (Python's, scikit-learn's, MNE's ``warn``) to the log, one line each.
+
+    The filters are unchanged (a warning the user silenced stays silent); each shown warning is
+    appended to ``seen`` as ``(category, message, source)``.
+    """
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        seen.append((category.__name__, text, f"{Path(filename).name}:{lineno}"))
+        logger.warning(f"{category.__name__}: {text}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def _write_warnings_record(log_path, rule, wildcards, label, seen):
+    path = warnings_record_path(log_path)
+    if not seen:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    counts = {}
+    for category, message, source in seen:
+        counts.setdefault((category, message), {"category": category, "message": message, "source": source, "count": 0})
+        counts[(category, message)]["count"] += 1
+    record = {"rule": rule, "unit": _unit_of(wildcards), "job": label, "log": str(log_path), "warnings": list(counts.values())}
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def collect_warnings(log_dir, unit):
+    """The warnings recorded by the jobs of ``unit`` (a subject or subject_session) under ``log_dir``.
+
+    Parameters
+    ----------
+    log_dir : path-like
+        The workflow's log folder (``logs/``).
+    unit : str
+        ``sub-01`` or ``sub-01_ses-01``; dataset-level jobs (the demo generation) are included.
+
+    Returns
+    -------
+    rows : list of dict
+        One per distinct warning of a job, with keys ``rule``, ``job``, ``category``,
+        ``message``, ``source``, ``count`` and ``log``, sorted by rule then job.
+    """
+    rows = []
+    for path in sorted(Path(log_dir).rglob(f"*{WARNINGS_SUFFIX}")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if record.get("unit") not in (unit, None):
+            continue
+        for warning in record["warnings"]:
+            rows.append({"rule": record["rule"], "job": record["job"], "log": record["log"], **warning})
+    return sorted(rows, key=lambda r: (r["rule"], r["job"]))
 
 
 def _job_temporaries(output_paths):
@@ -120,11 +241,20 @@ def run_rule(smk, step):
     mne.set_log_level("WARNING")
     rule = getattr(smk, "rule", step.__name__)
     wildcards = getattr(smk, "wildcards", {})
+    label = job_label(rule, wildcards)
+    seen = []
+    start = time.monotonic()
     try:
-        logger.info(f"rule {rule}: inputs {list(smk.input)}")
-        _remove_stale_temporaries(list(smk.output))
-        step(smk.input, smk.output, smk.params, threads)
-        logger.info(f"rule {rule}: wrote {list(smk.output)}")
+        with _job_console(label) as console, _captured_warnings(seen):
+            logger.info("started", extra={"console": True})
+            logger.info(f"inputs: {', '.join(map(str, smk.input)) or 'none'}")
+            _remove_stale_temporaries(list(smk.output))
+            step(smk.input, smk.output, smk.params, threads)
+            logger.info(f"wrote: {', '.join(map(str, smk.output))}")
+            results = "; ".join(console.results)
+            noted = f" [{len(seen)} warning(s), see {log_path}]" if seen and log_path else ""
+            logger.info(f"done in {time.monotonic() - start:.1f} s" + (f": {results}" if results else "") + noted,
+                        extra={"console": True})
         if log_path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(failure_record_path(log_path))
@@ -143,6 +273,9 @@ def run_rule(smk, step):
                 _write_failure_record(log_path, rule, wildcards, list(smk.output), err)
         raise
     finally:
+        if log_path:
+            with contextlib.suppress(Exception):  # the record feeds the report; never mask the job's outcome
+                _write_warnings_record(log_path, rule, wildcards, label, seen)
         if handler is not None:
             logger.removeHandler(handler)
             handler.close()

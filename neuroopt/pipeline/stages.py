@@ -7,10 +7,11 @@ outputs written atomically.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
-from ..utils import atomic_path, atomic_write_text, logger
+from ..utils import atomic_path, atomic_write_text, log_result, logger
 
 
 def _write_json(path, data):
@@ -35,7 +36,7 @@ def fmri_r1glm(input, output, params, threads):
     from ..io.bids import read_events
 
     cfg = params.cfg
-    t_rs = {json.loads(open(p).read())["RepetitionTime"] for p in input.sidecars}
+    t_rs = {json.loads(Path(p).read_text())["RepetitionTime"] for p in input.sidecars}
     if len(t_rs) != 1:
         raise ValueError(f"The runs {list(input.bolds)} have different repetition times {sorted(t_rs)}; fit them separately.")
     events = [read_events(p) for p in params.events]
@@ -62,12 +63,15 @@ def fmri_r1glm(input, output, params, threads):
         "median_r2_gain": float(np.nanmedian(est.r2_ - est.r2_canonical_)),
         "params": cfg,
     }
-    # the fit time goes to the log, not the summary: derivatives must not differ between runs
-    logger.info(f"R1-GLM fit: {summary['n_voxels']} voxels in {est.fit_time_:.1f} s")
+    # the fit time goes to the log (R1GLM.fit), not the summary: derivatives must not differ between runs
+    log_result(f"{summary['n_voxels']} voxels, median HRF peak {summary['median_hrf_peak_s']:.1f} s, "
+               f"median R² gain {summary['median_r2_gain']:.3f}")
     truth = _truth(params.truth)
     if truth is not None:
+        from ..datasets.scores import truth_summary
+
         summary["truth_scores"] = score_against_truth(result, truth)
-        logger.info(f"R1-GLM against the demo truth: {summary['truth_scores']}")
+        log_result("vs truth: " + truth_summary(summary["truth_scores"], ["hrf_r", "ttp_error", "beta_r_active"]))
     # the estimator and masker alone: the images are rebuilt from them (R1GLMImages.from_estimator)
     with atomic_path(output.model, suffix=".joblib") as tmp:
         joblib.dump({"estimator": result.estimator, "masker": result.masker}, tmp)
@@ -138,6 +142,9 @@ def meeg_sparse(input, output, params, threads):
             rows[condition] = row
             logger.info(f"{estimator} {condition}: {row['n_sources']} sources, alpha/alpha_max {row['alpha_fraction']:.3f}, "
                         f"explained variance {100 * row['explained_variance']:.1f} %" + (f", {len(sol.warnings)} warning(s)" if sol.warnings else ""))
+        n_sources = sorted(r["n_sources"] for r in rows.values())
+        log_result(f"{estimator}: {n_sources[0]}-{n_sources[-1]} sources per condition" if n_sources[0] != n_sources[-1]
+                   else f"{estimator}: {n_sources[0]} sources per condition")
         save_source_estimates(output[estimator], solutions)
         summary["estimators"][estimator] = rows
     _write_json(output.summary, summary)
@@ -156,7 +163,7 @@ def meeg_decoding(input, output, params, threads):
     result = decode_epochs(epochs, contrast, runs="run", scoring=scoring, generalization=cfg["generalization"])
     result.save(output.result)
     curve = result.mean_scores if result.scores.ndim == 2 else np.diag(result.mean_scores)
-    logger.info(f"decoding {contrast}: peak {scoring} {float(curve.max()):.3f} (chance {result.chance})")
+    log_result(f"peak {scoring} {float(curve.max()):.2f} at {result.times[int(curve.argmax())]:.2f} s (chance {result.chance:.2f})")
 
 
 def _trial_table(input):
@@ -183,7 +190,7 @@ def fmri_decoding(input, output, params, threads):
     scoring = cfg["scoring"] if len(contrast) == 2 else "balanced_accuracy"
     result = decode_trials(betas[keep], conditions[keep], trials["run"].to_numpy()[keep], scoring=scoring)
     result.save(output.result)
-    logger.info(f"fMRI decoding {contrast}: {scoring} {result.mean_scores:.3f} (chance {result.chance})")
+    log_result(f"{scoring} {result.mean_scores:.2f} (chance {result.chance:.2f}, {result.scores.size} folds)")
 
 
 def meeg_rsa(input, output, params, threads):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.derivatives import write_dataset_description, write_provenance
-from ..utils import atomic_path, atomic_write_text, logger
+from ..utils import atomic_path, atomic_write_text, log_result
 
 
 def read_derivative(reader, path, **kwargs):
@@ -96,6 +96,11 @@ def meeg_preprocess(input, output, params, threads):
     }
     _write_json(output.summary, summary)
     write_provenance(output.raw, inputs=[input.raw], params=cfg, seed=params.seed)
+    bads = summary["detected_bads"]
+    excluded = summary["ica_excluded"]
+    log_result(f"{len(bads)} bad channel(s){' ' + ', '.join(bads) if bads else ''}"
+               + (f", ICA excluded {', '.join(f'ICA{i:03d}' for i in excluded) or 'no component'}"
+                  f" of {summary['ica_n_components']}" if ica is not None else ""))
 
 
 def meeg_epochs(input, output, params, threads):
@@ -137,6 +142,7 @@ def meeg_epochs(input, output, params, threads):
     _write_json(output.summary, summary)
     for path in (output.epochs, output.evoked, output.cov):
         write_provenance(path, inputs=list(input.raws), params=cfg, seed=params.seed)
+    log_result(f"{summary['n_epochs']} epochs ({summary['n_dropped']} rejected), {len(summary['conditions'])} conditions")
 
 
 # ---------------------------------------------------------------------------------------- fMRI
@@ -165,6 +171,7 @@ def fmri_mask(input, output, params, threads):
     if n_voxels == 0:
         raise ValueError(f"The brain mask of {list(input.bolds)} is empty: check the BOLD images' intensities.")
     _write_json(output.summary, {"n_voxels": n_voxels, "runs": [str(p) for p in input.bolds]})
+    log_result(f"{n_voxels} voxels in the brain mask")
     write_provenance(output.mask, inputs=list(input.bolds), params=params.cfg, seed=None)
 
 
@@ -209,7 +216,11 @@ def subject_report(input, output, params, threads):
     from ..report import save_report
     from ..report.subject import build_subject_report
 
-    save_report(build_subject_report(params.unit, params.sections), output.html)
+    from .rule import collect_warnings
+
+    logs = getattr(params, "logs", None)
+    warnings = collect_warnings(logs, params.unit) if logs else None
+    save_report(build_subject_report(params.unit, params.sections, warnings=warnings), output.html)
 
 
 def group_report(input, output, params, threads):
@@ -222,4 +233,3 @@ def group_report(input, output, params, threads):
         params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa
     )
     save_report(report, output.html)
-    logger.info(f"Group page written to {output.html}")

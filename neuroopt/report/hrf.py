@@ -169,12 +169,18 @@ def add_hrf_section(report, result, truth=None, n_voxels=4, max_conditions=6,
             "median R² canonical": f"{np.median(est.r2_canonical_):.3f}",
             "median ALS iterations": int(np.median(est.n_iter_)),
             "fit time (s)": f"{est.fit_time_:.2f}"}
+    rows = {k: (v, "") for k, v in rows.items()}
     if scores is not None:
-        rows.update({f"truth: {k}": (f"{v:.3f}" if isinstance(v, float) else v)
-                     for k, v in scores.items()})
-    table = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                    for k, v in rows.items())
-    report.add_html(f"<table class='table table-sm'>{table}</table>", title="Fit summary",
+        from ..datasets.scores import format_truth_score
+
+        for key, value in scores.items():
+            label, text, meaning = format_truth_score(key, value)
+            rows[f"truth: {label}"] = (text, meaning)
+    table = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td>"
+                    f"<td>{html.escape(meaning)}</td></tr>" for k, (v, meaning) in rows.items())
+    guide = ("<p>Rows marked <em>truth</em> compare the fit with the demo's simulated HRFs and betas "
+             "(r: Pearson correlation, 1 is perfect).</p>" if scores is not None else "")
+    report.add_html(f"<table class='table table-sm'>{table}</table>{guide}", title="Fit summary",
                     section=section, tags=tags, replace=replace)
     logger.info("added %s to the report", section)
     return report, scores

@@ -5,6 +5,14 @@ from __future__ import annotations
 from ._figures import html_table
 
 
+def _ica_components(summary):
+    """``ICA000, ICA003 (of 20)``: component names, not numbers that read like counts."""
+    if summary.get("ica_n_components") is None:
+        return "—"
+    names = ", ".join(f"ICA{int(i):03d}" for i in summary["ica_excluded"]) or "none"
+    return f"{names} (of {summary['ica_n_components']})"
+
+
 def add_meeg_preprocessing_section(
     report, *, title, raws_before=(), raws_clean=(), run_labels=(), summaries=(), icas=(), evokeds=None, cov=None, epochs_summary=None
 ):
@@ -25,12 +33,13 @@ def add_meeg_preprocessing_section(
                 ", ".join(bads["flat"]) or "—",
                 ", ".join(bads["noisy"]) or "—",
                 summary["artifact_method"],
-                ", ".join(map(str, summary["ica_excluded"])) or "—",
+                _ica_components(summary),
             )
         )
     if rows:
         report.add_html(
-            html_table(rows, ("run", "bad in channels.tsv", "flat", "noisy", "artifacts", "ICA excluded")),
+            html_table(rows, ("run", "bad in channels.tsv", "flat", "noisy", "artifacts", "ICA components excluded"))
+            + "<p>ICA components are named as in MNE (ICA000 is the first); the number fitted is in brackets.</p>",
             title="Bad channels and artifacts",
             section=section,
             tags=("meeg", "preprocessing"),

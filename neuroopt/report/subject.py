@@ -146,9 +146,43 @@ def _rsa(report, section):
     add_rsa_section(report, stack, title=f"RSA — {section['title']}", section=f"RSA — {section['title']}")
 
 
-def build_subject_report(unit, sections):
-    """Return the ``mne.Report`` of one subject (``unit`` e.g. ``sub-01`` or ``sub-01_ses-01``)."""
+def add_warnings_section(report, warnings):
+    """List the Python and MNE warnings raised in the subject's jobs (``collect_warnings`` rows)."""
+    import html
+
+    from ._figures import html_table
+
+    if not warnings:
+        body = "<p>No Python or MNE warning was raised in this subject's jobs.</p>"
+    else:
+        rows = [(w["rule"], w["job"], f"{w['category']}: {w['message']}", w["count"], w["log"]) for w in warnings]
+        body = html_table(rows, ("rule", "job", "warning", "times", "log")) + (
+            f"<p>{len(warnings)} distinct warning(s); each job's log has them in context. "
+            f"{html.escape('A warning is not an error: check the stage it names.')}</p>"
+        )
+    report.add_html(body, title="Warnings", section="Warnings", tags=("warnings",))
+
+
+def build_subject_report(unit, sections, warnings=None):
+    """Return the ``mne.Report`` of one subject.
+
+    Parameters
+    ----------
+    unit : str
+        ``sub-01`` or ``sub-01_ses-01``.
+    sections : list of dict
+        The planned sections (``Plan.report_sections``), each ``{"kind": ..., "title": ..., <files>}``.
+    warnings : list of dict | None
+        Warnings raised in the subject's jobs (:func:`neuroopt.pipeline.rule.collect_warnings`),
+        listed first; None leaves the list out.
+
+    Returns
+    -------
+    report : mne.Report
+    """
     report = mne.Report(title=f"neuroopt — {unit}", verbose="error")
+    if warnings is not None:
+        add_warnings_section(report, warnings)
     for section in sections:
         kind = section["kind"]
         if kind not in SECTION_BUILDERS:

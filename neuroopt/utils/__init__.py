@@ -9,7 +9,7 @@ from ._check import (
     validate_type,
 )
 from ._io import atomic_path, atomic_save_npz, atomic_write_bytes, atomic_write_text
-from ._logging import logger, set_log_level, verbose
+from ._logging import log_result, logger, set_log_level, verbose
 from ._threads import blas_threads, pin_blas_threads
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "check_option",
     "check_positive",
     "check_random_state",
+    "log_result",
     "logger",
     "pin_blas_threads",
     "set_log_level",

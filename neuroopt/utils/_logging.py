@@ -1,4 +1,9 @@
-"""Logging in MNE's style: a package logger and a ``verbose`` decorator."""
+"""Logging in MNE's style: a package logger and a ``verbose`` decorator.
+
+Inside a workflow job (:func:`neuroopt.pipeline.rule.run_rule`) every record goes to the job's log
+file; the terminal gets one line when the job starts, one when it ends (with the results logged
+through :func:`log_result`) and the warnings.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,17 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+def log_result(message):
+    """Log a key result of a workflow step (numbers with units), shown on the job's "done" line.
+
+    Parameters
+    ----------
+    message : str
+        A short phrase, e.g. ``"peak ROC AUC 0.93 at 0.12 s (chance 0.50)"``.
+    """
+    logger.info(message, extra={"result": True})
 
 
 def set_log_level(verbose=None):
