@@ -1,5 +1,4 @@
 # The plan: one scan of the BIDS dataset when the workflow is parsed; rules look things up in it.
-import json
 import time
 from pathlib import Path
 

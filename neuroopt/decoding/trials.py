@@ -158,7 +158,7 @@ def searchlight_decoding(betas_img, mask_img, y, runs, *, radius=6.0, estimator=
     if estimator != "lda":
         raise ValueError(f"estimator must be 'lda' or a scikit-learn classifier, got {estimator!r}.")
     data = apply_mask(betas_img, mask_img)
-    data3, classes, y_index, runs = _check_inputs(data[:, :, None], y, runs, scoring)
+    _, classes, y_index, runs = _check_inputs(data[:, :, None], y, runs, scoring)
     neighbors = searchlight_neighbors(mask_img, radius)
     scores = np.zeros(data.shape[1])
     for centres, voxels in _sphere_groups(neighbors):

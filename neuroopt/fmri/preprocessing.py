@@ -14,9 +14,6 @@ from nilearn import image, masking
 from ..io.bids import BIDSError
 from ..utils import check_positive, logger, verbose
 
-CONFOUND_STRATEGIES = ("motion", "high_pass", "wm_csf", "global_signal", "compcor", "scrub", "non_steady_state")
-
-
 def load_bold(path):
     """Load a 4D BOLD image, with errors naming the file for corrupt, non-4D or non-finite data."""
     path = Path(path)
@@ -136,10 +133,3 @@ def clean_bold(
     if not standardize:
         cleaned = cleaned + mean  # keep the baseline: percent-signal-change maps need it
     return masking.unmask(cleaned.astype(np.float32), mask_img)
-
-
-def summarise_run(bold_img, mask_img):
-    """Mean image and the global signal (for the report's carpet/confound plots)."""
-    mean_img = image.mean_img(bold_img, copy_header=True)
-    series = masking.apply_mask(bold_img, mask_img)
-    return mean_img, series.mean(axis=1)

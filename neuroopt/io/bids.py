@@ -565,17 +565,12 @@ def _shared_bold_header(bold_path):
     return _read_header_cached(*_file_key(bold_path, f"{bold_path} does not exist."))
 
 
-def read_bold_header(bold_path):
-    """The NIfTI header of a BOLD image (read once per path, modification time and size).
-
-    Raises a BIDSError naming the file when it cannot be read as NIfTI. Planning uses the header
-    for the TR check and the number of volumes, without loading the data.
-    """
-    return _shared_bold_header(bold_path).copy()
-
-
 def read_bold_shape(bold_path):
-    """The data shape of a BOLD image from its header (read once, like :func:`read_bold_header`)."""
+    """The data shape of a BOLD image from its header, read once per path, modification time and size.
+
+    Raises a BIDSError naming the file when it cannot be read as NIfTI. Planning uses it for the
+    number of volumes, without loading the data.
+    """
     return _shared_bold_header(bold_path).get_data_shape()
 
 

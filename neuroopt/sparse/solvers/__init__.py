@@ -2,7 +2,7 @@
 working sets."""
 
 from .bcd import bcd_gram_epochs
-from .dual import ResidualExtrapolator, dual_from_residual
+from .dual import AndersonExtrapolator, dual_from_residual
 from .gram import GradientCache, group_columns
 from .working_set import (
     SolverResult,
@@ -13,8 +13,8 @@ from .working_set import (
 )
 
 __all__ = [
+    "AndersonExtrapolator",
     "GradientCache",
-    "ResidualExtrapolator",
     "SolverResult",
     "bcd_gram_epochs",
     "check_solver_requirements",

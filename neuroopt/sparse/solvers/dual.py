@@ -16,13 +16,17 @@ import numpy as np
 from ..penalties import group_norms
 
 
-class ResidualExtrapolator:
-    """Keep the last ``K + 1`` residuals and extrapolate their limit (Anderson-type weights).
+class AndersonExtrapolator:
+    """Keep the last ``K + 1`` iterates of a converging sequence and extrapolate their limit.
+
+    Anderson-type affine weights computed from the differences of the stored iterates. The
+    working-set solver stores coefficient iterates, takes the weights with :meth:`coefficients`
+    and applies them (:meth:`combine`) to the coefficients and to their residuals alike.
 
     Parameters
     ----------
     K : int
-        Number of residual differences used (celer uses 5).
+        Number of iterate differences used (celer uses 5).
     """
 
     def __init__(self, K=5):
@@ -30,12 +34,12 @@ class ResidualExtrapolator:
         self.buffer = deque(maxlen=self.K + 1)
 
     def clear(self):
-        """Forget stored residuals (the problem changed)."""
+        """Forget stored iterates (the problem changed)."""
         self.buffer.clear()
 
-    def push(self, R):
-        """Store a residual (copied)."""
-        self.buffer.append(np.array(R, copy=True))
+    def push(self, iterate):
+        """Store an iterate (copied)."""
+        self.buffer.append(np.array(iterate, copy=True))
 
     def coefficients(self):
         """Affine weights (summing to 1) of the stored iterates 1..K, or ``None``.
@@ -62,11 +66,6 @@ class ResidualExtrapolator:
         for k in range(self.K):
             acc += c[k] * items[k + 1]
         return acc
-
-    def extrapolate(self):
-        """Return the extrapolated residual, or ``None`` if not enough residuals or singular."""
-        c = self.coefficients()
-        return None if c is None else self.combine(c)
 
 
 def dual_from_residual(X, R, datafit, penalty, XtTheta=None):
@@ -95,8 +94,3 @@ def dual_from_residual(X, R, datafit, penalty, XtTheta=None):
     norms = group_norms(XtTheta, penalty.n_orient)
     scale = penalty.dual_scaling(norms)
     return datafit.dual_value(R, scale), XtTheta, scale
-
-
-def primal_value(R, B, datafit, penalty):
-    """Primal objective: datafit at residual ``R`` plus penalty at ``B``."""
-    return datafit.value(R) + penalty.value(B)

@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ...utils import logger
 from ..penalties import group_norms
 from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
-from .dual import ResidualExtrapolator, dual_from_residual
+from .dual import AndersonExtrapolator, dual_from_residual
 from .gram import GradientCache, _active_groups, _WorkingSetGram, group_columns
 
 DATAFIT_METHODS = ("initialize", "value", "update_noise", "apply_metric", "dual_direction",
@@ -388,7 +388,7 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
     # of K + 1 consecutive residuals: the dual extrapolation of celer, so every check also
     # evaluates the dual point of B_acc (consecutive iterates extrapolate far better than
     # residuals sampled every few epochs, which Anderson steps also perturb).
-    anderson = ResidualExtrapolator(K)
+    anderson = AndersonExtrapolator(K)
     anderson_Q = deque(maxlen=K + 1)
     # a fixed-metric datafit gives its working-set gap from G, H and Q = G B alone (no product
     # with X): then every extrapolation step checks it, and residuals are formed at the end
