@@ -41,9 +41,13 @@ REGIONS = (
 )
 
 
-def double_gamma_hrf(times, peak, dispersion, undershoot_peak, undershoot_dispersion,
-                     undershoot_ratio):
-    """Double-gamma HRF whose positive lobe peaks at ``peak`` s (arrays broadcast)."""
+def double_gamma_hrf_by_peak(times, peak, dispersion, undershoot_peak, undershoot_dispersion,
+                             undershoot_ratio):
+    """Double-gamma HRF parametrised by the time of its peak: the positive lobe peaks at ``peak`` s.
+
+    (:func:`neuroopt.fmri.hrf_basis.double_gamma_hrf` takes SPM's delays instead: its gamma
+    shapes are ``delay / dispersion``, here ``peak / dispersion + 1``.) Arrays broadcast.
+    """
     times = np.asarray(times, float)
     shape1 = peak / dispersion + 1.0
     shape2 = undershoot_peak / undershoot_dispersion + 1.0
@@ -56,7 +60,7 @@ def unit_hrfs(params):
     """(n_hrf_times, n) HRFs with unit L2 norm on ``HRF_TIMES`` from (n, 5) parameters."""
     params = np.asarray(params, float)
     unique, inverse = np.unique(params, axis=0, return_inverse=True)
-    shapes = np.stack([double_gamma_hrf(HRF_TIMES, *p) for p in unique], axis=1)
+    shapes = np.stack([double_gamma_hrf_by_peak(HRF_TIMES, *p) for p in unique], axis=1)
     shapes /= np.linalg.norm(shapes, axis=0, keepdims=True)
     return shapes[:, np.ravel(inverse)]
 
@@ -64,7 +68,7 @@ def unit_hrfs(params):
 def _event_response(params):
     """Response to one 1-s event on the fine grid, scaled to a peak of 1."""
     fine = np.arange(0.0, 32.0, FINE_DT)
-    hrf = double_gamma_hrf(fine, *params)
+    hrf = double_gamma_hrf_by_peak(fine, *params)
     box = np.ones(int(round(FMRI_EVENT_DURATION / FINE_DT)))
     response = np.convolve(box, hrf)[: fine.size]
     return response / response.max()

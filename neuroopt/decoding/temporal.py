@@ -98,7 +98,7 @@ def _check_inputs(data, y, groups, scoring):
     classes, y_index = np.unique(y, return_inverse=True)
     if classes.size < 2:
         raise ValueError(f"y must contain at least 2 classes, got {classes!r}.")
-    check_option(scoring, SCORINGS, "scoring")
+    check_option("scoring", scoring, SCORINGS)
     if scoring == "roc_auc" and classes.size != 2:
         raise ValueError(
             f"scoring='roc_auc' needs 2 classes, got {classes.size} ({classes!r}); use "
@@ -202,7 +202,7 @@ def decode_time(data, y, groups, *, estimator="lda", scoring="roc_auc", generali
     folds = grouped_folds(groups, n_splits)
     fast = isinstance(estimator, str)
     if fast:
-        check_option(estimator, ("lda",), "estimator")
+        check_option("estimator", estimator, ("lda",))
         data_t = np.ascontiguousarray(data.transpose(2, 0, 1))  # time first for batched BLAS
     elif not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")
               and is_classifier(estimator)):

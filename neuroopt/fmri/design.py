@@ -132,7 +132,7 @@ def drift_basis(n_scans, t_r, drift_model="cosine", high_pass=0.01, drift_order=
     """
     from nilearn.glm.first_level import make_first_level_design_matrix
 
-    check_option(drift_model, DRIFT_MODELS, "drift_model")
+    check_option("drift_model", drift_model, DRIFT_MODELS)
     frame_times = np.arange(n_scans) * t_r
     kwargs = {"drift_model": drift_model}
     if drift_model == "cosine":

@@ -145,8 +145,8 @@ class _RankOneBase(BaseEstimator):
 
     def _check_params(self):
         check_positive(self.t_r, "t_r")
-        check_option(self.basis, ("3hrf", "fir"), "basis")
-        check_option(self.noise_model, NOISE_MODELS, "noise_model")
+        check_option("basis", self.basis, ("3hrf", "fir"))
+        check_option("noise_model", self.noise_model, NOISE_MODELS)
         check_positive(self.hrf_length, "hrf_length")
         check_positive(self.tol, "tol", strict=False)
         if not (isinstance(self.hrf_shrinkage, str) and self.hrf_shrinkage == "auto"):
@@ -672,7 +672,7 @@ class R1GLMS(R1GLM):
         self.others = others
 
     def _fit(self, Y, events, confounds):
-        check_option(self.others, ("all", "condition"), "others")
+        check_option("others", self.others, ("all", "condition"))
         super()._fit(Y, events, confounds)
         self.condition_betas_ = self.betas_
         runs, checked, drifts = self._prepare(Y, events, confounds)

@@ -108,7 +108,7 @@ class HRFBasis:
     """
 
     def __init__(self, kind="3hrf", t_r=2.0, hrf_length=32.0, fir_step=None, hrf_dt=0.1):
-        self.kind = check_option(kind, BASIS_NAMES, "basis")
+        self.kind = check_option("basis", kind, BASIS_NAMES)
         self.t_r = check_positive(t_r, "t_r")
         self.hrf_length = check_positive(hrf_length, "hrf_length")
         self.fir_step = check_positive(t_r if fir_step is None else fir_step, "fir_step")

@@ -467,7 +467,7 @@ def read_events(path, *, n_scans=None, t_r=None, duration=None):
     return _events_frame(*key).copy(deep=False)
 
 
-def check_events(path, *, n_scans=None, t_r=None, duration=None):
+def check_events_file(path, *, n_scans=None, t_r=None, duration=None):
     """Check an events file like :func:`read_events` and return its trial types, without a DataFrame.
 
     What planning needs from each events file (the checks and the condition names), at a fraction

@@ -491,13 +491,13 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     solution : SparseInverseSolution
         ``solution.stc``, ``solution.dipoles``, ``solution.noise_levels`` and how alpha was set.
     """
-    check_option(estimator, ESTIMATORS, "estimator")
-    check_option(pick_ori, (None, "vector"), "pick_ori")
+    check_option("estimator", estimator, ESTIMATORS)
+    check_option("pick_ori", pick_ori, (None, "vector"))
     validate_type(forward, mne.Forward, "forward")
     validate_type(noise_cov, mne.Covariance, "noise_cov")
     validate_type(alpha, (str, numbers.Real), "alpha")
     if isinstance(alpha, str):
-        check_option(alpha, ("auto",), "alpha")
+        check_option("alpha", alpha, ("auto",))
     elif not 0 < alpha <= 1:
         raise ValueError(
             f"alpha must be 'auto' or a fraction of alpha_max in (0, 1], got {alpha!r} (MNE's "
@@ -531,7 +531,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
                 gain.shape[1] // n_orient, n_orient)
 
     if isinstance(sigma_min, str):
-        check_option(sigma_min, ("auto",), "sigma_min")
+        check_option("sigma_min", sigma_min, ("auto",))
         sigma_min = 1e-3 * float(np.sqrt(np.mean(mean_whitened ** 2)))
     else:
         sigma_min = check_positive(sigma_min, "sigma_min")

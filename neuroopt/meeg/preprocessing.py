@@ -12,7 +12,7 @@ import mne
 import numpy as np
 import pandas as pd
 
-from ..io.bids import BIDSError, check_events
+from ..io.bids import BIDSError, check_events_file
 from ..utils import check_option, logger, verbose
 
 ARTIFACT_METHODS = ("ica", "ssp", "none")
@@ -32,7 +32,7 @@ def read_raw(path, *, verbose=None):
         raise BIDSError(f"{path} does not exist.")
     events = path.with_name(path.name.split(".")[0].rsplit("_", 1)[0] + "_events.tsv")
     if events.exists():
-        check_events(events)  # clear errors for missing columns / bad values before MNE-BIDS reads it
+        check_events_file(events)  # clear errors for missing columns / bad values before MNE-BIDS reads it
     bids_path = mne_bids.get_bids_path_from_fname(path)
     try:
         raw = mne_bids.read_raw_bids(bids_path, verbose="error")
@@ -129,7 +129,7 @@ def remove_artifacts(raw, *, method="ica", n_components=0.99, eog_threshold=3.0,
     details : dict
         ``{"method", "ica" (or None), "excluded" (component indices), "eog_scores", "projs"}``.
     """
-    check_option(method, ARTIFACT_METHODS, "artifacts.method")
+    check_option("artifacts.method", method, ARTIFACT_METHODS)
     details = {"method": method, "ica": None, "excluded": [], "eog_scores": None, "projs": []}
     has_eog = len(mne.pick_types(raw.info, eog=True)) > 0
     has_ecg = len(mne.pick_types(raw.info, ecg=True)) > 0

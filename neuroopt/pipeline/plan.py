@@ -12,7 +12,7 @@ from ..io.bids import (
     BIDSError,
     BIDSLayout,
     Recording,
-    check_events,
+    check_events_file,
     discover_bids,
     listing_cache,
     make_basename,
@@ -200,7 +200,7 @@ class Plan:
         else:
             names = set()
             for rec in recs:
-                names |= check_events(rec.events)
+                names |= check_events_file(rec.events)
         selected = self.config["meeg"]["epochs"]["conditions"] if family == "meeg" else "all"
         if selected != "all":
             names &= set(selected)
@@ -479,9 +479,9 @@ def _check_recording(rec, layout, config):
         if rec.datatype == "func":
             t_r = read_repetition_time(rec.path, root=layout.root, check_header=config["fmri"]["check_tr_header"])
             n_scans = read_bold_shape(rec.path)[-1]
-            check_events(rec.events, n_scans=n_scans, t_r=t_r)
+            check_events_file(rec.events, n_scans=n_scans, t_r=t_r)
         else:
-            check_events(rec.events)
+            check_events_file(rec.events)
     except BIDSError as err:
         return (rec.path, str(err))
     return None

@@ -158,7 +158,7 @@ def compare_rdms(data_rdms, model_rdms, method="cosine_whitened", covariance=Non
     -------
     ndarray, shape (..., n_models)
     """
-    check_option(method, COMPARE_METHODS, "method")
+    check_option("method", method, COMPARE_METHODS)
     data = np.asarray(data_rdms, dtype=np.float64)
     models = _as_rows(model_rdms, "model_rdms")
     lead = data.shape[:-1]
@@ -186,7 +186,7 @@ def compare_paired(first, second, method="cosine_whitened", covariance=None):
     -------
     ndarray, shape (...)
     """
-    check_option(method, COMPARE_METHODS, "method")
+    check_option("method", method, COMPARE_METHODS)
     first = np.asarray(first, dtype=np.float64)
     second = np.broadcast_to(np.asarray(second, dtype=np.float64), first.shape)
     lead, n_pairs = first.shape[:-1], first.shape[-1]
@@ -237,7 +237,7 @@ def pool_rdms(rdms, method="cosine_whitened", covariance=None):
 
 
 def _normalize_for_pooling(rdms, method, covariance=None):
-    check_option(method, COMPARE_METHODS, "method")
+    check_option("method", method, COMPARE_METHODS)
     rdms = np.asarray(rdms, dtype=np.float64)
     if method in ("tau_a", "rho_a"):
         return rankdata(rdms, axis=-1)

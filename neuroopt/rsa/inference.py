@@ -233,8 +233,8 @@ def evaluate_models(subject_rdms, model_rdms, model_names=None, *, method="cosin
     -------
     ModelComparisonResult
     """
-    check_option(method, COMPARE_METHODS, "method")
-    check_option(resample, ("subjects_conditions", "subjects", "conditions"), "resample")
+    check_option("method", method, COMPARE_METHODS)
+    check_option("resample", resample, ("subjects_conditions", "subjects", "conditions"))
     rdms = _check_subject_rdms(subject_rdms)
     models = np.atleast_2d(np.asarray(model_rdms, dtype=np.float64))
     if models.shape[1] != rdms.shape[2]:

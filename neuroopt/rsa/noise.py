@@ -252,7 +252,7 @@ def cov_from_residuals(residuals, dof=None, method="shrinkage_diag"):
     -------
     cov : ndarray, shape (n_channels, n_channels)
     """
-    check_option(method, NOISE_METHODS, "method")
+    check_option("method", method, NOISE_METHODS)
     residuals, n_rows = _check_residuals(residuals)
     return _cov_from_checked(residuals, n_rows, dof, method)
 
@@ -358,8 +358,8 @@ def prec_from_residuals(residuals, dof=None, method="shrinkage_diag", low_rank="
     -------
     precision : ndarray, shape (n_channels, n_channels) | LowRankPrecision
     """
-    check_option(method, NOISE_METHODS, "method")
-    check_option(low_rank, ("auto", True, False), "low_rank")
+    check_option("method", method, NOISE_METHODS)
+    check_option("low_rank", low_rank, ("auto", True, False))
     residuals, n_rows = _check_residuals(residuals)
     return _prec_from_checked(residuals, n_rows, dof, method, low_rank)
 

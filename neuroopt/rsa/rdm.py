@@ -143,7 +143,7 @@ def epochs_rdms(epochs, runs="run", method="crossnobis", noise="shrinkage_diag",
     RDMStack
         With ``axis`` the epoch times in seconds.
     """
-    check_option(method, RDM_METHODS, "method")
+    check_option("method", method, RDM_METHODS)
     labels, keep = epochs_labels(epochs, conditions)
     run_labels = epochs_runs(epochs, runs)
     data = epochs[np.flatnonzero(keep)].pick(picks, exclude="bads").get_data()

@@ -67,7 +67,7 @@ def searchlight_crossnobis(data, conditions, runs, neighbors, noise="diag", verb
     ndarray, shape (n_centres, n_pairs)
         Equal to :func:`neuroopt.rsa.crossnobis` on each sphere's voxels.
     """
-    check_option(noise, (None, "diag", "shrinkage_diag", "shrinkage_eye"), "noise")
+    check_option("noise", noise, (None, "diag", "shrinkage_diag", "shrinkage_eye"))
     data = check_array_2d(data, "data")
     neighbors = sparse.csr_matrix(neighbors)
     if neighbors.shape[1] != data.shape[1]:

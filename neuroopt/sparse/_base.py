@@ -128,7 +128,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         if self.n_reweighting < 1:
             raise ValueError(f"n_reweighting must be >= 1 (1: no reweighting), got "
                              f"{self.n_reweighting}.")
-        check_option(self.reweighting, REWEIGHTINGS, "reweighting")
+        check_option("reweighting", self.reweighting, REWEIGHTINGS)
         return n_orient
 
     def _check_gain_and_data(self, X, Y):

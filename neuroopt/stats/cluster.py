@@ -60,7 +60,7 @@ def cluster_test_1samp(x, *, n_permutations=1024, threshold=None, tail=1, random
     from mne.stats import permutation_cluster_1samp_test
 
     x = check_array_2d(x, "x")
-    check_option(tail, (1, 0, -1), "tail")
+    check_option("tail", tail, (1, 0, -1))
     if x.shape[0] < 2:
         raise ValueError(f"x must hold at least 2 subjects (rows), got {x.shape[0]}.")
     if np.all(np.ptp(x, axis=0) == 0) and np.all(x == 0):

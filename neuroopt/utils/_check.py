@@ -34,11 +34,31 @@ def validate_type(value, types, name):
     return value
 
 
-def check_option(value, allowed, name):
-    """Raise ValueError naming ``name`` if ``value`` is not one of ``allowed``."""
+def check_option(key, value, allowed):
+    """Raise ValueError naming ``key`` if ``value`` is not one of ``allowed`` (MNE's ``_check_option``).
+
+    Parameters
+    ----------
+    key : str
+        Name of the argument (or config key) checked, used in the message.
+    value : object
+        The value given.
+    allowed : sequence
+        The accepted values.
+
+    Returns
+    -------
+    value : object
+        ``value``, unchanged.
+    """
+    if isinstance(allowed, str) or not isinstance(key, str):
+        raise TypeError(
+            f"check_option takes (key, value, allowed) like MNE's _check_option; got key={key!r}, "
+            f"allowed={allowed!r}: put the argument's name first."
+        )
     if value not in allowed:
         raise ValueError(
-            f"Invalid value for the '{name}' parameter: {value!r}. Allowed values are "
+            f"Invalid value for the '{key}' parameter: {value!r}. Allowed values are "
             f"{', '.join(repr(a) for a in allowed)}."
         )
     return value

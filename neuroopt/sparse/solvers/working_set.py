@@ -164,9 +164,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         inner epoch costs in proportion to the working-set size (each changed group updates
         ``G B`` on every row), and the groups that violate their dual constraint are added as
         well (the working set at most doubling per pass), so the margin for groups about to
-        enter can be smaller than celer's and skglm's 2 (1.5: the free-orientation fit at
-        0.1 x alpha_max on the sample gain takes 15% less time, with the same number of
-        passes).
+        enter can be smaller than celer's and skglm's 2; 1.5 by default.
     initial_pass : tuple | None
         ``SolverResult.last_pass`` of a previous solve with the same ``X``, ``Y`` and datafit
         (e.g. the previous alpha of a path): its residual builds the first dual point, and its
