@@ -41,6 +41,11 @@ class TemporalDecodingResult:
         Haufe patterns ``cov(X) @ w`` of the classifier fitted on all epochs (binary LDA).
     ch_names : list of str
         Channel names (the axis of ``patterns``).
+    ch_types : list of str
+        Channel types (``"eeg"``, ``"mag"``, ``"grad"``...), when decoded from MNE epochs.
+    ch_locs : ndarray, shape (n_channels, 12) | None
+        MNE channel locations (``info["chs"][i]["loc"]``), when decoded from MNE epochs: with
+        them :meth:`patterns_as_evoked` can draw the patterns as topomaps.
     """
 
     scores: np.ndarray
@@ -50,6 +55,8 @@ class TemporalDecodingResult:
     chance: float
     patterns: np.ndarray | None = None
     ch_names: list = field(default_factory=list)
+    ch_types: list = field(default_factory=list)
+    ch_locs: np.ndarray | None = None
 
     @property
     def generalization(self):
@@ -61,15 +68,38 @@ class TemporalDecodingResult:
         """Scores averaged over folds, shape (n_times,) or (n_times, n_times)."""
         return self.scores.mean(axis=0)
 
+    def patterns_as_evoked(self):
+        """The Haufe patterns as an ``mne.EvokedArray`` with the channel locations (for topomaps).
+
+        Returns
+        -------
+        evoked : mne.EvokedArray
+            ``patterns`` over ``times``; ``evoked.plot_topomap(times=...)`` draws them.
+        """
+        import mne
+
+        if self.patterns is None or self.ch_locs is None or len(self.ch_types) != len(self.ch_names):
+            raise ValueError(
+                "patterns_as_evoked needs patterns and channel locations: decode MNE epochs with "
+                "decode_epochs (estimator='lda', two classes)."
+            )
+        sfreq = 1.0 / float(np.median(np.diff(self.times))) if self.times.size > 1 else 1.0
+        info = mne.create_info(list(self.ch_names), sfreq, list(self.ch_types))
+        for ch, loc in zip(info["chs"], self.ch_locs):
+            ch["loc"][:] = loc
+        return mne.EvokedArray(self.patterns, info, tmin=float(self.times[0]), comment="Haufe patterns", verbose="error")
+
     def save(self, path):
         """Write an ``.npz`` file atomically; read back with :meth:`load`."""
         arrays = dict(
             scores=self.scores, times=self.times, scoring=np.array(self.scoring),
             classes=np.asarray(self.classes).astype(str), chance=np.array(self.chance),
-            ch_names=np.array(self.ch_names, dtype=str),
+            ch_names=np.array(self.ch_names, dtype=str), ch_types=np.array(self.ch_types, dtype=str),
         )
         if self.patterns is not None:
             arrays["patterns"] = self.patterns
+        if self.ch_locs is not None:
+            arrays["ch_locs"] = self.ch_locs
         atomic_save_npz(path, **arrays)
         return path
 
@@ -82,6 +112,8 @@ class TemporalDecodingResult:
                 classes=npz["classes"], chance=float(npz["chance"]),
                 patterns=npz["patterns"] if "patterns" in npz else None,
                 ch_names=[str(c) for c in npz["ch_names"]],
+                ch_types=[str(c) for c in npz["ch_types"]] if "ch_types" in npz else [],
+                ch_locs=npz["ch_locs"] if "ch_locs" in npz else None,
             )
 
 
@@ -258,5 +290,8 @@ def decode_epochs(epochs, contrast, runs="run", *, picks="data", verbose=None, *
     labels, keep = epochs_labels(epochs, contrast)
     run_labels = epochs_runs(epochs, runs)[keep]
     picked = epochs[np.flatnonzero(keep)].pick(picks, exclude="bads")
-    return decode_time(picked.get_data(), labels, run_labels, times=epochs.times,
-                       ch_names=picked.ch_names, **kwargs)
+    result = decode_time(picked.get_data(), labels, run_labels, times=epochs.times,
+                         ch_names=picked.ch_names, **kwargs)
+    result.ch_types = picked.get_channel_types()
+    result.ch_locs = np.array([ch["loc"] for ch in picked.info["chs"]], dtype=float)
+    return result

@@ -15,6 +15,11 @@ def add_figure(report, fig, title, *, section=None, caption=None, tags=()):
     plt.close(fig)
 
 
+def legend_outside(ax, **kwargs):
+    """Put the legend of ``ax`` to the right of the axes, where it covers no curve."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize="small", **kwargs)
+
+
 def html_table(rows, header):
     """A plain HTML table from a list of row tuples."""
     head = "".join(f"<th>{h}</th>" for h in header)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._figures import add_figure, plt
+from ._figures import add_figure, legend_outside, plt
 
 _LABELS = {"roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy"}
 
@@ -23,7 +23,7 @@ def plot_decoding_curve(result, ax=None, alpha=0.05):
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.2), layout="constrained")
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7.5, 3.2), layout="constrained")
     times = result.times
     if hasattr(result, "curves"):  # group
         curves = result.curves
@@ -43,7 +43,7 @@ def plot_decoding_curve(result, ax=None, alpha=0.05):
     ax.axhline(result.chance, color="k", ls="--", lw=1, label="chance")
     ax.axvline(0, color="k", lw=0.5)
     ax.set(xlabel="time (s)", ylabel=_LABELS.get(result.scoring, result.scoring))
-    ax.legend(loc="upper right", fontsize="small")
+    legend_outside(ax)
     return fig
 
 
@@ -65,6 +65,29 @@ def plot_generalization(result, ax=None):
     return fig
 
 
+def plot_pattern_topomaps(result, n_times=5):
+    """Topomaps of the Haufe patterns at the score's peak and at evenly spaced times after 0.
+
+    Parameters
+    ----------
+    result : TemporalDecodingResult
+        A result with patterns and channel locations (from ``decode_epochs``).
+    n_times : int
+        Number of topomaps.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    evoked = result.patterns_as_evoked()
+    curve = result.mean_scores if result.mean_scores.ndim == 1 else np.diag(result.mean_scores)
+    times = result.times
+    after = times[times >= 0] if (times >= 0).sum() >= n_times else times
+    shown = set(np.round(np.linspace(after[0], after[-1], n_times - 1), 3)) | {round(float(times[np.argmax(curve)]), 3)}
+    ch_type = result.ch_types[0] if result.ch_types else None
+    return evoked.plot_topomap(times=sorted(shown), ch_type=ch_type, units="a.u.", show=False)
+
+
 def add_decoding_section(report, result, *, title="Decoding", section="Decoding", tags=("decoding",)):
     """Add the decoding figures of one subject or of the group to an ``mne.Report``."""
     classes = getattr(result, "classes", None)
@@ -79,7 +102,11 @@ def add_decoding_section(report, result, *, title="Decoding", section="Decoding"
                    section=section, caption="Score of classifiers trained at one time and tested at another.",
                    tags=tags)
     patterns = getattr(result, "patterns", None)
-    if patterns is not None and len(getattr(result, "ch_names", [])) == patterns.shape[0]:
+    if patterns is not None and getattr(result, "ch_locs", None) is not None:
+        add_figure(report, plot_pattern_topomaps(result), f"{title}: patterns", section=section,
+                   caption="Haufe patterns (data covariance x classifier weights, arbitrary units) at the "
+                           "peak of the decoding score and at evenly spaced times after 0.", tags=tags)
+    elif patterns is not None and len(getattr(result, "ch_names", [])) == patterns.shape[0]:
         fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
         span = np.abs(patterns).max() or 1.0
         image = ax.imshow(patterns, aspect="auto", cmap="RdBu_r", vmin=-span, vmax=span,

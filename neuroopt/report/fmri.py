@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._figures import add_figure, plt
+from ._figures import add_figure, legend_outside, plt
 
 
 def add_fmri_preprocessing_section(report, *, title, mask_img, runs):
@@ -36,16 +36,17 @@ def add_fmri_preprocessing_section(report, *, title, mask_img, runs):
 
         fig = plt.figure(figsize=(9, 4))
         plotting.plot_carpet(run["clean_img"], mask_img, t_r=run["t_r"], figure=fig, title=f"carpet (cleaned) — {label}")
+        fig.subplots_adjust(bottom=0.15)  # room for the time axis label
         add_figure(report, fig, f"Carpet plot — {label}", section=section, tags=("fmri", "carpet"))
 
         before = masking.apply_mask(run["raw_img"], mask_img).mean(axis=1)
         after = masking.apply_mask(run["clean_img"], mask_img).mean(axis=1)
         times = np.arange(len(before)) * run["t_r"]
-        fig, ax = plt.subplots(figsize=(9, 2.5))
+        fig, ax = plt.subplots(figsize=(9, 2.5), layout="constrained")
         ax.plot(times, before - before.mean(), label="raw")
         ax.plot(times, after - after.mean(), label="cleaned")
         ax.set(xlabel="time (s)", ylabel="global signal (demeaned)")
-        ax.legend(loc="upper right")
+        legend_outside(ax)
         add_figure(report, fig, f"Global signal — {label}", section=section, tags=("fmri", "confounds"))
 
         frame_times = times

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._figures import add_figure, html_table, plt
+from ._figures import add_figure, html_table, legend_outside, plt
 
 
 def plot_rdms(stack, times=None, n_snapshots=4):
@@ -28,14 +28,18 @@ def plot_rdms(stack, times=None, n_snapshots=4):
     else:
         index = np.array([int(np.argmin(np.abs(axis - t))) for t in times])
     squares = stack.square()[index]
-    fig, axes = plt.subplots(1, index.size, figsize=(2.6 * index.size + 1, 2.9), layout="constrained",
+    # readable condition labels (9 pt on a 3.2-inch panel); beyond 24 conditions, ticks only
+    labels = [str(c) for c in stack.conditions] if stack.n_conditions <= 24 else []
+    fontsize = 9 if stack.n_conditions <= 8 else 7
+    fig, axes = plt.subplots(1, index.size, figsize=(3.2 * index.size + 1.5, 3.8), layout="constrained",
                              squeeze=False)
     span = np.abs(squares).max() or 1.0
-    for ax, square, i in zip(axes[0], squares, index):
+    for k, (ax, square, i) in enumerate(zip(axes[0], squares, index)):
         image = ax.imshow(square, cmap="viridis", vmin=min(0.0, square.min()), vmax=span)
-        ax.set_title(f"{axis[i]:.3g} s" if is_time else f"{stack.axis_name} {axis[i]}", fontsize="small")
-        ax.set_xticks(range(stack.n_conditions), stack.conditions, rotation=90, fontsize=6)
-        ax.set_yticks(range(stack.n_conditions), stack.conditions, fontsize=6)
+        ax.set_title(f"{axis[i]:.3g} s" if is_time else f"{stack.axis_name} {axis[i]}")
+        if labels:
+            ax.set_xticks(range(stack.n_conditions), labels, rotation=45, ha="right", fontsize=fontsize)
+            ax.set_yticks(range(stack.n_conditions), labels if k == 0 else [], fontsize=fontsize)
     fig.colorbar(image, ax=axes[0].tolist(), label=f"{stack.method} dissimilarity")
     return fig
 
@@ -53,7 +57,7 @@ def plot_model_fits(result, alpha=0.05, cluster_tests=None):
     """
     tests = result.cluster_tests() if cluster_tests is None else cluster_tests
     axis = np.asarray(result.axis, dtype=float)
-    fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
     lower, upper = result.noise_lower.mean(axis=0), result.noise_upper.mean(axis=0)
     ax.fill_between(axis, lower, upper, color="0.8", lw=0, label="noise ceiling")
     mean, se = result.mean_fits, result.standard_error
@@ -68,7 +72,7 @@ def plot_model_fits(result, alpha=0.05, cluster_tests=None):
             ax.plot(axis, y_sig, color=f"C{i}", lw=4, solid_capstyle="butt")
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="time (s)" if axis.size > 1 else "", ylabel=f"model fit ({result.method})")
-    ax.legend(loc="upper right", fontsize="small")
+    legend_outside(ax)
     return fig
 
 
@@ -87,7 +91,7 @@ def plot_model_bars(result):
     lower, upper = result.noise_lower.mean(axis=0), result.noise_upper.mean(axis=0)
     n_models = len(result.model_names)
     width = 0.8 / n_models
-    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(names) * n_models, 3.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(3.5 + 1.2 * len(names) * n_models, 3.5), layout="constrained")
     for r in range(len(names)):
         ax.fill_between([r - 0.45, r + 0.45], lower[r], upper[r], color="0.8", lw=0, label="noise ceiling" if r == 0 else None)
     for i, name in enumerate(result.model_names):
@@ -96,7 +100,7 @@ def plot_model_bars(result):
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xticks(range(len(names)), names)
     ax.set(ylabel=f"model fit ({result.method})")
-    ax.legend(loc="upper right", fontsize="small")
+    legend_outside(ax)
     return fig
 
 
