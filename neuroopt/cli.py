@@ -27,15 +27,13 @@ _JOB_BLOCK = re.compile(r"^(local)?rule \w+:\s*$")
 
 def _without_chatter(lines):
     """Yield the lines worth showing: no scheduling chatter, no job blocks (header + indented lines)."""
-    in_block = blank = False
+    in_block = False
     for line in lines:
         if in_block and (line.startswith((" ", "\t")) or not line.strip()):
             continue
         in_block = bool(_JOB_BLOCK.match(line))
-        if in_block or _SNAKEMAKE_CHATTER.match(line) or (blank and not line.strip()):
-            continue
-        blank = not line.strip()
-        yield line
+        if not (in_block or _SNAKEMAKE_CHATTER.match(line) or not line.strip()):
+            yield line
 
 
 def _quiet_chatter(command):

@@ -61,7 +61,8 @@ def job_label(rule, wildcards):
     """``sub-01 meeg_preprocess task-demo_run-01 eeg``: subject, rule, then what tells the job apart."""
     unit = _unit_of(wildcards)
     parts = []
-    for key, value in _as_dict(wildcards).items():
+    named = _as_dict(wildcards)
+    for key, value in sorted(named.items(), key=lambda item: item[0] == "dtype"):  # the data type last
         if key in ("sdir", "unit"):
             continue
         value = str(value)

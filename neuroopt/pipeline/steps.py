@@ -96,9 +96,9 @@ def meeg_preprocess(input, output, params, threads):
     }
     _write_json(output.summary, summary)
     write_provenance(output.raw, inputs=[input.raw], params=cfg, seed=params.seed)
-    bads = summary["detected_bads"]
+    bads = [name for kind in ("flat", "noisy") for name in summary["detected_bads"].get(kind, [])]
     excluded = summary["ica_excluded"]
-    log_result(f"{len(bads)} bad channel(s){' ' + ', '.join(bads) if bads else ''}"
+    log_result(f"{len(bads)} bad channel(s){' (' + ', '.join(bads) + ')' if bads else ''}"
                + (f", ICA excluded {', '.join(f'ICA{i:03d}' for i in excluded) or 'no component'}"
                   f" of {summary['ica_n_components']}" if ica is not None else ""))
 

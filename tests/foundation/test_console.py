@@ -92,7 +92,7 @@ def test_a_rerun_without_warnings_removes_the_record(tmp_path):
 def test_job_label():
     assert job_label("group_report", {}) == "dataset group_report"
     assert job_label("meeg_decoding", {"sdir": "sub-02/ses-1", "group": "sub-02_ses-1_task-a", "dtype": "eeg",
-                                       "contrast": "aVsB"}) == "sub-02_ses-1 meeg_decoding task-a eeg aVsB"
+                                       "contrast": "aVsB"}) == "sub-02_ses-1 meeg_decoding task-a aVsB eeg"
 
 
 def test_neuroopt_run_hides_snakemake_chatter_but_not_errors():
@@ -119,7 +119,6 @@ Error in rule meeg_epochs:
 """
     shown = "".join(_without_chatter(output.splitlines(keepends=True)))
     assert shown == """Building DAG of jobs...
-
 10:25:40 sub-01 meeg_preprocess run-01: started
 1 of 35 steps (3%) done
 Error in rule meeg_epochs:
