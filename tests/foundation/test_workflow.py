@@ -198,3 +198,19 @@ def test_snakemake_report(demo_run):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     html = (workdir / "smk-report.html").read_text(errors="replace")
     assert "sub-01_report.html" in html and "index.html" in html
+
+
+@pytest.mark.slow
+def test_reports_render_in_headless_chromium(demo_run, tmp_path):
+    """The demo's subject and group pages, opened in Chromium: every image decodes to a picture
+    that is not blank, and every entry shows something (a figure, a table, text)."""
+    from report_render import check_report, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("headless Chromium not found (Debian package `chromium`): the report rendering is not checked")
+    reports = demo_run[0] / "demo-ds" / "derivatives" / "neuroopt" / "reports"
+    for name, min_images in (("sub-01_report.html", 30), ("index.html", 0)):
+        result = check_report(chromium, reports / name, tmp_path)
+        assert result["images"] >= min_images, (name, result)
+        assert not result["broken"] and not result["blank"] and not result["empty"], (name, result)
