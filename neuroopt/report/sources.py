@@ -237,8 +237,11 @@ def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scor
             title=f"{title}: noise levels", section=section, tags=tags)
     if scores is not None:
         rows = [(name, f"{err * 1e3:.1f}") for name, err in scores["localization_error_m"].items()]
-        summary = (f"<p>{scores['n_detected']}/{scores['n_true']} true sources found, "
-                   f"{scores['n_estimated']} estimated, {scores['n_spurious']} spurious.</p>")
+        summary = (f"<p>{scores['n_detected']}/{scores['n_true']} true sources found. Of the "
+                   f"{stc.data.shape[0]} active sources, the {scores['n_estimated']} whose peak "
+                   "reaches 10 % of the strongest are scored; "
+                   f"{scores['n_spurious']} of them are spurious (more than 20 mm from every true "
+                   "source).</p>")
         report.add_html(html_table(rows, ("true source", "localisation error (mm)")) + summary,
                         title=f"{title}: scores against the truth", section=section, tags=tags)
     if dipoles:
