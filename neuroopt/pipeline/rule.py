@@ -70,7 +70,8 @@ def job_label(rule, wildcards):
             value = value[len(unit):].lstrip("_")
         if value:
             parts.append(value)
-    return " ".join([unit or "dataset", rule, *parts])
+    where = unit or ("group" if rule.startswith("group") else "dataset")
+    return " ".join([where, rule, *parts])
 
 
 class _ConsoleFilter(logging.Filter):

@@ -90,7 +90,8 @@ def test_a_rerun_without_warnings_removes_the_record(tmp_path):
 
 
 def test_job_label():
-    assert job_label("group_report", {}) == "dataset group_report"
+    assert job_label("group_report", {}) == "group group_report"
+    assert job_label("demo_dataset", {}) == "dataset demo_dataset"
     assert job_label("meeg_decoding", {"sdir": "sub-02/ses-1", "group": "sub-02_ses-1_task-a", "dtype": "eeg",
                                        "contrast": "aVsB"}) == "sub-02_ses-1 meeg_decoding task-a aVsB eeg"
 
