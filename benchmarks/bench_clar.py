@@ -215,7 +215,7 @@ def bench_solvers(X, Y, S_true, support, rhos, repeats, tols_inner):
 
 
 def bench_support(X_raw, Y, types, src_pos, support, rhos):
-    from neuroopt.sparse import CLaR, SGCL, MultiTaskLasso, MultiTaskSqrtLasso
+    from neuroopt.sparse import SGCL, CLaR, MultiTaskLasso, MultiTaskSqrtLasso
 
     Y_mean = Y.mean(axis=0)
     norms = np.linalg.norm(X_raw, axis=0)

@@ -334,7 +334,7 @@ def composed_skglm(X, Y, alpha, group_index, sigma_min, tol_inner, stop, max_out
 
 
 def bench_concomitant(problem, quick, rhos, target=1e-6):
-    from neuroopt.sparse import CLaR, SGCL, MultiTaskLasso, MultiTaskSqrtLasso
+    from neuroopt.sparse import SGCL, CLaR, MultiTaskLasso, MultiTaskSqrtLasso
 
     Y = np.ascontiguousarray(problem["M"])
     X = np.ascontiguousarray(problem["G_fixed"])

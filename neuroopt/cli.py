@@ -11,7 +11,6 @@ from pathlib import Path
 from . import __version__
 from ._workflow import default_config, profile_dir, snakefile
 
-
 # Snakemake's scheduling chatter and its block per job (every input and output, the reason...),
 # hidden from the terminal by `neuroopt run` (they stay in .snakemake/log/); each job prints its
 # own start and end lines (neuroopt.pipeline.rule). Error blocks ("Error in rule x:") are kept.

@@ -9,9 +9,8 @@ alpha_max``. Results are certified by the duality gap computed in numpy for ever
 """
 
 import numpy as np
-from benchopt import BaseObjective
-
 from benchmark_utils import sgcl_alpha_max, sgcl_duality_gap, sgcl_primal
+from benchopt import BaseObjective
 
 
 class Objective(BaseObjective):

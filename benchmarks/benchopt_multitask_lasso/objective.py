@@ -9,9 +9,8 @@ objective at zero), computed by the same numpy code for every solver.
 """
 
 import numpy as np
-from benchopt import BaseObjective
-
 from benchmark_utils import alpha_max, mtl_duality_gap, mtl_primal
+from benchopt import BaseObjective
 
 
 class Objective(BaseObjective):

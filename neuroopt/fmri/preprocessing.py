@@ -14,6 +14,7 @@ from nilearn import image, masking
 from ..io.bids import BIDSError
 from ..utils import check_positive, logger, verbose
 
+
 def load_bold(path):
     """Load a 4D BOLD image, with errors naming the file for corrupt, non-4D or non-finite data."""
     path = Path(path)

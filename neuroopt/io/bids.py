@@ -5,9 +5,9 @@ The workflow calls :func:`discover_bids` once when it is parsed; jobs never re-s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
-import contextlib
 import json
 import math
 import os

@@ -169,7 +169,6 @@ def meeg_decoding(input, output, params, threads):
 def _trial_table(input):
     import nibabel as nib
     import pandas as pd
-
     from nilearn.masking import apply_mask
 
     trials = pd.read_csv(input.trials, sep="\t")

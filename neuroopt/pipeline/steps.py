@@ -215,7 +215,6 @@ def subject_report(input, output, params, threads):
     """Per-subject HTML report: every stage's section for this subject (or subject/session)."""
     from ..report import save_report
     from ..report.subject import build_subject_report
-
     from .rule import collect_warnings
 
     logs = getattr(params, "logs", None)

@@ -77,9 +77,8 @@ def _load_truth(info):
 def _r1glm(report, section):
     import joblib
 
-    from .hrf import add_hrf_section
-
     from ..fmri.maps import R1GLMImages
+    from .hrf import add_hrf_section
 
     result = R1GLMImages.from_estimator(**joblib.load(section["model"]))
     add_hrf_section(report, result, truth=_load_truth(section["truth"]), section=f"HRF (R1-GLM) — {section['title']}")

@@ -5,7 +5,7 @@ Estimators: :class:`MultiTaskLasso` (MxNE), :class:`MultiTaskSqrtLasso`, :class:
 datafit (``datafits``) and a penalty (``penalties``); :func:`lasso_path` for warm-started paths.
 """
 
-from .concomitant import CLaR, SGCL, MultiTaskSqrtLasso
+from .concomitant import SGCL, CLaR, MultiTaskSqrtLasso
 from .multitask import MultiTaskLasso, lasso_path
 from .solvers import warmup
 

@@ -9,8 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from neuroopt.datasets import load_demo_truth, make_demo_dataset
-from neuroopt.datasets import _demo_fmri
+from neuroopt.datasets import _demo_fmri, load_demo_truth, make_demo_dataset
 
 TINY = dict(
     n_subjects=2,

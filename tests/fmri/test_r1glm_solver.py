@@ -143,7 +143,7 @@ def test_sign_and_scale_invariance():
 def test_joint_multi_run_fit():
     events = [_events(seed=5), _events(seed=6)]
     rng = np.random.default_rng(7)
-    runs, truths = [], []
+    runs = []
     params = np.array([[6.5, 1.0, 1 / 6]])
     betas = rng.uniform(0.5, 2, (3, 30))
     for r, ev in enumerate(events):

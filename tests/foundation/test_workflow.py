@@ -2,8 +2,6 @@
 
 import hashlib
 import json
-
-import numpy as np
 import os
 import re
 import subprocess
@@ -11,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 

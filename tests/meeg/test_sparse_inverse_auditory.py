@@ -11,6 +11,9 @@ from __future__ import annotations
 import mne
 import numpy as np
 import pytest
+
+from neuroopt.meeg.inverse import sparse_inverse
+
 from sample_forward_utils import (
     cached_volume_forward,
     heschl_seeds_head,
@@ -18,8 +21,6 @@ from sample_forward_utils import (
     sample_subjects_dir,
     strongest_source_per_hemisphere,
 )
-
-from neuroopt.meeg.inverse import sparse_inverse
 
 MAX_DISTANCE_M = 0.025
 

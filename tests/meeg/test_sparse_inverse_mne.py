@@ -11,9 +11,10 @@ import mne
 import numpy as np
 import pandas as pd
 import pytest
-from sample_forward_utils import read_sample_evoked, sphere_discrete_forward
 
 from neuroopt.meeg.inverse import SparseInverseSolution, sparse_inverse
+
+from sample_forward_utils import read_sample_evoked, sphere_discrete_forward
 
 TRUE_SOURCES = (10, 60)
 NAVE = 4

@@ -164,22 +164,28 @@ PLANNING_CASES = {
     "bids_root is a file": (
         lambda s: None, {"bids_root": "@file"}, lambda s: ["is a file, not a folder", str(s.workdir / "case.yaml")]),
     "events without trial_type": (
-        lambda s: _events(s, FUNC1 + "_events.tsv", trial_type=None), {}, lambda s: [f"{s.path(FUNC1 + '_events.tsv')} lacks the column(s) ['trial_type']"]),
+        lambda s: _events(s, FUNC1 + "_events.tsv", trial_type=None), {},
+        lambda s: [f"{s.path(FUNC1 + '_events.tsv')} lacks the column(s) ['trial_type']"]),
     "events written as CSV": (
         lambda s: s.write(EEG1 + "_events.tsv", pd.read_csv(s.path(EEG1 + "_events.tsv"), sep="\t").to_csv(index=False)), {},
         lambda s: [f"{s.path(EEG1 + '_events.tsv')} lacks the column(s)"]),
     "negative duration": (
-        lambda s: _events(s, EEG2 + "_events.tsv", duration=-1.0), {}, lambda s: [f"{s.path(EEG2 + '_events.tsv')}: negative duration on row(s) [1]"]),
+        lambda s: _events(s, EEG2 + "_events.tsv", duration=-1.0), {},
+        lambda s: [f"{s.path(EEG2 + '_events.tsv')}: negative duration on row(s) [1]"]),
     "onset past the end of the run": (
-        lambda s: _events(s, FUNC2 + "_events.tsv", onset=1e4), {}, lambda s: [f"{s.path(FUNC2 + '_events.tsv')}: onset(s) on row(s)", "after the end"]),
+        lambda s: _events(s, FUNC2 + "_events.tsv", onset=1e4), {},
+        lambda s: [f"{s.path(FUNC2 + '_events.tsv')}: onset(s) on row(s)", "after the end"]),
     "non-numeric onset": (
-        lambda s: _events(s, FUNC1 + "_events.tsv", onset="soon"), {}, lambda s: [f"{s.path(FUNC1 + '_events.tsv')}: column 'onset' has non-numeric"]),
+        lambda s: _events(s, FUNC1 + "_events.tsv", onset="soon"), {},
+        lambda s: [f"{s.path(FUNC1 + '_events.tsv')}: column 'onset' has non-numeric"]),
     "empty trial_type": (
-        lambda s: _events(s, EEG1 + "_events.tsv", trial_type="n/a"), {}, lambda s: [f"{s.path(EEG1 + '_events.tsv')}: empty trial_type on row(s) [1]"]),
+        lambda s: _events(s, EEG1 + "_events.tsv", trial_type="n/a"), {},
+        lambda s: [f"{s.path(EEG1 + '_events.tsv')}: empty trial_type on row(s) [1]"]),
     "missing events file": (
         lambda s: s.remove(EEG1 + "_events.tsv"), {}, lambda s: [f"{s.path(EEG1 + '_events.tsv')} is missing"]),
     "bold without RepetitionTime": (
-        lambda s: s.write(FUNC1 + "_bold.json", json.dumps({"TaskName": "demo"})), {}, lambda s: [f"{s.path(FUNC1 + '_bold.nii.gz')}: no RepetitionTime"]),
+        lambda s: s.write(FUNC1 + "_bold.json", json.dumps({"TaskName": "demo"})), {},
+        lambda s: [f"{s.path(FUNC1 + '_bold.nii.gz')}: no RepetitionTime"]),
     "TR mismatch sidecar vs header": (
         lambda s: s.write(FUNC2 + "_bold.json", json.dumps({**json.loads(s.path(FUNC2 + "_bold.json").read_text()), "RepetitionTime": 3.5})), {},
         lambda s: [f"{s.path(FUNC2 + '_bold.nii.gz')}: the NIfTI header says TR", "RepetitionTime = 3.5 s"]),

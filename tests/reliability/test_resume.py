@@ -25,8 +25,6 @@ import yaml
 
 from conftest import REPO_ROOT
 
-
-
 _MNE_REPORT_DATE = re.compile(rb"Created on [^<]*? via")
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

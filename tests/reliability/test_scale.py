@@ -15,9 +15,9 @@ import time
 
 import pytest
 import yaml
+from synthetic_bids import make_synthetic_bids
 
 from conftest import REPO_ROOT
-from synthetic_bids import make_synthetic_bids
 
 N_SUBJECTS, SESSIONS, RUNS = 200, ("01", "02"), ("01", "02", "03")
 

@@ -8,8 +8,8 @@ from scipy.stats import spearmanr
 
 from neuroopt.rsa import (
     LowRankPrecision,
-    cov_from_residuals,
     correlation,
+    cov_from_residuals,
     crossnobis,
     euclidean,
     mahalanobis,

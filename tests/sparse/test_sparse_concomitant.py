@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import MultiTaskLasso as SklearnMTL
 
-from neuroopt.sparse import CLaR, SGCL, MultiTaskSqrtLasso, warmup
+from neuroopt.sparse import SGCL, CLaR, MultiTaskSqrtLasso, warmup
 from neuroopt.sparse.datafits import (
     CovarianceConcomitant,
     Quadratic,

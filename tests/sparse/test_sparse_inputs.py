@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from neuroopt.sparse import CLaR, SGCL, MultiTaskLasso, MultiTaskSqrtLasso, lasso_path, warmup
+from neuroopt.sparse import SGCL, CLaR, MultiTaskLasso, MultiTaskSqrtLasso, lasso_path, warmup
 from neuroopt.sparse.datafits import Quadratic
 from neuroopt.sparse.penalties import L21
 from neuroopt.sparse.solvers import solve_working_set

@@ -4,9 +4,8 @@ Prepared as ``mne.inverse_sparse.mixed_norm`` does (see ``benchmarks/sample_mxne
 sensor type of each whitened row is that of its dominant channel (magnetometer or gradiometer).
 """
 
-from benchopt import BaseDataset
-
 from benchmark_utils import mxne_problem
+from benchopt import BaseDataset
 
 
 class Dataset(BaseDataset):

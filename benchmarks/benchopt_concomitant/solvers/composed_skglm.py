@@ -8,10 +8,9 @@ outer stop.
 """
 
 import numpy as np
-from benchopt import BaseSolver
 from bench_sparse import composed_skglm
-
 from benchmark_utils import sgcl_primal
+from benchopt import BaseSolver
 
 
 class Solver(BaseSolver):

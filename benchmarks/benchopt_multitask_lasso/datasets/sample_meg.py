@@ -7,9 +7,8 @@ Gain whitened and depth-weighted exactly as ``mne.inverse_sparse.mixed_norm`` pr
 ``benchmarks/results/``.
 """
 
-from benchopt import BaseDataset
-
 from benchmark_utils import mxne_problem
+from benchopt import BaseDataset
 
 
 class Dataset(BaseDataset):

@@ -6,9 +6,8 @@ covariance's prediction, so ``snr`` is the RMS of the signal over that of the no
 """
 
 import numpy as np
-from benchopt import BaseDataset
-
 from benchmark_utils import mxne_problem
+from benchopt import BaseDataset
 
 
 class Dataset(BaseDataset):
