@@ -636,8 +636,7 @@ class R1GLMS(R1GLM):
 
     Parameters
     ----------
-    t_r, basis, hrf_length, drift_model, high_pass, noise_model, hrf_shrinkage, n_jobs, tol,
-    max_iter, chunk_size, verbose
+    t_r, basis, hrf_length, drift_model, high_pass, noise_model, hrf_shrinkage, n_jobs, tol, max_iter, chunk_size, verbose
         As in :class:`R1GLM`.
     hrf_per_trial : bool
         Refit the HRF within each trial's design (True) or keep the condition-level HRF (False).

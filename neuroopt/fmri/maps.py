@@ -262,6 +262,7 @@ def save_r1glm_derivatives(result, paths):
     Parameters
     ----------
     result : R1GLMImages
+        A fit of :func:`fit_r1glm_images`.
     paths : dict
         Kind -> output path, e.g. from :func:`r1glm_derivative_paths`. Kinds may be omitted;
         ``"trial_betas"`` and ``"trials"`` need a fit with ``trial_betas=True``. 4D maps get a
@@ -315,6 +316,7 @@ def score_against_truth(result, truth):
     Parameters
     ----------
     result : R1GLMImages
+        A fit of :func:`fit_r1glm_images` on the demo dataset.
     truth : dict
         ``load_demo_truth(root, subject)`` (uses its ``"fmri"`` entry: conditions, mask_img,
         betas_img, hrf_times, hrfs, and trials for trial betas).

@@ -16,7 +16,18 @@ from ..utils import check_positive, logger, verbose
 
 
 def load_bold(path):
-    """Load a 4D BOLD image, with errors naming the file for corrupt, non-4D or non-finite data."""
+    """Load a 4D BOLD image, with errors naming the file for corrupt, non-4D or non-finite data.
+
+    Parameters
+    ----------
+    path : path-like
+        A 4D NIfTI file (``*_bold.nii.gz``).
+
+    Returns
+    -------
+    img : Nifti1Image
+        The image with float32 data.
+    """
     path = Path(path)
     try:
         img = nib.load(path)
@@ -40,6 +51,20 @@ def compute_mask(bold_imgs, mask_img=None, min_voxels=10):
       many shared datasets are): the voxels that vary over time in every run.
     - Otherwise nilearn's (multi-run) EPI mask; where that finds nothing (a single slice has no
       background to learn from), voxels whose mean is above 20 % of the 98th percentile.
+
+    Parameters
+    ----------
+    bold_imgs : list of Nifti1Image
+        The subject's 4D runs (may be empty when ``mask_img`` is given).
+    mask_img : Nifti1Image | path-like | None
+        A mask to use instead (e.g. fMRIPrep's ``desc-brain_mask``); binarised.
+    min_voxels : int
+        Fewer voxels than this in nilearn's EPI mask switch to the intensity threshold.
+
+    Returns
+    -------
+    mask : Nifti1Image
+        Binary brain mask on the runs' grid.
     """
     if mask_img is not None:
         return image.math_img("img > 0", img=mask_img)
@@ -73,6 +98,22 @@ def fmriprep_confounds(bold_path, strategy=("motion", "high_pass", "wm_csf"), mo
 
     NaNs that fMRIPrep leaves in the first rows of derivative columns are filled by nilearn
     (``demean=True``); any NaN left is replaced by the column mean, and logged.
+
+    Parameters
+    ----------
+    bold_path : path-like
+        An fMRIPrep ``*_desc-preproc_bold.nii.gz`` (its ``*_desc-confounds_timeseries.tsv`` beside it).
+    strategy : tuple of str
+        nilearn's ``load_confounds`` strategy (``"motion"``, ``"high_pass"``, ``"wm_csf"``, ...).
+    motion : str
+        nilearn's motion model (``"basic"``, ``"power2"``, ``"derivatives"``, ``"full"``).
+
+    Returns
+    -------
+    confounds : pandas.DataFrame | None
+        One column per confound, one row per volume.
+    sample_mask : ndarray | None
+        Volumes to keep (scrubbing / non-steady-state), as nilearn returns it.
     """
     from nilearn.interfaces.fmriprep import load_confounds
 
@@ -104,6 +145,27 @@ def clean_bold(
 
     The cosine high-pass (``filter="cosine"``) is the drift model nilearn's GLM uses, so the GLM
     stages can re-include it without conflict. Smoothing, when asked, comes first.
+
+    Parameters
+    ----------
+    bold_img : Nifti1Image
+        One 4D run.
+    t_r : float
+        Repetition time in seconds.
+    mask_img : Nifti1Image
+        Brain mask (:func:`compute_mask`).
+    high_pass : float | None
+        Cut-off of the cosine high-pass in Hz; None: no high-pass.
+    detrend : bool
+        Remove a linear trend.
+    standardize : bool
+        Scale each voxel's time course to unit variance (the mean is then removed too).
+    confounds : pandas.DataFrame | ndarray | None
+        Regressors to remove (e.g. :func:`fmriprep_confounds`), one row per volume.
+    smoothing_fwhm : float | None
+        Gaussian smoothing FWHM in mm, applied first; None: none.
+    verbose : bool | str | int | None
+        Log level for this call.
 
     Returns
     -------

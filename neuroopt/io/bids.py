@@ -58,7 +58,19 @@ def make_basename(entities, suffix=None, extension=""):
 
 @dataclass(frozen=True)
 class Recording:
-    """One raw recording: an M/EEG run or a BOLD run, with its events file."""
+    """One raw recording: an M/EEG run or a BOLD run, with its events file.
+
+    Attributes
+    ----------
+    datatype : str
+        ``"eeg"``, ``"meg"`` or ``"func"``.
+    path : Path
+        The data file (for M/EEG the file mne-bids reads; for fMRI the 4D NIfTI).
+    entities : tuple
+        ``((key, value), ...)`` in BIDS order, without the suffix.
+    events : Path | None
+        Its ``*_events.tsv``.
+    """
 
     datatype: str  # "eeg", "meg" or "func"
     path: Path  # the data file (for M/EEG the file mne-bids reads; for fMRI the 4D NIfTI)
@@ -121,6 +133,15 @@ class BIDSLayout:
     The workflow looks recordings up once per job while Snakemake builds the DAG (thousands of
     times on a large dataset), so the groups and the name index are computed once and reused
     until ``recordings`` changes (it is edited in place or replaced while the plan is made).
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder.
+    recordings : list of Recording
+        The recordings selected.
+    excluded : list of (Path, str)
+        Recordings left out, with the reason.
     """
 
     root: Path
@@ -520,6 +541,20 @@ def find_sidecar(data_path, suffix, root=None):
 
     Returns the list of existing sidecar paths whose entities are a subset of the data file's, from
     the dataset root down to the file's folder (later ones override earlier ones).
+
+    Parameters
+    ----------
+    data_path : path-like
+        The data file (e.g. ``*_bold.nii.gz``).
+    suffix : str
+        The sidecar's suffix (``"bold"``, ``"eeg"``...).
+    root : path-like | None
+        Dataset root: the search stops there (default: the first folder with a
+        ``dataset_description.json``).
+
+    Returns
+    -------
+    sidecars : list of Path
     """
     data_path = Path(data_path)
     entities, _, _ = parse_entities(data_path.name)
@@ -595,6 +630,22 @@ def read_repetition_time(bold_path, root=None, check_header=True, tolerance=1e-3
     positive number, or (``check_header``) when the header's pixdim[4] disagrees with it by more
     than ``tolerance`` seconds while being set (headers with a zero or unit TR are treated as unset
     only when ``check_header="lenient"``).
+
+    Parameters
+    ----------
+    bold_path : path-like
+        The BOLD run.
+    root : path-like | None
+        Dataset root, for inherited sidecars (see :func:`find_sidecar`).
+    check_header : bool | "lenient"
+        Compare with the NIfTI header's TR; ``"lenient"`` ignores headers with a TR of 0 or 1.
+    tolerance : float
+        Largest accepted difference in seconds.
+
+    Returns
+    -------
+    t_r : float
+        Repetition time in seconds.
     """
     bold_path = Path(bold_path)
     t_r = None

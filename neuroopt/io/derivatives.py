@@ -16,7 +16,25 @@ _TRACKED_PACKAGES = ("neuroopt", "mne", "mne-bids", "nilearn", "nibabel", "numpy
 
 
 def derivative_path(deriv_root, sdir, datatype, basename, suffix):
-    """``<deriv_root>/<sdir>/<datatype>/<basename>_<suffix>``, e.g. ``.../sub-01/eeg/sub-01_task-x_epo.fif``."""
+    """``<deriv_root>/<sdir>/<datatype>/<basename>_<suffix>``, e.g. ``.../sub-01/eeg/sub-01_task-x_epo.fif``.
+
+    Parameters
+    ----------
+    deriv_root : path-like
+        The derivatives folder (``<bids_root>/derivatives/neuroopt``).
+    sdir : str
+        Subject (and session) folder, ``sub-01`` or ``sub-01/ses-1``.
+    datatype : str
+        BIDS data type folder (``eeg``, ``meg``, ``func``).
+    basename : str
+        File name entities, e.g. ``sub-01_task-x``.
+    suffix : str
+        The rest of the name, e.g. ``epo.fif``.
+
+    Returns
+    -------
+    path : Path
+    """
     return Path(deriv_root) / sdir / datatype / f"{basename}_{suffix}"
 
 
@@ -41,6 +59,22 @@ def write_provenance(output_path, *, inputs=(), params=None, seed=None):
     """Write ``<output>.provenance.json`` beside an output: inputs, parameters, seed, tool versions.
 
     The JSON holds no time stamp so that identical runs give identical files.
+
+    Parameters
+    ----------
+    output_path : path-like
+        The output the record describes; the record is written beside it.
+    inputs : sequence of path-like
+        The files the output was computed from.
+    params : dict | None
+        The parameters used (stored with their hash).
+    seed : int | None
+        The random seed used, or None for deterministic steps.
+
+    Returns
+    -------
+    path : Path
+        The ``.provenance.json`` written.
     """
     output_path = Path(output_path)
     record = {

@@ -31,7 +31,17 @@ def source_positions(stc, src):
 
 
 def source_amplitudes(stc):
-    """Amplitude time courses (n_sources, n_times): the norm over orientations for vector stcs."""
+    """Amplitude time courses (n_sources, n_times): the norm over orientations for vector stcs.
+
+    Parameters
+    ----------
+    stc : mne.VolSourceEstimate | mne.VolVectorSourceEstimate
+        Source estimate.
+
+    Returns
+    -------
+    amplitudes : ndarray, shape (n_sources, n_times)
+    """
     return np.linalg.norm(stc.data, axis=1) if stc.data.ndim == 3 else np.abs(stc.data)
 
 

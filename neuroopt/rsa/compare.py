@@ -40,7 +40,9 @@ def tau_a(data_rdms, model_rdms):
     Parameters
     ----------
     data_rdms : ndarray, shape (n_data, n_pairs) | (n_pairs,)
+        Data RDM vectors.
     model_rdms : ndarray, shape (n_models, n_pairs) | (n_pairs,)
+        Model RDM vectors, same pair order.
 
     Returns
     -------
@@ -59,6 +61,13 @@ def tau_a(data_rdms, model_rdms):
 
 def rho_a(data_rdms, model_rdms):
     """Spearman's rho-a: ``12 * sum(r_x r_y) / (n^3 - n)`` of centred ranks (ties averaged).
+
+    Parameters
+    ----------
+    data_rdms : ndarray, shape (n_data, n_pairs) | (n_pairs,)
+        Data RDM vectors.
+    model_rdms : ndarray, shape (n_models, n_pairs) | (n_pairs,)
+        Model RDM vectors, same pair order.
 
     Returns
     -------
@@ -99,6 +108,15 @@ def cosine_whitened(data_rdms, model_rdms, covariance=None):
 
     Uses :func:`rdm_covariance` (or ``covariance``); equals rsatoolbox's
     ``compare(method="cosine_cov")``.
+
+    Parameters
+    ----------
+    data_rdms : ndarray, shape (n_data, n_pairs) | (n_pairs,)
+        Data RDM vectors.
+    model_rdms : ndarray, shape (n_models, n_pairs) | (n_pairs,)
+        Model RDM vectors, same pair order.
+    covariance : ndarray, shape (n_pairs, n_pairs) | None
+        RDM covariance (default :func:`rdm_covariance` of the number of conditions).
 
     Returns
     -------
@@ -150,7 +168,9 @@ def compare_rdms(data_rdms, model_rdms, method="cosine_whitened", covariance=Non
     data_rdms : ndarray, shape (..., n_pairs)
         Data RDM vectors; leading axes (e.g. subjects x time points) are kept.
     model_rdms : ndarray, shape (n_models, n_pairs) | (n_pairs,)
+        Model RDM vectors, same pair order.
     method : "cosine_whitened" | "tau_a" | "rho_a" | "cosine"
+        Whitened unbiased cosine (rsatoolbox's ``cosine_cov``), Kendall's tau-a, Spearman's rho-a or the plain cosine.
     covariance : ndarray, shape (n_pairs, n_pairs) | None
         RDM covariance for the whitened cosine (see :func:`compare_paired`).
 
@@ -178,6 +198,7 @@ def compare_paired(first, second, method="cosine_whitened", covariance=None):
     first, second : ndarray, shape (..., n_pairs)
         RDM vectors compared position by position.
     method : "cosine_whitened" | "tau_a" | "rho_a" | "cosine"
+        Comparison method (see :func:`compare_rdms`).
     covariance : ndarray, shape (n_pairs, n_pairs) | None
         RDM covariance for the whitened cosine (default :func:`rdm_covariance`; a bootstrap
         over conditions passes the covariance of its resampled pairs).
@@ -225,7 +246,9 @@ def pool_rdms(rdms, method="cosine_whitened", covariance=None):
     Parameters
     ----------
     rdms : ndarray, shape (n_rdms, ..., n_pairs)
+        RDM vectors to average over the first axis.
     method : str
+        Comparison method the pooled RDM is meant for (see :func:`compare_rdms`).
     covariance : ndarray | None
         As in :func:`compare_paired`.
 

@@ -189,6 +189,23 @@ def mahalanobis(data, conditions, noise=None, *, runs=None, residuals=None, dof=
     estimate the noise when ``noise`` is a string. ``noise=None`` gives squared Euclidean
     distances. Distances are divided by the number of channels (rsatoolbox's scale).
 
+    Parameters
+    ----------
+    data : ndarray, shape (n_observations, n_channels[, n_times])
+        Patterns, one row per observation.
+    conditions : array-like, shape (n_observations,)
+        Condition of each row; RDMs follow :func:`condition_order`.
+    noise : str | ndarray | None
+        Noise covariance or precision (as in :func:`crossnobis`); None: Euclidean.
+    runs : array-like | None
+        Run of each row: the cells whose residuals estimate the noise.
+    residuals : ndarray | None
+        Residuals to estimate the noise from (as in :func:`crossnobis`).
+    dof : int | None
+        Degrees of freedom of the residuals (as in :func:`crossnobis`).
+    verbose : bool | str | int | None
+        Log level for this call.
+
     Returns
     -------
     dissimilarities : ndarray, shape (n_times, n_pairs) | (n_pairs,)
@@ -208,6 +225,13 @@ def mahalanobis(data, conditions, noise=None, *, runs=None, residuals=None, dof=
 def euclidean(data, conditions):
     """Squared Euclidean distances between condition means divided by ``n_channels``.
 
+    Parameters
+    ----------
+    data : ndarray, shape (n_observations, n_channels[, n_times])
+        Patterns (trials or condition estimates), one row per observation.
+    conditions : array-like, shape (n_observations,)
+        Condition of each row; RDMs follow :func:`condition_order`.
+
     Returns
     -------
     dissimilarities : ndarray, shape (n_times, n_pairs) | (n_pairs,)
@@ -217,6 +241,13 @@ def euclidean(data, conditions):
 
 def correlation(data, conditions):
     """Correlation distance ``1 - r`` between condition means (patterns centered over channels).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_observations, n_channels[, n_times])
+        Patterns (trials or condition estimates), one row per observation.
+    conditions : array-like, shape (n_observations,)
+        Condition of each row; RDMs follow :func:`condition_order`.
 
     Returns
     -------
@@ -237,5 +268,16 @@ def correlation(data, conditions):
 
 
 def condition_order(conditions):
-    """Sorted unique condition labels: the row/column order of every RDM computed here."""
+    """Sorted unique condition labels: the row/column order of every RDM computed here.
+
+    Parameters
+    ----------
+    conditions : array-like, shape (n_observations,)
+        Condition label of each observation.
+
+    Returns
+    -------
+    order : ndarray
+        The sorted unique labels.
+    """
     return np.unique(np.asarray(conditions))

@@ -41,6 +41,7 @@ def noise_ceiling(subject_rdms, method="cosine_whitened", subject_ids=None, cova
     Parameters
     ----------
     subject_rdms : ndarray, shape (n_subjects, n_times, n_pairs)
+        Each subject's RDM vectors over the axis (time points or regions).
     method : str
         Comparison method (see :func:`neuroopt.rsa.compare.compare_rdms`).
     subject_ids : ndarray | None
@@ -280,6 +281,7 @@ def stack_subject_rdms(stacks, subjects=None):
     Parameters
     ----------
     stacks : list of RDMStack | list of path-like
+        One stack per subject (:class:`neuroopt.rsa.RDMStack` or its ``.npz`` file).
     subjects : list of str | None
         Subject labels for error messages.
 

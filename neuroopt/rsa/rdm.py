@@ -14,7 +14,17 @@ RDM_METHODS = ("crossnobis", "mahalanobis", "euclidean", "correlation")
 
 
 def pairs_to_square(dissimilarities):
-    """Square symmetric RDM(s) from upper-triangle vectors of shape (..., n_pairs)."""
+    """Square symmetric RDM(s) from upper-triangle vectors of shape (..., n_pairs).
+
+    Parameters
+    ----------
+    dissimilarities : ndarray, shape (..., n_pairs)
+        Upper-triangle vectors in ``numpy.triu_indices(n_conditions, k=1)`` order.
+
+    Returns
+    -------
+    squares : ndarray, shape (..., n_conditions, n_conditions)
+    """
     dissimilarities = np.asarray(dissimilarities, dtype=np.float64)
     n_pairs = dissimilarities.shape[-1]
     n_cond = int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
@@ -28,7 +38,18 @@ def pairs_to_square(dissimilarities):
 
 
 def square_to_pairs(square):
-    """Upper-triangle vector(s) of square RDM(s) of shape (..., n_cond, n_cond)."""
+    """Upper-triangle vector(s) of square RDM(s) of shape (..., n_cond, n_cond).
+
+    Parameters
+    ----------
+    square : ndarray, shape (..., n_conditions, n_conditions)
+        Symmetric RDM(s).
+
+    Returns
+    -------
+    dissimilarities : ndarray, shape (..., n_pairs)
+        Upper triangles in ``numpy.triu_indices(n_conditions, k=1)`` order.
+    """
     square = np.asarray(square, dtype=np.float64)
     if square.ndim < 2 or square.shape[-1] != square.shape[-2]:
         raise ValueError(f"square RDMs must have shape (..., n, n), got {square.shape}.")

@@ -20,6 +20,17 @@ def searchlight_neighbors(mask_img, radius):
     """Sparse (n_voxels, n_voxels) 0/1 matrix: voxel j lies within ``radius`` mm of centre i.
 
     Voxels are the in-mask voxels in the order of ``nilearn.masking.apply_mask``.
+
+    Parameters
+    ----------
+    mask_img : Nifti1Image
+        Brain mask; its voxels are the centres and the neighbours.
+    radius : float
+        Sphere radius in mm.
+
+    Returns
+    -------
+    neighbors : scipy.sparse.csr_matrix, shape (n_voxels, n_voxels)
     """
     from nilearn.image import load_img
     from sklearn.neighbors import radius_neighbors_graph
