@@ -7,6 +7,7 @@ kind has a builder here that loads its files and calls the stage's ``add_*_secti
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mne
 
@@ -37,7 +38,7 @@ def _meeg(report, section):
         raws_before=[read_raw(p) for p in section["raws_before"]],
         raws_clean=[mne.io.read_raw_fif(p, verbose="error") for p in section["raws_clean"]],
         run_labels=section["run_labels"],
-        summaries=[json.load(open(p)) for p in section["summaries"]],
+        summaries=[json.loads(Path(p).read_text()) for p in section["summaries"]],
         icas=icas,
         evokeds=mne.read_evokeds(section["evoked"], verbose="error"),
         cov=mne.read_cov(section["cov"], verbose="error"),
