@@ -386,11 +386,12 @@ def speed_vs_size(quick, repeats):
           "|---|---|---|---|---|---|")
     for n_voxels in ([1000, 10000] if quick else [1000, 10000, 100000]):
         sim = simulate(2.0, 400, n_voxels, 1.0, seed=2)
+        # the simulation is bound as a default argument: the loop deletes it below
         ols = best_cpu_time(
-            lambda: R1GLM(t_r=2.0, noise_model="ols").fit(sim["Y"], sim["events"]), repeats)
+            lambda sim=sim: R1GLM(t_r=2.0, noise_model="ols").fit(sim["Y"], sim["events"]), repeats)
         ar1 = best_cpu_time(
-            lambda: R1GLM(t_r=2.0, noise_model="ar1").fit(sim["Y"], sim["events"]), repeats)
-        can = best_cpu_time(lambda: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
+            lambda sim=sim: R1GLM(t_r=2.0, noise_model="ar1").fit(sim["Y"], sim["events"]), repeats)
+        can = best_cpu_time(lambda sim=sim: nilearn_fit(sim, 2.0, "spm", "ols"), repeats)
         print(f"| {n_voxels} | {ols[0]:.2f} ({ols[1]:.2f}) | {n_voxels / ols[0]:,.0f} "
               f"({n_voxels / ols[1]:,.0f}) | {ar1[0]:.2f} ({ar1[1]:.2f}) | "
               f"{n_voxels / ar1[0]:,.0f} ({n_voxels / ar1[1]:,.0f}) | "

@@ -104,9 +104,8 @@ def plot_sources_on_anatomy(stc, src, *, truth=None, title=None):
     frame of ``src`` (see :func:`source_volume`); head coordinates of a sphere model are not
     registered to MNI, so the anatomy is a guide, not a co-registration.
     """
-    from nilearn import plotting
-
     from matplotlib.colors import LinearSegmentedColormap
+    from nilearn import plotting
 
     img = source_volume(stc, src)
     # orange (weak) to dark red (strong): every active source stays visible on the white brain

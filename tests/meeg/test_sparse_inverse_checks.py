@@ -13,9 +13,10 @@ import logging
 import mne
 import numpy as np
 import pytest
-from sample_forward_utils import read_sample_evoked, sphere_discrete_forward
 
 from neuroopt.meeg.inverse import sparse_inverse, whitened_noise_ratio
+
+from sample_forward_utils import read_sample_evoked, sphere_discrete_forward
 
 
 @pytest.fixture(scope="module")
