@@ -43,7 +43,8 @@ class TrialDecodingResult:
     def load(cls, path):
         """Read a result written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as npz:
-            return cls(npz["scores"], str(npz["scoring"]), float(npz["chance"]), npz["classes"])
+            scores = npz["scores"] if "scores" in npz else npz["fold_scores"]  # files written before the rename
+            return cls(scores, str(npz["scoring"]), float(npz["chance"]), npz["classes"])
 
 
 @verbose
