@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils import check_option, check_positive, check_random_state, logger, validate_type, verbose
+from ..sparse.alpha_search import quantile_universal_alpha
 from . import _mne_private
 
 ESTIMATORS = ("mtl", "sqrt", "sgcl", "clar")
@@ -162,61 +163,6 @@ def _group_sigmas(estimator, name, residual, row_groups):
         variances = np.einsum("ij,ji->i", estimator.noise_cov_, estimator.noise_cov_)
         return {g: np.sqrt(variances[row_groups == g].mean()) for g in groups}, "estimated"
     return {g: np.sqrt(np.mean(residual[row_groups == g] ** 2)) for g in groups}, "residual"
-
-
-def quantile_universal_alpha(estimator, gain, data_shape, *, noise_std=1.0, time_colour=None,
-                             level=0.95, n_draws=30, random_state=0):
-    """Alpha that keeps pure noise out of the model with probability ``level``.
-
-    The quantile universal threshold (Giacobino et al. 2017, Electron. J. Statist. 11:4701,
-    arXiv:1511.05433): ``alpha_max`` of the estimator is computed on ``n_draws`` simulations of
-    Gaussian noise of the data's shape (white, or coloured in time by ``time_colour``) through
-    the same gain, and its ``level`` quantile is returned. For the concomitant estimators
-    (square-root Lasso, SGCL, CLaR) ``alpha_max`` of pure noise does not depend on the noise
-    level (the choice is pivotal) and ``noise_std`` is irrelevant; for the multitask Lasso it
-    scales with ``noise_std``, which whitening makes known (``1 / sqrt(nave)``).
-
-    Parameters
-    ----------
-    estimator : neuroopt.sparse estimator
-        Unfitted estimator; only its ``alpha_max`` is used.
-    gain : ndarray, shape (n_sensors, n_features)
-        Whitened, weighted gain.
-    data_shape : tuple of int
-        ``(n_sensors, n_times)``, or ``(n_epochs, n_sensors, n_times)`` for CLaR.
-    noise_std : float
-        Noise standard deviation of the simulated data.
-    time_colour : ndarray, shape (n_times, n_times) | None
-        Matrix ``L`` applied on the right of white noise (``E = Z L``) to give it a temporal
-        covariance ``L^T L``; ``None``: noise white in time. Scale ``L`` so that the mean of
-        the diagonal of ``L^T L`` is 1 (``noise_std`` then stays the per-sample std).
-    level : float
-        Probability, in (0, 1), that noise alone gives no active source.
-    n_draws : int
-        Number of noise simulations.
-    random_state : int | numpy.random.Generator | None
-        Seed of the simulations.
-
-    Returns
-    -------
-    alpha : float
-        The ``level`` quantile of ``alpha_max`` under noise.
-    """
-    check_positive(noise_std, "noise_std")
-    level = check_positive(level, "level")
-    if level >= 1:
-        raise ValueError(f"level must be in (0, 1), got {level}; e.g. 0.95.")
-    validate_type(n_draws, numbers.Integral, "n_draws")
-    if n_draws < 2:
-        raise ValueError(f"n_draws must be >= 2, got {n_draws}.")
-    rng = check_random_state(random_state)
-    values = []
-    for _ in range(n_draws):
-        noise = noise_std * rng.standard_normal(data_shape)
-        if time_colour is not None:
-            noise = noise @ time_colour
-        values.append(estimator.alpha_max(gain, noise))
-    return float(np.quantile(values, level))
 
 
 def _time_colour(whitened):

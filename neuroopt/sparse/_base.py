@@ -16,12 +16,28 @@ from ..utils import (
     check_option,
     check_positive,
     logger,
+    set_log_level,
     validate_type,
 )
 from .penalties import L21, group_norms
 from .solvers import group_columns, group_spectral_norms, solve_working_set
 
 REWEIGHTINGS = ("log", "l05")
+ALPHA_METHODS = ("auto", "sure", "cv")
+
+
+def check_alpha(alpha):
+    """``alpha`` as a float >= 0 or one of :data:`ALPHA_METHODS`; errors name the argument."""
+    if isinstance(alpha, str):
+        if alpha not in ALPHA_METHODS:
+            raise ValueError(f"alpha must be a float >= 0 or one of {list(ALPHA_METHODS)} "
+                             f"('auto': quantile universal threshold, 'sure': Stein's unbiased "
+                             f"risk estimate, 'cv': held-out epochs), got {alpha!r}.")
+        return alpha
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a float >= 0 or one of {list(ALPHA_METHODS)}, got "
+                        f"{alpha!r} of type {type(alpha).__name__}.")
+    return check_positive(alpha, "alpha", strict=False)
 
 
 def check_n_orient(n_orient, n_features):
@@ -144,10 +160,79 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         X = check_gain(X, Y.shape[0])
         return X, Y, self._validate_common(X.shape[1])
 
-    def _resolve_alpha(self, X, Y):
-        if self.alpha is None:
-            return self._default_alpha_ratio * self.alpha_max(X, Y)
-        return check_positive(self.alpha, "alpha", strict=False)
+    def fit(self, X, Y):
+        """Fit on gain ``X`` (n_sensors, n_features) and data ``Y``; choose alpha if asked.
+
+        ``Y`` is (n_sensors, n_times); with ``alpha="cv"`` it is the epochs (n_epochs,
+        n_sensors, n_times) and the model is fitted to their average (CLaR always takes epochs).
+        The log level is the constructor's ``verbose``.
+        """
+        old = set_log_level(self.verbose)
+        try:
+            return self._fit(X, Y)
+        finally:
+            if old is not None:
+                logger.setLevel(old)
+
+    def _fit(self, X, Y):
+        alpha = check_alpha(self.alpha)
+        X, Y_fit, Y_epochs, n_orient, datafit = self._prepare_fit(X, Y, alpha)
+        for name in ("alphas_", "criterion_path_", "alpha_search_", "n_solves_"):
+            self.__dict__.pop(name, None)
+        if alpha == "auto":
+            alpha = self._quantile_universal_alpha(X, Y_fit if Y_epochs is None else Y_epochs)
+        elif alpha in ("sure", "cv"):
+            alpha = self._search_alpha(X, Y_fit, Y_epochs, alpha)
+        self._run(X, Y_fit, datafit, n_orient, alpha)
+        self._finish_fit()
+        return self
+
+    def _epochs_input(self, Y, alpha):
+        """``(Y_fit, Y_epochs)``: with ``alpha="cv"`` 3D epochs are averaged for the fit."""
+        if not (isinstance(Y, np.ndarray) and Y.ndim == 3):
+            return Y, None
+        if alpha != "cv":
+            raise ValueError(f"Y has shape {np.shape(Y)} (epochs): {type(self).__name__} takes "
+                             "epochs only with alpha='cv' (to score held-out halves); pass "
+                             "their average, of shape (n_sensors, n_times).")
+        Y_epochs = np.asarray(check_dense_real(Y, "Y"), dtype=float)
+        return Y_epochs.mean(axis=0), Y_epochs
+
+    def _finish_fit(self):
+        """Hook of the subclasses: fitted attributes derived from the datafit."""
+
+    def _qut_noise_std(self):
+        """Noise std of the simulations of ``alpha="auto"`` (irrelevant for pivotal alphas)."""
+        return 1.0
+
+    def _quantile_universal_alpha(self, X, Y):
+        from .alpha_search import quantile_universal_alpha
+
+        return quantile_universal_alpha(self, X, np.shape(Y), noise_std=self._qut_noise_std())
+
+    def _sure_noise_std(self, X, Y):
+        """Noise std(s) of ``Y`` used by SURE (see the subclasses)."""
+        return self._qut_noise_std()
+
+    def _search_alpha(self, X, Y_fit, Y_epochs, criterion):
+        from sklearn.base import clone
+
+        from .alpha_search import search_alpha
+
+        if criterion == "cv" and Y_epochs is None:
+            raise ValueError("alpha='cv' fits half of the epochs and scores the other half: "
+                             "pass Y of shape (n_epochs, n_sensors, n_times), or use "
+                             "alpha='sure' with Y of shape (n_sensors, n_times).")
+        noise_std = self._sure_noise_std(X, Y_fit) if criterion == "sure" else 1.0
+        solver = clone(self).set_params(alpha=1.0, warm_start=False, verbose=None)
+        result = search_alpha(solver, X, Y_fit if criterion == "sure" else Y_epochs,
+                              criterion=criterion, noise_std=noise_std, tol=self.tol)
+        order = np.argsort(result.alphas)[::-1]
+        self.alpha_search_ = result
+        self.alphas_ = result.alphas[order]
+        self.criterion_path_ = result.criterion_values[order]
+        self.n_solves_ = result.n_solves
+        return result.alpha
 
     def _run(self, X, Y_solver, datafit, n_orient, alpha):
         """Solve (with reweighting and debiasing) and set the fitted attributes."""

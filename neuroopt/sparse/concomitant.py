@@ -3,15 +3,16 @@
 ``MultiTaskSqrtLasso`` (one noise level), ``SGCL`` (one per sensor group) and ``CLaR`` (a full
 noise covariance from repetitions). Their alpha is pivotal: it does not scale with the noise, and
 ``alpha_max`` is about ``max_g ||X_g^T Y||_F / (sqrt(n_sensors n_times) ||Y||_F)`` (exact formula
-in each ``alpha_max``). The default ``alpha=None`` uses ``0.2 * alpha_max``, a reasonable start
-for whitened M/EEG; tune it with ``lasso_path``.
+in each ``alpha_max``). The default ``alpha="auto"`` is the quantile universal threshold (pivotal:
+the 95 % quantile of ``alpha_max`` over simulations of white noise); ``"sure"`` and ``"cv"``
+search it (see :class:`~neuroopt.sparse.MultiTaskLasso` for the convention; not for CLaR).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..utils import check_positive, verbose
+from ..utils import check_positive
 from ._base import BaseMultiTaskSparse, check_data_2d, check_dense_real, check_gain
 from .datafits import CovarianceConcomitant, SensorGroupConcomitant
 from .penalties import group_norms
@@ -67,22 +68,60 @@ def check_epochs_vary(within_trace, total_power, n_epochs, name="Y"):
 
 
 class _ConcomitantBase(BaseMultiTaskSparse):
-    _default_alpha_ratio = 0.2
-
     def _alpha_max_from_datafit(self, X, Y_mean, datafit, n_orient):
         datafit.initialize(Y_mean)
         return float(group_norms(X.T @ datafit.dual_direction(Y_mean), n_orient).max())
 
-    def _fit_datafit(self, X, Y, datafit, n_orient):
-        if self.alpha is None:
-            alpha = self._default_alpha_ratio * self._alpha_max_from_datafit(X, Y, datafit,
-                                                                            n_orient)
+
+class _SensorGroupBase(_ConcomitantBase):
+    """SGCL and its one-group case, the square-root Lasso (``_sensor_group_labels``)."""
+
+    def _sensor_group_labels(self):
+        return None
+
+    def _prepare(self, X, Y):
+        X, Y, n_orient = self._check_gain_and_data(X, Y)
+        sigma_min = check_positive(self.sigma_min, "sigma_min")
+        groups = self._sensor_group_labels()
+        if groups is None:
+            labels, index = np.zeros(1), np.zeros(Y.shape[0], dtype=np.intp)
         else:
-            alpha = check_positive(self.alpha, "alpha", strict=False)
-        return self._run(X, Y, datafit, n_orient, alpha)
+            groups = np.asarray(groups)
+            if groups.shape != (Y.shape[0],):
+                raise ValueError(
+                    f"sensor_groups must have one label per sensor, shape ({Y.shape[0]},), got "
+                    f"{groups.shape}."
+                )
+            labels, index = np.unique(groups, return_inverse=True)
+        self._labels = labels
+        return X, Y, n_orient, SensorGroupConcomitant(index.astype(np.intp), sigma_min)
+
+    def _prepare_fit(self, X, Y, alpha):
+        Y, Y_epochs = self._epochs_input(Y, alpha)
+        X, Y, n_orient, datafit = self._prepare(X, Y)
+        return X, Y, Y_epochs, n_orient, datafit
+
+    def _sure_noise_std(self, X, Y):
+        """Noise levels fitted at the pivotal ``alpha="auto"``, fixed along the SURE search.
+
+        The concomitant estimate at the alpha of the search itself cannot be used: its
+        residual norm equals ``sqrt(n T) sigma`` exactly, and SURE would reduce to
+        ``2 sigma^2 dof``, minimal at ``alpha_max``.
+        """
+        from sklearn.base import clone
+
+        ref = clone(self).set_params(alpha="auto", warm_start=False, n_reweighting=1,
+                                     verbose=None)
+        ref._fit(X, Y)
+        return np.atleast_1d(ref._noise_levels())
+
+    def alpha_max(self, X, Y):
+        """Smallest alpha with an all-zero solution (see the class docstring)."""
+        X, Y, n_orient, datafit = self._prepare(X, Y)
+        return self._alpha_max_from_datafit(X, Y, datafit, n_orient)
 
 
-class SGCL(_ConcomitantBase):
+class SGCL(_SensorGroupBase):
     """Smoothed generalized concomitant multitask Lasso, one noise level per sensor group.
 
     Minimises over ``W`` and ``sigma_k >= sigma_min``::
@@ -97,8 +136,9 @@ class SGCL(_ConcomitantBase):
 
     Parameters
     ----------
-    alpha : float | None
-        Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
+    alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
+        Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
+        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"`` or a float).
     sensor_groups : array-like, shape (n_sensors,) | None
         Group label of each sensor; ``None``: one group (the square-root Lasso).
     sigma_min : float
@@ -119,7 +159,7 @@ class SGCL(_ConcomitantBase):
     dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
     """
 
-    def __init__(self, alpha=None, *, sensor_groups=None, sigma_min=1e-6, n_orient=1, tol=1e-6,
+    def __init__(self, alpha="auto", *, sensor_groups=None, sigma_min=1e-6, n_orient=1, tol=1e-6,
                  max_iter=100, warm_start=False, n_reweighting=1, reweighting="log",
                  debias=False, n_threads=1, verbose=None):
         self.alpha = alpha
@@ -135,36 +175,17 @@ class SGCL(_ConcomitantBase):
         self.n_threads = n_threads
         self.verbose = verbose
 
-    def _prepare(self, X, Y):
-        X, Y, n_orient = self._check_gain_and_data(X, Y)
-        sigma_min = check_positive(self.sigma_min, "sigma_min")
-        if self.sensor_groups is None:
-            labels, index = np.zeros(1), np.zeros(Y.shape[0], dtype=np.intp)
-        else:
-            groups = np.asarray(self.sensor_groups)
-            if groups.shape != (Y.shape[0],):
-                raise ValueError(
-                    f"sensor_groups must have one label per sensor, shape ({Y.shape[0]},), got "
-                    f"{groups.shape}."
-                )
-            labels, index = np.unique(groups, return_inverse=True)
-        return X, Y, n_orient, labels, SensorGroupConcomitant(index.astype(np.intp), sigma_min)
+    def _sensor_group_labels(self):
+        return self.sensor_groups
 
-    def alpha_max(self, X, Y):
-        """Smallest alpha with an all-zero solution (see the class docstring)."""
-        X, Y, n_orient, _, datafit = self._prepare(X, Y)
-        return self._alpha_max_from_datafit(X, Y, datafit, n_orient)
+    def _finish_fit(self):
+        self.sensor_groups_ = self._labels
 
-    @verbose
-    def fit(self, X, Y, verbose=None):
-        """Fit on gain ``X`` (n_sensors, n_features) and data ``Y`` (n_sensors, n_times)."""
-        X, Y, n_orient, labels, datafit = self._prepare(X, Y)
-        self._fit_datafit(X, Y, datafit, n_orient)
-        self.sensor_groups_ = labels
-        return self
+    def _noise_levels(self):
+        return self.sigmas_
 
 
-class MultiTaskSqrtLasso(SGCL):
+class MultiTaskSqrtLasso(_SensorGroupBase):
     """Smoothed concomitant multitask square-root Lasso (Ndiaye et al. 2017, Massias et al. 2020).
 
     Minimises ``||Y - X W^T||_F^2 / (2 n T sigma) + sigma / 2 + alpha ||W||_2,1`` over ``W`` and
@@ -174,8 +195,9 @@ class MultiTaskSqrtLasso(SGCL):
 
     Parameters
     ----------
-    alpha : float | None
-        Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
+    alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
+        Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
+        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"`` or a float).
     sigma_min : float
         Lower bound of the noise level (smoothing), > 0. At this floor the fit interpolates
         the data; the solver stops early with a ``ConvergenceWarning`` and sets
@@ -189,31 +211,27 @@ class MultiTaskSqrtLasso(SGCL):
     dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
     """
 
-    def __init__(self, alpha=None, *, sigma_min=1e-6, n_orient=1, tol=1e-6, max_iter=100,
+    def __init__(self, alpha="auto", *, sigma_min=1e-6, n_orient=1, tol=1e-6, max_iter=100,
                  warm_start=False, n_reweighting=1, reweighting="log", debias=False,
                  n_threads=1, verbose=None):
-        super().__init__(alpha=alpha, sensor_groups=None, sigma_min=sigma_min, n_orient=n_orient,
-                         tol=tol, max_iter=max_iter, warm_start=warm_start,
-                         n_reweighting=n_reweighting, reweighting=reweighting, debias=debias,
-                         n_threads=n_threads, verbose=verbose)
+        self.alpha = alpha
+        self.sigma_min = sigma_min
+        self.n_orient = n_orient
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.n_reweighting = n_reweighting
+        self.reweighting = reweighting
+        self.debias = debias
+        self.n_threads = n_threads
+        self.verbose = verbose
 
-    def get_params(self, deep=True):
-        params = super().get_params(deep)
-        params.pop("sensor_groups", None)
-        return params
-
-    @classmethod
-    def _get_param_names(cls):
-        return sorted(n for n in super()._get_param_names() if n != "sensor_groups")
-
-    @verbose
-    def fit(self, X, Y, verbose=None):
-        """Fit on gain ``X`` (n_sensors, n_features) and data ``Y`` (n_sensors, n_times)."""
-        self.sensor_groups = None
-        super().fit(X, Y)
+    def _finish_fit(self):
         self.sigma_ = float(self.sigmas_[0])
-        del self.sigmas_, self.sensor_groups_
-        return self
+        del self.sigmas_
+
+    def _noise_levels(self):
+        return self.sigma_
 
 
 class CLaR(_ConcomitantBase):
@@ -239,8 +257,9 @@ class CLaR(_ConcomitantBase):
 
     Parameters
     ----------
-    alpha : float | None
-        Regularization (pivotal). ``None``: ``0.2 * alpha_max(X, Y)``.
+    alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
+        Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
+        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"`` or a float).
     sigma_min : float
         Lower bound of the eigenvalues of ``S``, > 0. Must be well above zero when
         ``n_sensors > r * n_times`` (the residual covariance is then singular).
@@ -253,7 +272,7 @@ class CLaR(_ConcomitantBase):
     dual_gap_, n_iter_, n_gradient_passes_, active_set_ : see :class:`MultiTaskLasso`.
     """
 
-    def __init__(self, alpha=None, *, sigma_min=1e-3, n_orient=1, tol=1e-6, max_iter=100,
+    def __init__(self, alpha="auto", *, sigma_min=1e-3, n_orient=1, tol=1e-6, max_iter=100,
                  warm_start=False, n_reweighting=1, reweighting="log", debias=False,
                  n_threads=1, verbose=None):
         self.alpha = alpha
@@ -300,15 +319,13 @@ class CLaR(_ConcomitantBase):
         X, Y_mean, n_orient, datafit = self._prepare(X, Y)
         return self._alpha_max_from_datafit(X, Y_mean, datafit, n_orient)
 
-    @verbose
-    def fit(self, X, Y, verbose=None):
-        """Fit on gain ``X`` (n_sensors, n_features) and repetitions ``Y``.
-
-        ``Y`` has shape (n_epochs, n_sensors, n_times), or (n_sensors, n_times) for the
-        multivariate square-root Lasso.
-        """
+    def _prepare_fit(self, X, Y, alpha):
+        if alpha in ("sure", "cv"):
+            raise ValueError(f"alpha={alpha!r}: CLaR has no SURE / held-out criterion (its noise "
+                             "covariance enters the fixed point through a matrix square root); "
+                             "use alpha='auto' or a float, or choose alpha with SGCL.")
         X, Y_mean, n_orient, datafit = self._prepare(X, Y)
-        return self._fit_datafit(X, Y_mean, datafit, n_orient)
+        return X, Y_mean, (Y if isinstance(Y, np.ndarray) and Y.ndim == 3 else None), n_orient, datafit
 
     def predict(self, X):
         """Predicted (mean) data ``X @ coef_.T``, shape (n_sensors, n_times)."""

@@ -21,9 +21,18 @@ class MultiTaskLasso(BaseMultiTaskSparse):
 
     Parameters
     ----------
-    alpha : float
+    alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
         Regularization (>= 0). ``alpha >= alpha_max(X, Y)`` gives an all-zero solution, where
-        ``alpha_max = max_g ||X_g^T Y||_F / n_sensors``.
+        ``alpha_max = max_g ||X_g^T Y||_F / n_sensors``. The strings choose it in ``fit`` (the
+        convention of every estimator of :mod:`neuroopt.sparse`): ``"auto"``, the quantile
+        universal threshold (the 95 % quantile of ``alpha_max`` over 30 simulations of white
+        noise of std ``noise_std``, seed 0: :func:`~neuroopt.sparse.alpha_search.quantile_universal_alpha`);
+        ``"sure"``, the minimiser of Stein's unbiased risk estimate with noise std
+        ``noise_std``; ``"cv"``, the minimiser of the held-out error of half the epochs (``Y``
+        of shape (n_epochs, n_sensors, n_times)); see :func:`~neuroopt.sparse.alpha_search.search_alpha`.
+    noise_std : float
+        Noise standard deviation of each entry of ``Y`` (1 for whitened single trials,
+        ``1 / sqrt(nave)`` for an average), used by ``alpha="auto"`` and ``"sure"``.
     n_orient : int
         Features per group (1: fixed orientation, 3: free orientation).
     tol : float
@@ -47,6 +56,17 @@ class MultiTaskLasso(BaseMultiTaskSparse):
     Attributes
     ----------
     coef_ : ndarray, shape (n_times, n_features)
+    alpha_ : float
+        The alpha of the fit (chosen when ``alpha`` is a string).
+    alphas_ : ndarray
+        With ``alpha="sure"`` / ``"cv"``: every alpha tried by the search, decreasing
+        (as :class:`sklearn.linear_model.LassoCV`'s ``alphas_``).
+    criterion_path_ : ndarray
+        The criterion at each of ``alphas_`` (``LassoLarsIC``'s ``criterion_``).
+    n_solves_ : int
+        Solver calls of the search.
+    alpha_search_ : AlphaSearchResult
+        The whole search (order tried, hypergradients, active groups).
     active_set_ : ndarray of bool, shape (n_groups,)
     dual_gap_ : float
         Certified duality gap of the last (reweighted) problem, absolute.
@@ -67,9 +87,11 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         Solver seconds (excludes numba compilation, see ``solvers.warmup``).
     """
 
-    def __init__(self, alpha=1.0, *, n_orient=1, tol=1e-6, max_iter=100, warm_start=False,
-                 n_reweighting=1, reweighting="log", debias=False, n_threads=1, verbose=None):
+    def __init__(self, alpha="auto", *, noise_std=1.0, n_orient=1, tol=1e-6, max_iter=100,
+                 warm_start=False, n_reweighting=1, reweighting="log", debias=False, n_threads=1,
+                 verbose=None):
         self.alpha = alpha
+        self.noise_std = noise_std
         self.n_orient = n_orient
         self.tol = tol
         self.max_iter = max_iter
@@ -87,12 +109,13 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         n_orient = self._validate_common(X.shape[1])
         return float(group_norms(X.T @ Y, n_orient).max() / X.shape[0])
 
-    @verbose
-    def fit(self, X, Y, verbose=None):
-        """Fit on gain ``X`` (n_sensors, n_features) and data ``Y`` (n_sensors, n_times)."""
+    def _prepare_fit(self, X, Y, alpha):
+        Y, Y_epochs = self._epochs_input(Y, alpha)
         X, Y, n_orient = self._check_gain_and_data(X, Y)
-        alpha = check_positive(self.alpha, "alpha", strict=False)
-        return self._run(X, Y, Quadratic(), n_orient, alpha)
+        return X, Y, Y_epochs, n_orient, Quadratic()
+
+    def _qut_noise_std(self):
+        return check_positive(self.noise_std, "noise_std")
 
 
 def _support_csc(coef, active_set, n_orient):

@@ -1,0 +1,265 @@
+"""Search of alpha minimising SURE or a held-out error: warm-started path, then hypergradients.
+
+1. A coarse geometric grid from ``alpha_max`` down, solved with warm starts at a loose
+   tolerance; each solution is polished on its support (:func:`criteria.polish`) and the
+   criterion and its hypergradient (:mod:`~neuroopt.sparse.criteria`) are evaluated. The path
+   stops ``patience`` points after the criterion stopped decreasing (small alphas are the
+   expensive ones).
+2. Refinement around the best grid point, HOAG-style (Pedregosa 2016): in ``log(alpha)``, a
+   safeguarded secant step on the hypergradient inside the bracket where it changes sign
+   (bisection when the secant leaves it), each inner solve warm-started and at a tolerance
+   divided by ``tol_decrease`` at every step.
+
+The alpha returned is the best one tried (the criterion is piecewise smooth: it jumps where the
+support changes, so the smallest value seen is kept rather than the last iterate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import clone
+
+import numbers
+
+from ..utils import check_option, check_positive, check_random_state, logger, validate_type
+from .criteria import held_out, noise_model_of, polish, split_epochs, sure
+
+CRITERIA = ("sure", "cv")
+
+
+@dataclass
+class AlphaSearchResult:
+    """Output of :func:`search_alpha`.
+
+    Attributes
+    ----------
+    alpha : float
+        Alpha with the smallest criterion among those tried.
+    alphas : ndarray
+        Every alpha tried, in the order tried (grid first, then refinement).
+    criterion_values : ndarray
+        Criterion at each of ``alphas``.
+    hypergradients : ndarray
+        Derivative of the criterion in ``log(alpha)`` at each of ``alphas``.
+    n_active : ndarray of int
+        Active groups at each of ``alphas``.
+    n_solves : int
+        Number of solver calls (held-out: two per alpha).
+    alpha_max : float
+        Smallest alpha with an all-zero solution (on the data of the fit).
+    criterion : str
+        ``"sure"`` or ``"cv"``.
+    """
+
+    alpha: float
+    alphas: np.ndarray
+    criterion_values: np.ndarray
+    hypergradients: np.ndarray
+    n_active: np.ndarray
+    n_solves: int
+    alpha_max: float
+    criterion: str
+    grid_size: int = 0
+    noise_std: np.ndarray | None = field(default=None, repr=False)
+
+
+class _Evaluator:
+    """Criterion at one alpha, with warm-started solver clones (one per data split)."""
+
+    def __init__(self, estimator, X, Y, criterion, noise_std, scale):
+        self.X, self.criterion, self.noise_std, self.scale = X, criterion, noise_std, scale
+        if criterion == "sure":
+            self.folds = [(Y, None)]
+        else:
+            Y_a, Y_b = split_epochs(Y)
+            self.folds = [(Y_a, Y_b), (Y_b, Y_a)]
+        n_sensors = self.folds[0][0].shape[0]
+        self.model = noise_model_of(estimator, n_sensors)
+        self.n_orient = estimator.n_orient
+        self.solvers = [clone(estimator).set_params(warm_start=True) for _ in self.folds]
+        self.n_solves = 0
+
+    def __call__(self, alpha, tol):
+        value = grad = 0.0
+        n_active = 0
+        for est, (Y_fit, Y_test) in zip(self.solvers, self.folds):
+            alpha_fit = alpha * self.scale
+            est.set_params(alpha=float(alpha_fit), tol=tol)
+            est.fit(self.X, Y_fit)
+            self.n_solves += 1
+            B = polish(self.X, Y_fit, est.coef_.T, alpha_fit, self.n_orient, self.model)
+            if Y_test is None:
+                c = sure(self.X, Y_fit, B, alpha_fit, self.n_orient, self.model, self.noise_std)
+            else:
+                c = held_out(self.X, Y_fit, Y_test, B, alpha_fit, self.n_orient, self.model)
+            value += c.value / len(self.folds)
+            grad += c.grad_log_alpha / len(self.folds)
+            n_active = max(n_active, c.n_active)
+        return value, grad, n_active
+
+
+def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=10,
+                 alpha_min_ratio=0.01, patience=2, n_refine=6, tol_grid=1e-4, tol=1e-6,
+                 tol_decrease=3.0, cv_alpha_scale=None):
+    """Alpha of ``estimator`` minimising SURE or the held-out error (see the module docstring).
+
+    Parameters
+    ----------
+    estimator : MultiTaskLasso | MultiTaskSqrtLasso | SGCL
+        Unfitted estimator (``n_reweighting=1``) whose other parameters are used; cloned.
+    X : ndarray, shape (n_sensors, n_features)
+        Gain.
+    Y : ndarray
+        ``(n_sensors, n_times)`` for ``"sure"``; the epochs ``(n_epochs, n_sensors, n_times)``
+        for ``"cv"``.
+    criterion : ``"sure"`` | ``"cv"``
+        SURE (:func:`~neuroopt.sparse.criteria.sure`) or the held-out error: the average of the
+        even epochs is fitted and the average of the odd ones predicted, and the other way
+        round (:func:`~neuroopt.sparse.criteria.split_epochs`).
+    noise_std : float | ndarray
+        Noise std of ``Y`` for SURE (one value, or one per sensor group of SGCL).
+    n_alphas, alpha_min_ratio : int, float
+        Coarse grid: ``n_alphas`` values from ``alpha_max`` to ``alpha_min_ratio * alpha_max``.
+    patience : int
+        Grid points evaluated after the criterion stopped decreasing.
+    n_refine : int
+        Hypergradient refinement steps.
+    tol_grid, tol : float
+        Solver tolerance on the grid, and the smallest one of the refinement.
+    tol_decrease : float
+        Factor dividing the tolerance at each refinement step.
+    cv_alpha_scale : float | None
+        ``"cv"`` fits averages of half the epochs, whose noise std is ``sqrt(2)`` times the
+        full average's: the alpha of each half-fit is ``cv_alpha_scale`` times the alpha
+        reported. ``None``: ``sqrt(2)`` for the multitask Lasso (alpha proportional to the
+        noise), 1 for the concomitant estimators (alpha pivotal).
+
+    Returns
+    -------
+    AlphaSearchResult
+    """
+    from .multitask import MultiTaskLasso
+
+    check_option(criterion, CRITERIA, "criterion")
+    if cv_alpha_scale is None:
+        cv_alpha_scale = np.sqrt(2.0) if type(estimator) is MultiTaskLasso else 1.0
+    scale = cv_alpha_scale if criterion == "cv" else 1.0
+    evaluate = _Evaluator(estimator, X, Y, criterion, noise_std, scale)
+    alpha_max = float(np.mean([evaluate.solvers[0].alpha_max(X, Yf) for Yf, _ in evaluate.folds]))
+    alpha_max /= scale
+    tried, values, grads, actives = [], [], [], []
+
+    def record(alpha, tol_now):
+        value, grad, n_active = evaluate(alpha, tol_now)
+        tried.append(alpha), values.append(value), grads.append(grad), actives.append(n_active)
+        logger.info(f"alpha {alpha:.4g} ({alpha / alpha_max:.3f} alpha_max): {criterion} "
+                    f"{value:.6g}, d/dlog(alpha) {grad:.3g}, {n_active} active")
+        return value, grad
+
+    grid = alpha_max * np.geomspace(1.0, alpha_min_ratio, int(n_alphas))
+    best, since_best = np.inf, 0
+    for alpha in grid:
+        value, _ = record(float(alpha), tol_grid)
+        if value < best:
+            best, since_best = value, 0
+        else:
+            since_best += 1
+            if since_best > patience:
+                break
+    grid_size = len(tried)
+    _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease)
+    i = int(np.argmin(values))
+    return AlphaSearchResult(alpha=float(tried[i]), alphas=np.array(tried),
+                             criterion_values=np.array(values), hypergradients=np.array(grads),
+                             n_active=np.array(actives), n_solves=evaluate.n_solves,
+                             alpha_max=alpha_max, criterion=criterion, grid_size=grid_size,
+                             noise_std=np.atleast_1d(noise_std))
+
+
+def _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease):
+    """Safeguarded secant steps on the hypergradient in log(alpha) around the best grid point."""
+    order = np.argsort(tried)
+    la = np.log(np.array(tried)[order])
+    g = np.array(grads)[order]
+    v = np.array(values)[order]
+    i = int(np.argmin(v))
+    # bracket: the neighbour on the descent side of the best point
+    if g[i] > 0 and i > 0:
+        lo, hi, g_lo, g_hi = la[i - 1], la[i], g[i - 1], g[i]
+    elif g[i] < 0 and i + 1 < la.size:
+        lo, hi, g_lo, g_hi = la[i], la[i + 1], g[i], g[i + 1]
+    else:
+        return
+    tol_now = tol_grid
+    for _ in range(int(n_refine)):
+        if g_lo < 0 < g_hi:
+            step = lo - g_lo * (hi - lo) / (g_hi - g_lo)
+        else:
+            step = np.nan
+        if not (lo + 0.05 * (hi - lo) < step < hi - 0.05 * (hi - lo)):
+            step = 0.5 * (lo + hi)
+        tol_now = max(tol, tol_now / tol_decrease)
+        _, grad = record(float(np.exp(step)), tol_now)
+        if grad > 0:
+            hi, g_hi = step, grad
+        else:
+            lo, g_lo = step, grad
+        if hi - lo < 1e-3:
+            break
+
+
+def quantile_universal_alpha(estimator, gain, data_shape, *, noise_std=1.0, time_colour=None,
+                             level=0.95, n_draws=30, random_state=0):
+    """Alpha that keeps pure noise out of the model with probability ``level``.
+
+    The quantile universal threshold (Giacobino et al. 2017, Electron. J. Statist. 11:4701,
+    arXiv:1511.05433): ``alpha_max`` of the estimator is computed on ``n_draws`` simulations of
+    Gaussian noise of the data's shape (white, or coloured in time by ``time_colour``) through
+    the same gain, and its ``level`` quantile is returned. For the concomitant estimators
+    (square-root Lasso, SGCL, CLaR) ``alpha_max`` of pure noise does not depend on the noise
+    level (the choice is pivotal) and ``noise_std`` is irrelevant; for the multitask Lasso it
+    scales with ``noise_std``, which whitening makes known (``1 / sqrt(nave)``).
+
+    Parameters
+    ----------
+    estimator : neuroopt.sparse estimator
+        Estimator; only its ``alpha_max`` is used.
+    gain : ndarray, shape (n_sensors, n_features)
+        Whitened, weighted gain.
+    data_shape : tuple of int
+        ``(n_sensors, n_times)``, or ``(n_epochs, n_sensors, n_times)`` for CLaR.
+    noise_std : float
+        Noise standard deviation of the simulated data.
+    time_colour : ndarray, shape (n_times, n_times) | None
+        Matrix ``L`` applied on the right of white noise (``E = Z L``) to give it a temporal
+        covariance ``L^T L``; ``None``: noise white in time. Scale ``L`` so that the mean of
+        the diagonal of ``L^T L`` is 1 (``noise_std`` then stays the per-sample std).
+    level : float
+        Probability, in (0, 1), that noise alone gives no active source.
+    n_draws : int
+        Number of noise simulations.
+    random_state : int | numpy.random.Generator | None
+        Seed of the simulations.
+
+    Returns
+    -------
+    alpha : float
+        The ``level`` quantile of ``alpha_max`` under noise.
+    """
+    check_positive(noise_std, "noise_std")
+    level = check_positive(level, "level")
+    if level >= 1:
+        raise ValueError(f"level must be in (0, 1), got {level}; e.g. 0.95.")
+    validate_type(n_draws, numbers.Integral, "n_draws")
+    if n_draws < 2:
+        raise ValueError(f"n_draws must be >= 2, got {n_draws}.")
+    rng = check_random_state(random_state)
+    values = []
+    for _ in range(n_draws):
+        noise = noise_std * rng.standard_normal(data_shape)
+        if time_colour is not None:
+            noise = noise @ time_colour
+        values.append(estimator.alpha_max(gain, noise))
+    return float(np.quantile(values, level))
