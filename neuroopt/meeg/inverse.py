@@ -21,8 +21,11 @@ import mne
 import numpy as np
 import pandas as pd
 
-from ..utils import check_option, check_positive, check_random_state, logger, validate_type, verbose
-from ..sparse.alpha_search import quantile_universal_alpha
+from ..utils import check_option, check_positive, logger, validate_type, verbose
+from sklearn.base import clone
+
+from ..sparse.alpha_search import quantile_universal_alpha, search_alpha
+from ..sparse.criteria import noise_time_correlation
 from . import _mne_private
 
 ESTIMATORS = ("mtl", "sqrt", "sgcl", "clar")
@@ -74,6 +77,10 @@ class SparseInverseSolution:
     data_noise_ratio : float
         Noise of the whitened data, estimated before the fit, over the noise the covariance
         predicts (``1 / sqrt(nave)``); see :func:`whitened_noise_ratio`.
+    criterion_path : pandas.DataFrame | None
+        With ``alpha="sure"`` / ``"cv"``: every alpha tried by the search (``alpha``,
+        ``alpha_fraction`` of ``alpha_max``, ``criterion`` value, ``n_active`` groups and
+        ``chosen``), in decreasing alpha; ``None`` otherwise.
     """
 
     stc: object
@@ -86,11 +93,15 @@ class SparseInverseSolution:
     explained_variance: float
     warnings: tuple = field(default=())
     data_noise_ratio: float = float("nan")
+    criterion_path: pd.DataFrame | None = None
 
     @property
     def alpha_fraction(self):
         """``alpha / alpha_max``."""
         return self.alpha / self.alpha_max if self.alpha_max > 0 else np.inf
+
+
+ALPHA_METHODS = ("auto", "sure", "cv")
 
 
 def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max_iter,
@@ -163,18 +174,6 @@ def _group_sigmas(estimator, name, residual, row_groups):
         variances = np.einsum("ij,ji->i", estimator.noise_cov_, estimator.noise_cov_)
         return {g: np.sqrt(variances[row_groups == g].mean()) for g in groups}, "estimated"
     return {g: np.sqrt(np.mean(residual[row_groups == g] ** 2)) for g in groups}, "residual"
-
-
-def _time_colour(whitened):
-    """Square root of the temporal covariance of the (whitened) data, mean diagonal 1.
-
-    Simulated noise coloured with it is as smooth in time as the data: exact for noise-only data,
-    smoother than the noise (hence a larger, conservative alpha) when the signal dominates.
-    """
-    stacked = whitened.reshape(-1, whitened.shape[-1])
-    _, s, vh = np.linalg.svd(stacked, full_matrices=False)
-    colour = (vh.T * s) @ vh
-    return colour * np.sqrt(whitened.shape[-1] / np.sum(s ** 2))
 
 
 def whitened_noise_ratio(whitened, nave, n_signal=3):
@@ -337,9 +336,20 @@ def _solution_warnings(est, alpha_abs, alpha_max, explained, signal_fraction, no
     return tuple(out)
 
 
-def _check_inst(inst, estimator):
-    """Data for the solver: ``(evoked_like, data, nave)``; CLaR keeps the epochs."""
+def _check_inst(inst, estimator, alpha="auto"):
+    """Data for the solver: ``(evoked_like, data, nave)``; CLaR and ``alpha="cv"`` keep epochs."""
     validate_type(inst, (mne.Evoked, mne.BaseEpochs), "inst")
+    if alpha == "cv":
+        if not isinstance(inst, mne.BaseEpochs):
+            raise ValueError(
+                "alpha='cv' fits the average of half of the epochs and scores it on the other "
+                f"half: pass an mne.Epochs as inst, not {type(inst).__name__} (or use "
+                "alpha='sure', which needs only the evoked response)."
+            )
+        if len(inst) < 2:
+            raise ValueError(f"alpha='cv' splits the epochs into two halves: inst has {len(inst)} "
+                             "epoch(s), at least 2 are needed; use alpha='sure'.")
+        return inst.average(), inst.get_data(), len(inst)
     if estimator == "clar":
         if not isinstance(inst, mne.BaseEpochs):
             raise ValueError(
@@ -359,6 +369,14 @@ def _check_inst(inst, estimator):
     if isinstance(inst, mne.BaseEpochs):
         inst = inst.average()
     return inst, inst.data, inst.nave
+
+
+def _criterion_table(res, alpha_max):
+    """The search of ``alpha="sure"`` / ``"cv"`` as a table (see SparseInverseSolution)."""
+    order = np.argsort(res.alphas)[::-1]
+    return pd.DataFrame({"alpha": res.alphas[order], "alpha_fraction": res.alphas[order] / alpha_max,
+                         "criterion": res.criterion_values[order], "n_active": res.n_active[order],
+                         "chosen": res.alphas[order] == res.alpha})
 
 
 @verbose
@@ -443,13 +461,13 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     validate_type(noise_cov, mne.Covariance, "noise_cov")
     validate_type(alpha, (str, numbers.Real), "alpha")
     if isinstance(alpha, str):
-        check_option("alpha", alpha, ("auto",))
+        check_option("alpha", alpha, ALPHA_METHODS)
     elif not 0 < alpha <= 1:
         raise ValueError(
-            f"alpha must be 'auto' or a fraction of alpha_max in (0, 1], got {alpha!r} (MNE's "
-            "mixed_norm alpha=50 corresponds to alpha=0.5)."
+            f"alpha must be one of {list(ALPHA_METHODS)} or a fraction of alpha_max in (0, 1], "
+            f"got {alpha!r} (MNE's mixed_norm alpha=50 corresponds to alpha=0.5)."
         )
-    evoked_like, data, nave = _check_inst(inst, estimator)
+    evoked_like, data, nave = _check_inst(inst, estimator, alpha)
     _mne_private.check_reference(evoked_like)
     inst_name = _inst_name(inst)
     _check_channels(evoked_like.info, forward, noise_cov, inst_name)
@@ -469,7 +487,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     # noise of the mean whitened data vs the covariance's prediction, before any fit (a
     # covariance 1e6 too small makes alpha="auto" tiny and the fit endless)
     noise_ratio = whitened_noise_ratio(mean_whitened, nave * len(whitened)
-                                       if whitened.ndim == 3 else nave)
+                                       if estimator == "clar" else nave)
     noise_warning = _check_noise_ratio(noise_ratio, inst_name)
     row_groups = _whitened_row_groups(whitener, gain_info)
     logger.info("Whitened %d channels into %d dimensions (groups: %s), %d sources x %d orient.",
@@ -484,12 +502,31 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     est = _make_estimator(estimator, 1.0, n_orient=n_orient, sensor_groups=row_groups,
                           sigma_min=sigma_min, tol=tol, max_iter=max_iter,
                           n_reweighting=n_reweighting, debias=debias)
-    alpha_max = est.alpha_max(gain, whitened)
-    if alpha == "auto":
-        alpha_abs = quantile_universal_alpha(est, gain, whitened.shape,
-                                             noise_std=1.0 / np.sqrt(nave),
-                                             time_colour=_time_colour(whitened),
+    alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)
+    time_cov = noise_time_correlation(mean_whitened)
+    criterion_path = None
+    if alpha == "auto" or (alpha == "sure" and estimator != "mtl"):
+        evals, evecs = np.linalg.eigh(time_cov)
+        colour = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+        alpha_qut = quantile_universal_alpha(est, gain, whitened.shape,
+                                             noise_std=1.0 / np.sqrt(nave), time_colour=colour,
                                              level=alpha_level, random_state=random_state)
+    if alpha in ("sure", "cv"):
+        solver = clone(est).set_params(n_reweighting=1)
+        noise_std = 1.0 / np.sqrt(nave)
+        if alpha == "sure" and estimator != "mtl":
+            # the concomitant noise levels at the pivotal (QUT) alpha, fixed along the search
+            noise_std = np.atleast_1d(clone(solver).set_params(alpha=alpha_qut)
+                                      .fit(gain, mean_whitened)._noise_levels())
+        result = search_alpha(solver, gain, mean_whitened if alpha == "sure" else whitened,
+                              criterion=alpha, noise_std=noise_std, tol=tol,
+                              time_cov=time_cov if alpha == "sure" else None)
+        alpha_abs = result.alpha
+        criterion_path = _criterion_table(result, alpha_max)
+        alpha_method = (f"{'SURE (exact degrees of freedom)' if alpha == 'sure' else 'held-out epoch halves'}"
+                        f", {result.alphas.size} alphas, {result.n_solves} solves")
+    elif alpha == "auto":
+        alpha_abs = alpha_qut
         alpha_method = f"quantile universal threshold (level {alpha_level})"
     else:
         alpha_abs = float(alpha) * alpha_max
@@ -526,7 +563,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     return SparseInverseSolution(stc=stc, dipoles=dipoles, noise_levels=noise_levels,
                                  estimator=est, alpha=float(alpha_abs), alpha_max=float(alpha_max),
                                  alpha_method=alpha_method, explained_variance=explained,
-                                 warnings=warned, data_noise_ratio=noise_ratio)
+                                 warnings=warned, data_noise_ratio=noise_ratio,
+                                 criterion_path=criterion_path)
 
 
 def write_sparse_solution(solution, stc_fname, *, noise_fname=None, overwrite=False):

@@ -108,14 +108,15 @@ def meeg_sparse(input, output, params, threads):
     forward = _forward(cfg, evokeds[0].info, params.subject, params.session)
     with atomic_path(output.forward, suffix="-fwd.fif") as tmp:
         mne.write_forward_solution(tmp, forward, overwrite=True, verbose="error")
-    epochs = mne.read_epochs(input.epochs, verbose="error") if "clar" in cfg["estimators"] else None
+    need_epochs = "clar" in cfg["estimators"] or cfg["alpha"] == "cv"
+    epochs = mne.read_epochs(input.epochs, verbose="error") if need_epochs else None
     truth = _truth(params.truth)
     summary = {"params": cfg, "estimators": {}}
     for estimator in cfg["estimators"]:
         solutions, rows = {}, {}
         for evoked in evokeds:
             condition = evoked.comment
-            if estimator == "clar":
+            if estimator == "clar" or cfg["alpha"] == "cv":
                 inst = epochs[condition].copy().crop(cfg["tmin"], cfg["tmax"])
             else:
                 inst = evoked.copy().crop(cfg["tmin"], cfg["tmax"])
@@ -128,6 +129,8 @@ def meeg_sparse(input, output, params, threads):
                 "alpha": float(sol.alpha),
                 "alpha_fraction": float(sol.alpha_fraction),
                 "alpha_method": sol.alpha_method,
+                "alpha_max": float(sol.alpha_max),
+                "criterion_path": None if sol.criterion_path is None else sol.criterion_path.to_dict("list"),
                 "explained_variance": float(sol.explained_variance),
                 "alpha_max": float(sol.alpha_max),
                 "data_noise_ratio": float(sol.data_noise_ratio),

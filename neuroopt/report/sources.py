@@ -174,8 +174,31 @@ def _frame_name(src):
             mne.io.constants.FIFF.FIFFV_COORD_MRI: "MRI"}.get(frame, str(frame))
 
 
+def plot_criterion_curve(criterion_path, *, title=None):
+    """Criterion (SURE or held-out error) against ``alpha / alpha_max``, the chosen alpha marked.
+
+    ``criterion_path``: ``SparseInverseSolution.criterion_path`` (a DataFrame) or its
+    ``to_dict("list")`` form from the ``_desc-sparse_summary.json``.
+    """
+    fraction = np.asarray(criterion_path["alpha_fraction"], dtype=float)
+    value = np.asarray(criterion_path["criterion"], dtype=float)
+    chosen = np.asarray(criterion_path["chosen"], dtype=bool)
+    active = np.asarray(criterion_path["n_active"])
+    order = np.argsort(fraction)
+    fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    ax.plot(fraction[order], value[order], "o-", c="0.3", ms=4, label="alphas tried")
+    ax.plot(fraction[chosen], value[chosen], "*", c="tab:red", ms=14,
+            label=f"chosen: {fraction[chosen][0]:.3f} alpha_max, {active[chosen][0]} active"
+            if chosen.any() else "chosen")
+    ax.set(xscale="log", xlabel="alpha / alpha_max", ylabel="criterion",
+           title=title or "Choice of alpha")
+    ax.legend(fontsize="small")
+    return fig
+
+
 def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scores=None,
-                        dipoles=None, fit=None, title="Sparse sources", tags=("sources",)):
+                        dipoles=None, fit=None, criterion_path=None, title="Sparse sources",
+                        tags=("sources",)):
     """Add a sparse source estimate to an ``mne.Report``.
 
     Parameters
@@ -199,6 +222,8 @@ def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scor
         ``alpha_method``), as in the ``_desc-sparse_summary.json`` rows: shown in the caption,
         and as a highlighted note first in the section when there are warnings (empty or
         near-empty estimate, ...). :func:`sparse_inverse_fit` builds it from a solution.
+    criterion_path : pandas.DataFrame | dict | None
+        The search of ``alpha="sure"`` / ``"cv"``, drawn as a curve (:func:`plot_criterion_curve`).
     title : str
         Section title.
     tags : tuple of str
@@ -224,6 +249,11 @@ def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scor
                title=f"{title}: locations", section=section, tags=tags, caption=caption)
     add_figure(report, plot_source_time_courses(stc, src), title=f"{title}: time courses",
                section=section, tags=tags)
+    if criterion_path is not None:
+        add_figure(report, plot_criterion_curve(criterion_path), title=f"{title}: choice of alpha",
+                   section=section, tags=tags,
+                   caption="Criterion at every alpha tried by the search (coarse warm-started "
+                           "path, then hypergradient steps); the star is the alpha used.")
     if noise_levels is not None and len(noise_levels):
         rows = [(r.ch_type, r.n_channels, f"{r.sigma_whitened:.3f}", f"{r.sigma_expected:.3f}",
                  f"{r.noise_to_cov_ratio:.2f}", f"{r.noise_std:.3g} {r.unit}", r.kind)

@@ -105,6 +105,7 @@ def _sparse(report, section):
                 truth=truth["eeg"]["sources"] if truth is not None else None,
                 scores=rows[condition].get("truth_scores"),
                 fit=rows[condition] if "warnings" in rows[condition] else None,
+                criterion_path=rows[condition].get("criterion_path"),
                 title=f"Sparse sources ({estimator}) — {condition} — {section['title']}",
             )
 

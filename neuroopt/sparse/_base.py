@@ -224,7 +224,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                              "pass Y of shape (n_epochs, n_sensors, n_times), or use "
                              "alpha='sure' with Y of shape (n_sensors, n_times).")
         noise_std = self._sure_noise_std(X, Y_fit) if criterion == "sure" else 1.0
-        solver = clone(self).set_params(alpha=1.0, warm_start=False, verbose=None)
+        solver = clone(self).set_params(alpha=1.0, warm_start=False, n_reweighting=1, verbose=None)
         result = search_alpha(solver, X, Y_fit if criterion == "sure" else Y_epochs,
                               criterion=criterion, noise_std=noise_std, tol=self.tol)
         order = np.argsort(result.alphas)[::-1]

@@ -68,8 +68,9 @@ class AlphaSearchResult:
 class _Evaluator:
     """Criterion at one alpha, with warm-started solver clones (one per data split)."""
 
-    def __init__(self, estimator, X, Y, criterion, noise_std, scale):
+    def __init__(self, estimator, X, Y, criterion, noise_std, scale, time_cov):
         self.X, self.criterion, self.noise_std, self.scale = X, criterion, noise_std, scale
+        self.time_cov = time_cov
         if criterion == "sure":
             self.folds = [(Y, None)]
         else:
@@ -91,7 +92,8 @@ class _Evaluator:
             self.n_solves += 1
             B = polish(self.X, Y_fit, est.coef_.T, alpha_fit, self.n_orient, self.model)
             if Y_test is None:
-                c = sure(self.X, Y_fit, B, alpha_fit, self.n_orient, self.model, self.noise_std)
+                c = sure(self.X, Y_fit, B, alpha_fit, self.n_orient, self.model, self.noise_std,
+                         self.time_cov)
             else:
                 c = held_out(self.X, Y_fit, Y_test, B, alpha_fit, self.n_orient, self.model)
             value += c.value / len(self.folds)
@@ -102,7 +104,7 @@ class _Evaluator:
 
 def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=10,
                  alpha_min_ratio=0.01, patience=2, n_refine=6, tol_grid=1e-4, tol=1e-6,
-                 tol_decrease=3.0, cv_alpha_scale=None):
+                 tol_decrease=3.0, cv_alpha_scale=None, time_cov=None):
     """Alpha of ``estimator`` minimising SURE or the held-out error (see the module docstring).
 
     Parameters
@@ -130,6 +132,8 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
         Solver tolerance on the grid, and the smallest one of the refinement.
     tol_decrease : float
         Factor dividing the tolerance at each refinement step.
+    time_cov : ndarray, shape (n_times, n_times) | None
+        Temporal correlation of the noise for SURE (see :func:`~neuroopt.sparse.criteria.sure`).
     cv_alpha_scale : float | None
         ``"cv"`` fits averages of half the epochs, whose noise std is ``sqrt(2)`` times the
         full average's: the alpha of each half-fit is ``cv_alpha_scale`` times the alpha
@@ -142,11 +146,11 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
     """
     from .multitask import MultiTaskLasso
 
-    check_option(criterion, CRITERIA, "criterion")
+    check_option("criterion", criterion, CRITERIA)
     if cv_alpha_scale is None:
         cv_alpha_scale = np.sqrt(2.0) if type(estimator) is MultiTaskLasso else 1.0
     scale = cv_alpha_scale if criterion == "cv" else 1.0
-    evaluate = _Evaluator(estimator, X, Y, criterion, noise_std, scale)
+    evaluate = _Evaluator(estimator, X, Y, criterion, noise_std, scale, time_cov)
     alpha_max = float(np.mean([evaluate.solvers[0].alpha_max(X, Yf) for Yf, _ in evaluate.folds]))
     alpha_max /= scale
     tried, values, grads, actives = [], [], [], []

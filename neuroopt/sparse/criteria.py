@@ -143,10 +143,12 @@ class _ActiveSystem:
             out = out + coef * q
         return out
 
-    def _gram(self, L):
+    def _gram(self, L, time_cov=None):
+        """``<v_a, L v_b Sigma>`` for every pair (``Sigma``: ``time_cov``, identity if None)."""
         no, ng = self.n_orient, self.ng
-        uu = (L * self.WWt).reshape(ng, no, ng, no).sum(axis=(1, 3))
-        Lq = [L @ q for q in self.q]
+        WWt = self.WWt if time_cov is None else self.W @ time_cov @ self.W.T
+        uu = (L * WWt).reshape(ng, no, ng, no).sum(axis=(1, 3))
+        Lq = [L @ q if time_cov is None else L @ q @ time_cov for q in self.q]
         uq = np.array([self._group_sum(self.W * lq) for lq in Lq]).reshape(len(Lq), ng)
         qq = np.array([[np.sum(qa * lqb) for lqb in Lq] for qa in self.q]).reshape(len(Lq),
                                                                                    len(Lq))
@@ -161,22 +163,31 @@ class _ActiveSystem:
         """``F(B_S)``, zero at the fixed point."""
         return self.Xs.T @ (self.m_rows[:, None] * -self.R) + self.alpha * self.W
 
-    def dof(self, group=None):
-        """Divergence of ``X_S B_S(Y)`` (over the rows of one sensor ``group``, or all)."""
+    def dof(self, group=None, time_cov=None):
+        """Divergence of ``X_S B_S(Y)`` (over the rows of one sensor ``group``, or all).
+
+        With ``time_cov`` (``Sigma``, (T, T)), the covariance-weighted divergence
+        ``tr((I (x) Sigma) J)`` of Stein's lemma for noise correlated in time.
+        """
+        # the Jacobian of X_S B_S in Y is X_S H^-1 J with
+        # J dY = X_S^T M dY - sum_k beta_k q_k <R_k, dY_k> (the noise levels move with Y)
         if group is None:
-            L, gammas = self.G, self.beta
+            L, gammas = self.G, -self.beta
         else:
             rows = self.model.rows(group)
             Xk = self.Xs[rows]
             L = Xk.T @ (self.m_rows[rows][:, None] * Xk)
-            gammas = np.array([b if j == group else 0.0 for j, b in zip(self.free, self.beta)])
+            gammas = np.array([-b if j == group else 0.0 for j, b in zip(self.free, self.beta)])
         A = self.Ainv
-        t1 = self.T * np.sum(A * L.T)
-        t2 = sum(g * np.sum(q * (A @ q)) for g, q in zip(gammas, self.q))
-        K = self._gram(A @ L @ A)
+        Sig = (lambda Z: Z) if time_cov is None else (lambda Z: Z @ time_cov)
+        trace_time = self.T if time_cov is None else np.trace(time_cov)
+        t1 = trace_time * np.sum(A * L.T)
+        t2 = sum(g * np.sum(Sig(q) * (A @ q)) for g, q in zip(gammas, self.q))
+        K = self._gram(A @ L @ A, time_cov)
         if len(self.q):
             Gq = self.gram_Ainv[:, self.ng:]
-            K = K + (Gq * gammas[None, :]) @ Gq.T
+            Gq_time = np.stack([self._inner(A @ Sig(q)) for q in self.q], axis=1)
+            K = K + (Gq * gammas[None, :]) @ Gq_time.T
         t3 = np.trace(self.E[:, None] * np.linalg.solve(self.S, K))
         return t1 + t2 + t3
 
@@ -228,7 +239,7 @@ class CriterionValue:
     n_active: int
 
 
-def sure(X, Y, B, alpha, n_orient, model, noise_std):
+def sure(X, Y, B, alpha, n_orient, model, noise_std, time_cov=None):
     """Stein's unbiased risk estimate of ``X B`` and its derivative in ``log(alpha)``.
 
     ``SURE = sum_k ||R_k||^2 - n_k T s_k^2 + 2 s_k^2 dof_k`` over the sensor groups ``k`` (one
@@ -249,6 +260,12 @@ def sure(X, Y, B, alpha, n_orient, model, noise_std):
     model : NoiseModel
     noise_std : float | ndarray, shape (n_groups,)
         Noise standard deviation(s), fixed across alphas (whitened data: ``1 / sqrt(nave)``).
+    time_cov : ndarray, shape (n_times, n_times) | None
+        Temporal correlation ``Sigma`` of the noise (mean diagonal 1): the noise of group ``k``
+        has covariance ``s_k^2 I (x) Sigma`` and SURE uses Stein's lemma for correlated noise,
+        ``||R_k||^2 - s_k^2 n_k tr(Sigma) + 2 s_k^2 tr((I (x) Sigma) J_k)``. ``None``: white.
+        M/EEG noise is low-pass filtered: white-noise SURE underestimates the variance of the
+        fit and chooses too small an alpha (see :func:`noise_time_correlation`).
 
     Returns
     -------
@@ -259,7 +276,8 @@ def sure(X, Y, B, alpha, n_orient, model, noise_std):
     groups = _support(B, n_orient)
     R = Y - X @ B
     sq = np.array([np.sum(R[model.rows(k)] ** 2) for k in range(model.n_groups)])
-    sizes = np.array([np.size(R[model.rows(k)]) for k in range(model.n_groups)])
+    trace_time = T if time_cov is None else float(np.trace(time_cov))
+    sizes = np.array([R[model.rows(k)].shape[0] * trace_time for k in range(model.n_groups)])
     base = float(np.sum(sq - sizes * stds ** 2))
     if groups.size == 0:
         return CriterionValue(base, 0.0, 0.0, 0)
@@ -268,14 +286,14 @@ def sure(X, Y, B, alpha, n_orient, model, noise_std):
     system = _ActiveSystem(Xs, Y, Bs, alpha, n_orient, model)
     per_group = model.group_index is not None and model.n_groups > 1
     ks = range(model.n_groups) if per_group else [None]
-    dofs = np.array([np.real(system.dof(k)) for k in ks])
+    dofs = np.array([np.real(system.dof(k, time_cov)) for k in ks])
     value = base + 2 * float(np.sum(stds ** 2 * dofs))
     dB = -system.solve(system.W)
     # d||R||^2 / d alpha, then the dof term by complex step along (1, dB / d alpha)
     grad = -2 * float(np.sum((Xs.T @ R) * dB))
     stepped = _ActiveSystem(Xs.astype(complex), Y.astype(complex), Bs + 1j * _STEP * dB,
                             alpha + 1j * _STEP, n_orient, model)
-    ddof = np.array([np.imag(stepped.dof(k)) / _STEP for k in ks])
+    ddof = np.array([np.imag(stepped.dof(k, time_cov)) / _STEP for k in ks])
     grad += 2 * float(np.sum(stds ** 2 * ddof))
     return CriterionValue(value, alpha * grad, float(dofs.sum()), int(groups.size))
 
@@ -312,3 +330,30 @@ def split_epochs(Y_epochs):
         raise ValueError(f"The held-out criterion splits the epochs into two halves: Y has "
                          f"{Y_epochs.shape[0]} epoch(s), at least 2 are needed; use 'sure'.")
     return Y_epochs[0::2].mean(axis=0), Y_epochs[1::2].mean(axis=0)
+
+
+def noise_time_correlation(Y, n_signal=None):
+    """Temporal correlation of the noise of spatially whitened data ``Y`` (n_sensors, n_times).
+
+    The signal of an evoked response spans few spatial components; the data are projected out
+    of their ``n_signal`` strongest left singular vectors (default: a tenth of
+    ``min(n_sensors, n_times)``, at least 1) and the temporal covariance of what remains is
+    averaged along its diagonals (stationary noise) and scaled to a mean diagonal of 1.
+
+    Returns
+    -------
+    Sigma : ndarray, shape (n_times, n_times)
+    """
+    Y = np.asarray(Y, dtype=float)
+    n, T = Y.shape
+    r = max(1, min(n, T) // 10) if n_signal is None else int(n_signal)
+    if r >= n:
+        return np.eye(T)
+    U = np.linalg.svd(Y, full_matrices=False)[0][:, :r]
+    noise = Y - U @ (U.T @ Y)
+    cov = noise.T @ noise / (n - r)
+    lags = np.array([np.mean(np.diagonal(cov, k)) for k in range(T)])
+    if lags[0] <= 0:
+        return np.eye(T)
+    idx = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :])
+    return lags[idx] / lags[0]
