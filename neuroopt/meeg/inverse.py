@@ -25,7 +25,7 @@ from ..utils import check_option, check_positive, logger, validate_type, verbose
 from sklearn.base import clone
 
 from ..sparse.alpha_search import quantile_universal_alpha, search_alpha
-from ..sparse.criteria import noise_time_correlation
+from ..sparse.criteria import noise_rms, noise_time_correlation
 from . import _mne_private
 
 ESTIMATORS = ("mtl", "sqrt", "sgcl", "clar")
@@ -406,17 +406,29 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         Multitask Lasso (MxNE, :class:`neuroopt.sparse.MultiTaskLasso`), smoothed concomitant
         square-root Lasso (one noise level), SGCL (one noise level per channel-type group) or
         CLaR (a full noise covariance from the epochs).
-    alpha : ``"auto"`` | float
-        ``"auto"``: the quantile universal threshold (see :func:`quantile_universal_alpha`),
-        the smallest ``alpha`` for which noise alone gives no source with probability
-        ``alpha_level``. It is pivotal for the concomitant estimators (independent of the
-        noise level); for the multitask Lasso it uses the noise level ``1 / sqrt(nave)``
-        implied by whitening, so it is right only if ``noise_cov`` describes the noise of the
-        data. The simulated noise is given the temporal correlation of the data (low-pass
-        filtered noise is smooth in time, and white-noise simulations would give too small an
-        alpha); when the signal dominates the data this overestimates the smoothness, so the
-        choice errs on the sparse side and may miss weak sources. It costs 30 evaluations of
-        ``alpha_max`` (a few seconds for 300 sensors x 4000 sources).
+    alpha : ``"auto"`` | ``"sure"`` | ``"cv"`` | float
+        ``"auto"`` (default): the quantile universal threshold (see
+        :func:`~neuroopt.sparse.quantile_universal_alpha`), the smallest ``alpha`` for which
+        noise alone gives no source with probability ``alpha_level``. It is pivotal for the
+        concomitant estimators (independent of the noise level); for the multitask Lasso it
+        uses the noise level ``1 / sqrt(nave)`` implied by whitening, so it is right only if
+        ``noise_cov`` describes the noise of the data. The simulated noise has the temporal
+        correlation of the data's noise subspace (the data projected out of their strongest
+        spatial components, :func:`~neuroopt.sparse.criteria.noise_time_correlation`): M/EEG
+        noise is smooth in time, and white-noise simulations give too small an alpha, while
+        the correlation of the whole data (signal included) gave too large a one (no source
+        at all for SGCL on the demo). It costs 30 evaluations of ``alpha_max``.
+        ``"sure"``: the minimiser of Stein's unbiased risk estimate of the whitened fit, with
+        the exact degrees of freedom of the estimator (implicit differentiation, no
+        Monte-Carlo) and the same temporal noise correlation; noise std ``1 / sqrt(nave)`` for
+        the multitask Lasso, the concomitant estimate at the ``"auto"`` alpha for the others
+        (not for CLaR). ``"cv"``: the minimiser of the held-out error between the averages of
+        the even and the odd epochs (``inst`` must be Epochs; not for CLaR). Both search a
+        warm-started grid and refine with hypergradients
+        (:func:`~neuroopt.sparse.search_alpha`, on the convex problem when
+        ``n_reweighting > 1``) and keep the path in ``solution.criterion_path``. SURE
+        minimises the prediction risk, not the support error: on real data it keeps more
+        sources than ``"auto"`` (see ``benchmarks/bench_alpha.py`` and the README).
         A float in (0, 1] is ``alpha`` as a fraction of ``alpha_max`` (MNE's ``alpha`` in
         percent divided by 100, for ``estimator="mtl"``).
     loose : float | ``"auto"`` | dict
@@ -444,7 +456,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     max_iter : int
         Maximum outer iterations of the solver.
     alpha_level : float
-        Probability level of ``alpha="auto"``.
+        Probability level of ``alpha="auto"`` (and of the reference fit of ``"sure"``).
     random_state : int | numpy.random.Generator | None
         Seed of the noise simulations of ``alpha="auto"``.
     verbose : bool | str | int | None
@@ -511,6 +523,12 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         alpha_qut = quantile_universal_alpha(est, gain, whitened.shape,
                                              noise_std=1.0 / np.sqrt(nave), time_colour=colour,
                                              level=alpha_level, random_state=random_state)
+    if estimator in ("sqrt", "sgcl") and alpha in ("auto", "sure"):
+        # calibration of the pivotal QUT: a concomitant alpha_max normalises by the RMS of the
+        # data, signal included, while the threshold that keeps the noise out scales with the
+        # RMS of the noise (estimated from the data's noise subspace, so it stays pivotal)
+        alpha_qut *= min(1.0, noise_rms(mean_whitened)
+                         / float(np.sqrt(np.mean(mean_whitened ** 2))))
     if alpha in ("sure", "cv"):
         solver = clone(est).set_params(n_reweighting=1)
         noise_std = 1.0 / np.sqrt(nave)
@@ -534,7 +552,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     logger.info("%s: alpha = %.4g = %.3f alpha_max (%s)", estimator, alpha_abs,
                 alpha_abs / alpha_max, alpha_method)
     est.set_params(alpha=alpha_abs)
-    est.fit(gain, whitened)
+    est.fit(gain, whitened if estimator == "clar" else mean_whitened)
 
     coef = est.coef_.T  # (n_sources * n_orient, n_times) in the weighted problem
     active_set = np.repeat(est.active_set_, n_orient)

@@ -332,6 +332,30 @@ def split_epochs(Y_epochs):
     return Y_epochs[0::2].mean(axis=0), Y_epochs[1::2].mean(axis=0)
 
 
+def _noise_part(Y, n_signal=None):
+    """``Y`` projected out of its ``n_signal`` strongest left singular vectors, and ``n_signal``."""
+    Y = np.asarray(Y, dtype=float)
+    n, T = Y.shape
+    r = max(1, min(n, T) // 10) if n_signal is None else int(n_signal)
+    if r >= n:
+        return None, r
+    U = np.linalg.svd(Y, full_matrices=False)[0][:, :r]
+    return Y - U @ (U.T @ Y), r
+
+
+def noise_rms(Y, n_signal=None):
+    """Noise standard deviation of spatially whitened data ``Y``, from its noise subspace.
+
+    The RMS of ``Y`` projected out of its strongest spatial components (as in
+    :func:`noise_time_correlation`), per remaining dimension; the RMS of ``Y`` if nothing is
+    left.
+    """
+    noise, r = _noise_part(Y, n_signal)
+    if noise is None:
+        return float(np.sqrt(np.mean(np.asarray(Y) ** 2)))
+    return float(np.sqrt(np.sum(noise ** 2) / ((noise.shape[0] - r) * noise.shape[1])))
+
+
 def noise_time_correlation(Y, n_signal=None):
     """Temporal correlation of the noise of spatially whitened data ``Y`` (n_sensors, n_times).
 
@@ -344,14 +368,11 @@ def noise_time_correlation(Y, n_signal=None):
     -------
     Sigma : ndarray, shape (n_times, n_times)
     """
-    Y = np.asarray(Y, dtype=float)
-    n, T = Y.shape
-    r = max(1, min(n, T) // 10) if n_signal is None else int(n_signal)
-    if r >= n:
+    T = np.shape(Y)[1]
+    noise, r = _noise_part(Y, n_signal)
+    if noise is None:
         return np.eye(T)
-    U = np.linalg.svd(Y, full_matrices=False)[0][:, :r]
-    noise = Y - U @ (U.T @ Y)
-    cov = noise.T @ noise / (n - r)
+    cov = noise.T @ noise / (noise.shape[0] - r)
     lags = np.array([np.mean(np.diagonal(cov, k)) for k in range(T)])
     if lags[0] <= 0:
         return np.eye(T)

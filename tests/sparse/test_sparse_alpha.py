@@ -73,7 +73,8 @@ def test_exact_dof_matches_monte_carlo_divergence(name):
     """Exact d.o.f. == Monte-Carlo finite-difference divergence (Deledalle et al. 2014) within
     3 standard errors, so SURE equals the Monte-Carlo SURE within its standard error."""
     X, Y, _, groups = _problem(seed=4)
-    est = _estimators(groups)[name]
+    # a loose solver tolerance is enough: the Newton polish reaches the fixed point
+    est = _estimators(groups)[name].set_params(tol=1e-8)
     alpha = 0.3 * est.alpha_max(X, Y)
     B, model = _fit(est, X, Y, alpha)
     exact = sure(X, Y, B, alpha, N_ORIENT, model, 1.0).dof
