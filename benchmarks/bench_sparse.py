@@ -277,9 +277,10 @@ def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
         X = np.ascontiguousarray(X)
         est = MultiTaskLasso(n_orient=n_orient, tol=1e-6)
         P0 = float(np.vdot(Y, Y)) / (2 * X.shape[0])
-        t, (alphas, _, gaps, passes) = best_of(
-            lambda: lasso_path(X, Y, n_alphas=n_alphas, alpha_min_ratio=alpha_min_ratio,
-                               estimator=est), 1 if quick else 2)
+        t, (alphas, _, gaps, extras) = best_of(
+            lambda: lasso_path(X, Y, n_alphas=n_alphas, eps=alpha_min_ratio, estimator=est,
+                               return_extras=True), 1 if quick else 2)
+        passes = extras["n_gradient_passes"]
         lines.append(f"| {name} {X.shape[0]}x{X.shape[1]} | {n_alphas} | 1 .. {alpha_min_ratio}"
                      f" x alpha_max | {fmt_time(t)} | {int(passes.sum())} | "
                      f"{(gaps / P0).max():.1e} |")

@@ -70,9 +70,9 @@ for k, s in enumerate(true_sources):
 Y = gain @ W_true + rng.standard_normal((gain.shape[0], n_times))
 
 # %% Multitask Lasso path (free orientation) and a fit with irMxNE reweighting
-alphas, coefs, gaps, passes = lasso_path(Y=Y, X=gain, n_alphas=15, alpha_min_ratio=0.05,
-                                         estimator=MultiTaskLasso(n_orient=3))
-n_active = [int((group_norms(c.toarray().T, 3) > 0).sum()) for c in coefs]
+alphas, coefs, gaps = lasso_path(gain, Y, n_alphas=15, eps=0.05,
+                                 estimator=MultiTaskLasso(n_orient=3))
+n_active = [int((group_norms(coefs[..., k].T, 3) > 0).sum()) for k in range(len(alphas))]
 mtl = MultiTaskLasso(0.3 * alphas[0], n_orient=3, n_reweighting=5, reweighting="l05",
                      debias=True).fit(gain, Y)
 found = np.flatnonzero(mtl.active_set_)

@@ -147,15 +147,16 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         check_option("reweighting", self.reweighting, REWEIGHTINGS)
         return n_orient
 
-    def _check_gain_and_data(self, X, Y):
-        """Validated (X, Y as 2D, n_orient); remembers whether Y was 1D (for ``predict``)."""
+    def _check_gain_and_data(self, X, Y, gain_checked=False):
+        """Validated (X, Y as 2D, n_orient); remembers whether Y was 1D (for ``predict``).
+
+        ``gain_checked``: ``lasso_path`` validated ``X`` once for the whole path (a finiteness
+        scan of a large gain costs as much as a fit at large alpha).
+        """
         Y_arr = check_dense_real(Y, "Y")
         self._y_was_1d = Y_arr.ndim == 1
         Y = check_data_2d(Y_arr)
-        cache = getattr(self, "_path_cache", None)
-        if cache is not None and cache.get("checked_gain") is X and X.shape[0] == Y.shape[0]:
-            # lasso_path validated this very array once: a finiteness scan of a large gain
-            # costs as much as a fit at large alpha
+        if gain_checked and X.shape[0] == Y.shape[0]:
             return X, Y, self._validate_common(X.shape[1])
         X = check_gain(X, Y.shape[0])
         return X, Y, self._validate_common(X.shape[1])
@@ -174,16 +175,20 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             if old is not None:
                 logger.setLevel(old)
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, path_cache=None):
+        """``fit``; ``path_cache`` (from ``lasso_path``): X validated, its group norms and the
+        last pass over X of the previous path point."""
         alpha = check_alpha(self.alpha)
+        self._gain_checked = path_cache is not None
         X, Y_fit, Y_epochs, n_orient, datafit = self._prepare_fit(X, Y, alpha)
+        del self._gain_checked
         for name in ("alphas_", "criterion_path_", "alpha_search_", "n_solves_"):
             self.__dict__.pop(name, None)
         if alpha == "auto":
             alpha = self._quantile_universal_alpha(X, Y_fit if Y_epochs is None else Y_epochs)
         elif alpha in ("sure", "cv"):
             alpha = self._search_alpha(X, Y_fit, Y_epochs, alpha)
-        self._run(X, Y_fit, datafit, n_orient, alpha)
+        self._run(X, Y_fit, datafit, n_orient, alpha, path_cache)
         self._finish_fit()
         return self
 
@@ -234,15 +239,15 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         self.n_solves_ = result.n_solves
         return result.alpha
 
-    def _run(self, X, Y_solver, datafit, n_orient, alpha):
+    def _run(self, X, Y_solver, datafit, n_orient, alpha, cache=None):
         """Solve (with reweighting and debiasing) and set the fitted attributes."""
         validate_type(self.n_threads, numbers.Integral, "n_threads")
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {self.n_threads}.")
         with blas_threads(int(self.n_threads)):
-            return self._run_pinned(X, Y_solver, datafit, n_orient, alpha)
+            return self._run_pinned(X, Y_solver, datafit, n_orient, alpha, cache)
 
-    def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha):
+    def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha, cache):
         B0 = None
         if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (
                 Y_solver.shape[1], X.shape[1]):
@@ -253,9 +258,8 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                 support = np.flatnonzero(np.any(self.coef_ != 0, axis=0))
             B0 = np.zeros((X.shape[1], Y_solver.shape[1]))
             B0[support] = self.coef_[:, support].T
-        # lasso_path hands its private clone a cache for the same X and Y at every alpha: the
-        # group norms of X, and the last pass over X (a feasible dual point at any alpha)
-        cache = getattr(self, "_path_cache", None)
+        # lasso_path hands a cache for the same X and Y at every alpha: the group norms of X,
+        # and the last pass over X (a feasible dual point at any alpha)
         spectral = None if cache is None else cache.get("spectral_norms")
         if spectral is None or spectral.shape != (X.shape[1] // n_orient,):
             spectral = group_spectral_norms(X, n_orient)

@@ -24,7 +24,9 @@ from sklearn.base import clone
 import numbers
 
 from ..utils import check_option, check_positive, check_random_state, logger, validate_type
+from ._base import check_gain
 from .criteria import held_out, noise_model_of, polish, split_epochs, sure
+from .solvers import group_spectral_norms
 
 CRITERIA = ("sure", "cv")
 
@@ -80,15 +82,19 @@ class _Evaluator:
         self.model = noise_model_of(estimator, n_sensors)
         self.n_orient = estimator.n_orient
         self.solvers = [clone(estimator).set_params(warm_start=True) for _ in self.folds]
+        # as lasso_path: X validated once, its group norms and the last pass over X reused
+        self.X = X = check_gain(X)
+        norms = group_spectral_norms(X, self.solvers[0]._validate_common(X.shape[1]))
+        self.caches = [{"spectral_norms": norms} for _ in self.folds]
         self.n_solves = 0
 
     def __call__(self, alpha, tol):
         value = grad = 0.0
         n_active = 0
-        for est, (Y_fit, Y_test) in zip(self.solvers, self.folds):
+        for est, cache, (Y_fit, Y_test) in zip(self.solvers, self.caches, self.folds):
             alpha_fit = alpha * self.scale
             est.set_params(alpha=float(alpha_fit), tol=tol)
-            est.fit(self.X, Y_fit)
+            est._fit(self.X, Y_fit, path_cache=cache)
             self.n_solves += 1
             B = polish(self.X, Y_fit, est.coef_.T, alpha_fit, self.n_orient, self.model)
             if Y_test is None:

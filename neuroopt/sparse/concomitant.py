@@ -80,7 +80,7 @@ class _SensorGroupBase(_ConcomitantBase):
         return None
 
     def _prepare(self, X, Y):
-        X, Y, n_orient = self._check_gain_and_data(X, Y)
+        X, Y, n_orient = self._check_gain_and_data(X, Y, getattr(self, "_gain_checked", False))
         sigma_min = check_positive(self.sigma_min, "sigma_min")
         groups = self._sensor_group_labels()
         if groups is None:

@@ -111,7 +111,7 @@ class MultiTaskLasso(BaseMultiTaskSparse):
 
     def _prepare_fit(self, X, Y, alpha):
         Y, Y_epochs = self._epochs_input(Y, alpha)
-        X, Y, n_orient = self._check_gain_and_data(X, Y)
+        X, Y, n_orient = self._check_gain_and_data(X, Y, getattr(self, "_gain_checked", False))
         return X, Y, Y_epochs, n_orient, Quadratic()
 
     def _qut_noise_std(self):
@@ -133,9 +133,9 @@ def _support_csc(coef, active_set, n_orient):
 
 
 @verbose
-def lasso_path(X, Y, alphas=None, *, n_alphas=20, alpha_min_ratio=0.05, estimator=None,
-               verbose=None):
-    """Warm-started regularization path of a multitask estimator.
+def lasso_path(X, Y, *, eps=1e-3, n_alphas=100, alphas=None, estimator=None,
+               return_n_iter=False, return_extras=False, verbose=None):
+    """Warm-started regularization path of a multitask estimator, as :func:`sklearn.linear_model.lasso_path`.
 
     Parameters
     ----------
@@ -143,16 +143,23 @@ def lasso_path(X, Y, alphas=None, *, n_alphas=20, alpha_min_ratio=0.05, estimato
         Gain.
     Y : ndarray
         Data, as the estimator's ``fit`` takes it.
-    alphas : array-like | None
-        Regularization values, solved in decreasing order. ``None``: ``n_alphas`` values
-        geometrically spaced from ``alpha_max`` to ``alpha_min_ratio * alpha_max``.
+    eps : float
+        Length of the path: ``alpha_min / alpha_max = eps``.
     n_alphas : int
-        Path length when ``alphas`` is None.
-    alpha_min_ratio : float
-        Smallest alpha as a fraction of ``alpha_max`` when ``alphas`` is None.
+        Number of alphas along the path, geometrically spaced (when ``alphas`` is None).
+    alphas : array-like | None
+        Regularization values (solved in decreasing order); ``None``: ``n_alphas`` values
+        from ``alpha_max`` to ``eps * alpha_max``.
     estimator : estimator | None
-        Unfitted estimator of :mod:`neuroopt.sparse` whose parameters (``n_orient``, ``tol``,
-        noise model...) are used; default ``MultiTaskLasso()``. It is cloned, not modified.
+        Estimator of :mod:`neuroopt.sparse` whose parameters (``n_orient``, ``tol``, noise
+        model...) are used; default ``MultiTaskLasso()``. It is cloned, not modified.
+    return_n_iter : bool
+        Also return the number of outer solver iterations at each alpha.
+    return_extras : bool
+        Also return a dict with ``"coefs_sparse"`` (the solutions as a list of
+        ``scipy.sparse.csc_array`` (n_times, n_features), which a long free-orientation path
+        needs instead of the dense stack) and ``"n_gradient_passes"`` (passes over ``X``
+        at each alpha).
     verbose : bool | str | int | None
         Log level.
 
@@ -160,34 +167,42 @@ def lasso_path(X, Y, alphas=None, *, n_alphas=20, alpha_min_ratio=0.05, estimato
     -------
     alphas : ndarray, shape (n_alphas,)
         Decreasing alphas.
-    coefs : list of scipy.sparse.csc_array, each (n_times, n_features)
-        Solutions (sparse: a dense stack of 20 free-orientation solutions would take ~0.7 GB).
+    coefs : ndarray, shape (n_times, n_features, n_alphas)
+        Solutions (``coef_`` at each alpha), as sklearn's multi-output ``lasso_path``.
     dual_gaps : ndarray, shape (n_alphas,)
-    n_gradient_passes : ndarray of int, shape (n_alphas,)
+    n_iters : ndarray of int, shape (n_alphas,)
+        Only with ``return_n_iter``.
+    extras : dict
+        Only with ``return_extras`` (see above).
     """
     from sklearn.base import clone
+
+    from .solvers import group_spectral_norms
 
     est = MultiTaskLasso() if estimator is None else clone(estimator)
     validate_type(est, BaseMultiTaskSparse, "estimator")
     if alphas is None:
-        check_positive(alpha_min_ratio, "alpha_min_ratio")
+        check_positive(eps, "eps")
         amax = est.alpha_max(X, Y)
-        alphas = amax * np.geomspace(1.0, alpha_min_ratio, int(n_alphas))
+        alphas = amax * np.geomspace(1.0, eps, int(n_alphas))
     alphas = np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
     if alphas.size == 0 or np.any(alphas < 0) or not np.all(np.isfinite(alphas)):
         raise ValueError(f"alphas must be a non-empty array of finite values >= 0, got {alphas}.")
     est.set_params(warm_start=True)
-    from .solvers import group_spectral_norms
-
     X_checked = check_gain(X)
-    est._path_cache = {"spectral_norms": group_spectral_norms(X_checked,
-                                                              est._validate_common(X.shape[1])),
-                       "checked_gain": X_checked}
-    coefs, gaps, passes = [], [], []
+    cache = {"spectral_norms": group_spectral_norms(X_checked, est._validate_common(X.shape[1]))}
+    sparse_coefs, gaps, passes, n_iters = [], [], [], []
     for alpha in alphas:
         est.set_params(alpha=float(alpha))
-        est.fit(X_checked, Y)
-        coefs.append(_support_csc(est.coef_, est.active_set_, est.n_orient))
+        est._fit(X_checked, Y, path_cache=cache)
+        sparse_coefs.append(_support_csc(est.coef_, est.active_set_, est.n_orient))
         gaps.append(est.dual_gap_)
         passes.append(est.n_gradient_passes_)
-    return alphas, coefs, np.array(gaps), np.array(passes)
+        n_iters.append(est.n_iter_)
+    coefs = np.stack([c.toarray() for c in sparse_coefs], axis=-1)
+    out = [alphas, coefs, np.array(gaps)]
+    if return_n_iter:
+        out.append(np.array(n_iters))
+    if return_extras:
+        out.append({"coefs_sparse": sparse_coefs, "n_gradient_passes": np.array(passes)})
+    return tuple(out)

@@ -180,10 +180,10 @@ def test_concomitant_path_certified(kind):
                                n_epochs=5 if kind == "clar" else None)
     est = (SGCL(sensor_groups=groups, tol=1e-8) if kind == "sgcl"
            else CLaR(sigma_min=1e-2, tol=1e-8))
-    alphas, coefs, gaps, _ = lasso_path(X, Y, n_alphas=5, alpha_min_ratio=0.2, estimator=est)
-    assert coefs[-1].nnz > 0
-    for alpha, coef, gap in zip(alphas, coefs, gaps):
+    alphas, coefs, gaps = lasso_path(X, Y, n_alphas=5, eps=0.2, estimator=est)
+    assert np.any(coefs[..., -1])
+    for alpha, coef, gap in zip(alphas, np.moveaxis(coefs, -1, 0), gaps):
         cold = est.__class__(**{**est.get_params(), "alpha": alpha}).fit(X, Y)
         assert 0 <= gap <= 1e-8 * cold.objective_at_zero_
-        np.testing.assert_allclose(coef.toarray(), cold.coef_,
+        np.testing.assert_allclose(coef, cold.coef_,
                                    atol=1e-3 * max(np.abs(cold.coef_).max(), 1e-12))

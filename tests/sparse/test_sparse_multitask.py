@@ -98,14 +98,15 @@ def test_alpha_max(n_orient):
 
 def test_warm_start_and_path():
     X, Y, _ = make_problem(seed=4, n=40, n_sources=200)
-    alphas, coefs, gaps, passes = lasso_path(X, Y, n_alphas=8, alpha_min_ratio=0.05)
+    alphas, coefs, gaps = lasso_path(X, Y, n_alphas=8, eps=0.05)
+    assert coefs.shape == (Y.shape[1], X.shape[1], 8)
     assert np.all(np.diff(alphas) < 0)
-    assert coefs[0].nnz == 0 and coefs[-1].nnz > 0
+    assert not np.any(coefs[..., 0]) and np.any(coefs[..., -1])
     P0 = np.vdot(Y, Y) / (2 * X.shape[0])
     assert np.all(gaps <= 1e-6 * P0) and np.all(gaps >= 0)
     # the last path point equals a cold fit
     cold = MultiTaskLasso(alphas[-1], tol=1e-6).fit(X, Y)
-    np.testing.assert_allclose(coefs[-1].toarray(), cold.coef_, atol=1e-3 * np.abs(cold.coef_).max())
+    np.testing.assert_allclose(coefs[..., -1], cold.coef_, atol=1e-3 * np.abs(cold.coef_).max())
     # a warm start from the solution needs a single full pass
     est = MultiTaskLasso(alphas[-1], tol=1e-6, warm_start=True).fit(X, Y)
     est.fit(X, Y)
@@ -237,12 +238,15 @@ def test_path_reuses_passes_and_matches_cold_fits():
     """Along a path most certificates come from the cache, and every point is certified."""
     X, Y, _ = make_problem(seed=10, n=40, n_sources=300, n_orient=3, T=20)
     est = MultiTaskLasso(n_orient=3, tol=1e-8)
-    alphas, coefs, gaps, passes = lasso_path(X, Y, n_alphas=6, alpha_min_ratio=0.2,
-                                             estimator=est)
+    alphas, coefs, gaps, n_iter, extras = lasso_path(X, Y, n_alphas=6, eps=0.2, estimator=est,
+                                                     return_n_iter=True, return_extras=True)
+    passes = extras["n_gradient_passes"]
+    assert n_iter.shape == (6,) and np.all(n_iter >= 1)
+    np.testing.assert_array_equal(extras["coefs_sparse"][-1].toarray(), coefs[..., -1])
     P0 = np.vdot(Y, Y) / (2 * X.shape[0])
     assert np.all(gaps >= 0) and np.all(gaps <= 1e-8 * P0)
     assert passes.sum() < 2 * len(alphas)
-    for alpha, coef in zip(alphas[1:], coefs[1:]):
+    for alpha, coef in zip(alphas[1:], np.moveaxis(coefs, -1, 0)[1:]):
         cold = MultiTaskLasso(alpha, n_orient=3, tol=1e-10).fit(X, Y)
-        np.testing.assert_allclose(coef.toarray(), cold.coef_,
+        np.testing.assert_allclose(coef, cold.coef_,
                                    atol=1e-4 * np.abs(cold.coef_).max())
