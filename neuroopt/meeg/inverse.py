@@ -417,7 +417,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         spatial components, :func:`~neuroopt.sparse.criteria.noise_time_correlation`): M/EEG
         noise is smooth in time, and white-noise simulations give too small an alpha, while
         the correlation of the whole data (signal included) gave too large a one (no source
-        at all for SGCL on the demo). It costs 30 evaluations of ``alpha_max``.
+        at all for SGCL on the demo). For ``"sqrt"`` / ``"sgcl"``, a threshold at or above
+        ``alpha_max`` (no source) is rescaled by the noise RMS over the data RMS: their
+        ``alpha_max`` is normalised by the data's RMS, signal included (SGCL gave no source
+        in the demo's auditory conditions). It costs 30 evaluations of ``alpha_max``.
         ``"sure"``: the minimiser of Stein's unbiased risk estimate of the whitened fit, with
         the exact degrees of freedom of the estimator (implicit differentiation, no
         Monte-Carlo) and the same temporal noise correlation; noise std ``1 / sqrt(nave)`` for
@@ -523,10 +526,11 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         alpha_qut = quantile_universal_alpha(est, gain, whitened.shape,
                                              noise_std=1.0 / np.sqrt(nave), time_colour=colour,
                                              level=alpha_level, random_state=random_state)
-    if estimator in ("sqrt", "sgcl") and alpha in ("auto", "sure"):
-        # calibration of the pivotal QUT: a concomitant alpha_max normalises by the RMS of the
-        # data, signal included, while the threshold that keeps the noise out scales with the
-        # RMS of the noise (estimated from the data's noise subspace, so it stays pivotal)
+    if estimator in ("sqrt", "sgcl") and alpha in ("auto", "sure") and alpha_qut >= alpha_max:
+        # calibration of the pivotal QUT when it would leave no source: a concomitant
+        # alpha_max normalises by the RMS of the data, signal included, while the threshold
+        # that keeps the noise out scales with the RMS of the noise (estimated from the data's
+        # noise subspace, so the choice stays pivotal)
         alpha_qut *= min(1.0, noise_rms(mean_whitened)
                          / float(np.sqrt(np.mean(mean_whitened ** 2))))
     if alpha in ("sure", "cv"):
