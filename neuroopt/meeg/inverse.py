@@ -417,10 +417,12 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         spatial components, :func:`~neuroopt.sparse.criteria.noise_time_correlation`): M/EEG
         noise is smooth in time, and white-noise simulations give too small an alpha, while
         the correlation of the whole data (signal included) gave too large a one (no source
-        at all for SGCL on the demo). For ``"sqrt"`` / ``"sgcl"``, a threshold at or above
-        ``alpha_max`` (no source) is rescaled by the noise RMS over the data RMS: their
-        ``alpha_max`` is normalised by the data's RMS, signal included (SGCL gave no source
-        in the demo's auditory conditions). It costs 30 evaluations of ``alpha_max``.
+        at all for SGCL on the demo). For ``"sqrt"`` / ``"sgcl"`` the pivotal threshold is
+        then multiplied by the noise RMS (of the noise subspace) over the noise level the
+        estimator fits at that threshold (capped at 1): the pivotal QUT assumes the
+        normalisation by the noise level, the fit normalises by its sigma, which the signal
+        inflates (up to the data RMS at ``alpha_max``: SGCL gave no source in the demo's
+        auditory conditions). It costs 30 evaluations of ``alpha_max`` (+ one fit).
         ``"sure"``: the minimiser of Stein's unbiased risk estimate of the whitened fit, with
         the exact degrees of freedom of the estimator (implicit differentiation, no
         Monte-Carlo) and the same temporal noise correlation; noise std ``1 / sqrt(nave)`` for
@@ -526,13 +528,17 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         alpha_qut = quantile_universal_alpha(est, gain, whitened.shape,
                                              noise_std=1.0 / np.sqrt(nave), time_colour=colour,
                                              level=alpha_level, random_state=random_state)
-    if estimator in ("sqrt", "sgcl") and alpha in ("auto", "sure") and alpha_qut >= alpha_max:
-        # calibration of the pivotal QUT when it would leave no source: a concomitant
-        # alpha_max normalises by the RMS of the data, signal included, while the threshold
-        # that keeps the noise out scales with the RMS of the noise (estimated from the data's
-        # noise subspace, so the choice stays pivotal)
-        alpha_qut *= min(1.0, noise_rms(mean_whitened)
-                         / float(np.sqrt(np.mean(mean_whitened ** 2))))
+    if estimator in ("sqrt", "sgcl") and alpha in ("auto", "sure"):
+        # the pivotal QUT holds for a noise level normalised by the noise's RMS, while the
+        # concomitant fit normalises by its fitted sigma, which the signal inflates (at
+        # alpha_max it is the RMS of the data): one correction by the noise RMS (from the data's
+        # noise subspace, so the choice stays pivotal) over the sigma fitted at the QUT
+        ref = clone(est).set_params(alpha=alpha_qut, n_reweighting=1).fit(gain, mean_whitened)
+        # SGCL's sigmas_ follow the sorted group labels, as np.unique counts them
+        rows = np.unique(row_groups, return_counts=True)[1] if estimator == "sgcl" else np.ones(1)
+        sigma_fit = float(np.sqrt(np.sum(rows * np.atleast_1d(ref._noise_levels()) ** 2)
+                                  / rows.sum()))
+        alpha_qut *= min(1.0, noise_rms(mean_whitened) / sigma_fit)
     if alpha in ("sure", "cv"):
         solver = clone(est).set_params(n_reweighting=1)
         noise_std = 1.0 / np.sqrt(nave)
