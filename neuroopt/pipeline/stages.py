@@ -129,7 +129,6 @@ def meeg_sparse(input, output, params, threads):
                 "alpha": float(sol.alpha),
                 "alpha_fraction": float(sol.alpha_fraction),
                 "alpha_method": sol.alpha_method,
-                "alpha_max": float(sol.alpha_max),
                 "criterion_path": None if sol.criterion_path is None else sol.criterion_path.to_dict("list"),
                 "explained_variance": float(sol.explained_variance),
                 "alpha_max": float(sol.alpha_max),
