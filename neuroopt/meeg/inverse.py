@@ -556,7 +556,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
                               time_cov=time_cov if alpha == "sure" else None)
         alpha_abs = result.alpha
         criterion_path = _criterion_table(result, alpha_max)
-        alpha_method = (f"{'SURE (exact degrees of freedom)' if alpha == 'sure' else 'held-out epoch halves'}"
+        label = "SURE (exact degrees of freedom)" if alpha == "sure" else "held-out epoch halves"
+        alpha_method = (f"{label}"
                         f", {result.alphas.size} alphas, {result.n_solves} solves")
     elif alpha == "auto":
         alpha_abs = alpha_qut

@@ -325,7 +325,8 @@ class CLaR(_ConcomitantBase):
                              "covariance enters the fixed point through a matrix square root); "
                              "use alpha='auto' or a float, or choose alpha with SGCL.")
         X, Y_mean, n_orient, datafit = self._prepare(X, Y)
-        return X, Y_mean, (Y if isinstance(Y, np.ndarray) and Y.ndim == 3 else None), n_orient, datafit
+        Y_epochs = Y if isinstance(Y, np.ndarray) and Y.ndim == 3 else None
+        return X, Y_mean, Y_epochs, n_orient, datafit
 
     def predict(self, X):
         """Predicted (mean) data ``X @ coef_.T``, shape (n_sensors, n_times)."""

@@ -26,10 +26,12 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         ``alpha_max = max_g ||X_g^T Y||_F / n_sensors``. The strings choose it in ``fit`` (the
         convention of every estimator of :mod:`neuroopt.sparse`): ``"auto"``, the quantile
         universal threshold (the 95 % quantile of ``alpha_max`` over 30 simulations of white
-        noise of std ``noise_std``, seed 0: :func:`~neuroopt.sparse.alpha_search.quantile_universal_alpha`);
+        noise of std ``noise_std``, seed 0:
+        :func:`~neuroopt.sparse.alpha_search.quantile_universal_alpha`);
         ``"sure"``, the minimiser of Stein's unbiased risk estimate with noise std
         ``noise_std``; ``"cv"``, the minimiser of the held-out error of half the epochs (``Y``
-        of shape (n_epochs, n_sensors, n_times)); see :func:`~neuroopt.sparse.alpha_search.search_alpha`.
+        of shape (n_epochs, n_sensors, n_times)); see
+        :func:`~neuroopt.sparse.alpha_search.search_alpha`.
     noise_std : float
         Noise standard deviation of each entry of ``Y`` (1 for whitened single trials,
         ``1 / sqrt(nave)`` for an average), used by ``alpha="auto"`` and ``"sure"``.
@@ -135,7 +137,7 @@ def _support_csc(coef, active_set, n_orient):
 @verbose
 def lasso_path(X, Y, *, eps=1e-3, n_alphas=100, alphas=None, estimator=None,
                return_n_iter=False, return_extras=False, verbose=None):
-    """Warm-started regularization path of a multitask estimator, as :func:`sklearn.linear_model.lasso_path`.
+    """Warm-started regularization path of a multitask estimator (sklearn's ``lasso_path`` API).
 
     Parameters
     ----------
