@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE.parent / "tests" / "meeg"))
 def load_real(pos, condition="Left Auditory"):
     """Evoked (0-200 ms, MEG), volume forward (``pos`` mm), covariance and Heschl seeds."""
     import mne
+
     from sample_forward_utils import (
         cached_volume_forward,
         heschl_seeds_head,

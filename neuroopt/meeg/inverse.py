@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 import mne
 import numpy as np
 import pandas as pd
-
-from ..utils import check_option, check_positive, logger, validate_type, verbose
 from sklearn.base import clone
 
 from ..sparse.alpha_search import quantile_universal_alpha, search_alpha
 from ..sparse.criteria import noise_rms, noise_time_correlation
+from ..utils import check_option, check_positive, logger, validate_type, verbose
 from . import _mne_private
 
 ESTIMATORS = ("mtl", "sqrt", "sgcl", "clar")

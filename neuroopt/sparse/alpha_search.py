@@ -16,12 +16,11 @@ support changes, so the smallest value seen is kept rather than the last iterate
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import clone
-
-import numbers
 
 from ..utils import check_option, check_positive, check_random_state, logger, validate_type
 from ._base import check_gain
@@ -53,6 +52,11 @@ class AlphaSearchResult:
         Smallest alpha with an all-zero solution (on the data of the fit).
     criterion : str
         ``"sure"`` or ``"cv"``.
+    grid_size : int
+        Number of coarse-grid alphas evaluated (the first ``grid_size`` of ``alphas``; the path
+        stops early once the criterion rises).
+    noise_std : ndarray | None
+        Noise standard deviation(s) SURE used (one per sensor group); unused by ``"cv"``.
     """
 
     alpha: float
