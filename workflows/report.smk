@@ -29,6 +29,7 @@ rule group_report:
         reports=[PLAN.report(u) for u in PLAN.units()],
         summaries=PLAN.group_summaries(),
         results=[path for _, path in PLAN.group_results()[0] + PLAN.group_results()[1]],
+        glm=[v for sec in PLAN.group_glm_results() for k, v in sec.items() if k not in ("kind", "title", "n_subjects")],
     output:
         html=report(str(DERIV / "reports/index.html"), caption="report/group.rst", category="Group"),
         description=str(DERIV / "dataset_description.json"),
@@ -39,6 +40,7 @@ rule group_report:
         title=f"neuroopt — {PLAN.bids_root.name}",
         decoding=PLAN.group_results()[0],
         rsa=PLAN.group_results()[1],
+        glm=PLAN.group_glm_results(),
     log:
         str(LOGS / "group_report.log"),
     threads: 1

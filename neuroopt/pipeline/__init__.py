@@ -7,9 +7,9 @@ from .plan import Plan, make_plan
 
 def get_step(rule):
     """The step function of a workflow rule: preprocessing steps, then the analysis stages'."""
-    from . import stages, steps
+    from . import glm_steps, stages, steps
 
-    for module in (steps, stages):
+    for module in (steps, stages, glm_steps):
         if hasattr(module, rule):
             return getattr(module, rule)
     raise KeyError(f"No step function for rule {rule!r} in neuroopt.pipeline.steps or .stages.")

@@ -68,6 +68,24 @@ def sparse_suffixes(config):
     return kinds
 
 
+def glm_suffixes(config):
+    """Output kind -> file suffix (with a ``{contrast}`` field) of one subject contrast's maps."""
+    kinds = {stat: f"desc-{{contrast}}_stat-{stat}_statmap.nii.gz" for stat in ("effect", "variance", "t", "z")}
+    kinds["clusters"] = "desc-{contrast}_clusters.tsv"
+    if config["glm"]["canonical"]:
+        kinds.update({f"canonical_{stat}": f"model-canonical_desc-{{contrast}}_stat-{stat}_statmap.nii.gz"
+                      for stat in ("effect", "variance", "t", "z")})
+        kinds["canonical_clusters"] = "model-canonical_desc-{contrast}_clusters.tsv"
+    return kinds
+
+
+def group_glm_suffixes():
+    """Output kind -> file suffix (``{contrast}`` field) of one group contrast's maps."""
+    kinds = {stat: f"desc-{{contrast}}_stat-{stat}_statmap.nii.gz" for stat in ("effect", "variance", "t", "z")}
+    kinds["clusters"] = "desc-{contrast}_clusters.tsv"
+    return kinds
+
+
 @dataclass
 class Plan:
     """What the workflow runs: the layout, the derivative folder and the output names."""
@@ -220,6 +238,93 @@ class Plan:
     def rsa_enabled(self, family):
         return self._on_trials_or_epochs("rsa", family)
 
+    # ---------------------------------------------------------------- GLM contrast maps
+    def glm_enabled(self):
+        return self.r1glm_enabled() and self.config["glm"]["enabled"]
+
+    def glm_contrasts(self, group):
+        """BIDS label -> weights over the group's sorted fMRI conditions (config ``glm.contrasts``).
+
+        Resolved while the workflow is planned: a contrast naming an unknown condition stops
+        there, naming the contrast and the conditions the data have.
+        """
+        from ..fmri.contrasts import resolve_glm_contrasts
+
+        def compute():
+            try:
+                return resolve_glm_contrasts(self.conditions(group, "func"), self.config["glm"]["contrasts"])
+            except ValueError as err:
+                raise BIDSError(f"glm.contrasts of {group}: {err}") from None
+
+        return dict(self._memoized(("glm_contrasts", group), compute))
+
+    def glm_outputs(self, group, contrast):
+        rec = self._groups("func")[group][0]
+        return {
+            kind: self.path(rec.sdir, "func", group, suffix.format(contrast=contrast))
+            for kind, suffix in glm_suffixes(self.config).items()
+        }
+
+    def group_glm_space_problem(self):
+        """Why fMRI group maps cannot be made (subjects not in one space), or None."""
+        fmri = self.config["fmri"]
+        if self.is_demo or (fmri["input"] == "fmriprep" and str(fmri["space"]).startswith("MNI")):
+            return None
+        if fmri["input"] == "fmriprep":
+            return (f"fMRI group maps need the subjects in one space, and fmri.space is {fmri['space']!r} "
+                    "(not an MNI template): set fmri.space to an MNI space of your fMRIPrep outputs.")
+        return ("fMRI group maps need the subjects in one space, and raw BIDS BOLD images are in each "
+                "subject's native space: run fMRIPrep and set fmri.input: fmriprep with an MNI fmri.space "
+                "(e.g. MNI152NLin2009cAsym). Subject maps, and group decoding of scores, are still made.")
+
+    def group_glm_output(self, task, contrast):
+        return {kind: str(self.deriv_root / "group" / "func" / f"task-{task}_{suffix.format(contrast=contrast)}")
+                for kind, suffix in group_glm_suffixes().items()}
+
+    def group_hrf_output(self, task):
+        return {kind: str(self.deriv_root / "group" / "func" / f"task-{task}_desc-{kind.replace('_', '')}_stat-median_statmap.nii.gz")
+                for kind in ("hrf_peak", "hrf_fwhm")}
+
+    def group_fmri_decoding_output(self, task, contrast):
+        return self.group_decoding_output(task, "func", contrast)
+
+    def group_glm_results(self):
+        """Sections of the group page from the fMRI group outputs (dicts with ``kind``)."""
+        return list(self._memoized(("group_glm_results",), self._group_glm_results))
+
+    def _group_glm_results(self):
+        targets = set(self.group_targets())
+        out = []
+        for task, groups in self.group_sets("func").items():
+            if self.glm_enabled():
+                for contrast in self.glm_contrasts(groups[0]):
+                    paths = self.group_glm_output(task, contrast)
+                    if paths["z"] in targets:
+                        out.append({"kind": "contrast", "title": f"{contrast} (task {task})", "n_subjects": len(groups), **paths})
+                paths = self.group_hrf_output(task)
+                if paths["hrf_peak"] in targets:
+                    out.append({"kind": "hrf", "title": f"task {task}", **paths})
+            if self.decoding_enabled("func"):
+                for contrast in self.contrasts(groups[0], "func"):
+                    path = self.group_fmri_decoding_output(task, contrast)
+                    if path in targets:
+                        out.append({"kind": "decoding", "title": f"{contrast} (task {task}, fMRI)", "result": path})
+        return out
+
+    def _group_glm_targets(self, task, groups):
+        out = []
+        if self.decoding_enabled("func"):
+            out += [self.group_fmri_decoding_output(task, c) for c in self.contrasts(groups[0], "func")]
+        if not (self.glm_enabled() and self.config["glm"]["group"]):
+            return out
+        problem = self.group_glm_space_problem()
+        if problem is not None:
+            logger.warning(f"Planned out: group fMRI maps of task {task}. {problem}")
+            return out
+        for contrast in self.glm_contrasts(groups[0]):
+            out += list(self.group_glm_output(task, contrast).values())
+        return out + list(self.group_hrf_output(task).values())
+
     def contrasts(self, group, family):
         from .contrasts import resolve_contrasts
 
@@ -268,7 +373,8 @@ class Plan:
         targets = set(self.group_targets())
         for family in ("meeg", "func"):
             for task, groups in self.group_sets(family).items():
-                for contrast in self.contrasts(groups[0], family) if self.decoding_enabled(family) else []:
+                # fMRI group decoding (scores, not curves) is on the page through group_glm_results
+                for contrast in self.contrasts(groups[0], family) if self.decoding_enabled(family) and family == "meeg" else []:
                     path = self.group_decoding_output(task, family, contrast)
                     if path in targets:
                         decoding.append((f"{contrast} (task {task}, {family})", path))
@@ -292,6 +398,8 @@ class Plan:
                     out += [self.group_decoding_output(task, family, c) for c in contrasts]
                 if self.rsa_enabled(family):
                     out.append(self.group_rsa_output(task, family))
+                if family == "func":
+                    out += self._group_glm_targets(task, groups)
         return out
 
     def report_sections(self, unit):
@@ -342,6 +450,21 @@ class Plan:
                 sections.append(
                     {"kind": "r1glm", "title": group, "model": outs["model"], "summary": outs["summary"], "truth": self.truth_info(recs[0])}
                 )
+            if self.glm_enabled():
+                contrasts = list(self.glm_contrasts(group))
+                outs = [self.glm_outputs(group, c) for c in contrasts]
+                sections.append(
+                    {
+                        "kind": "glm",
+                        "title": group,
+                        "contrasts": contrasts,
+                        "events": [str(r.events) for r in recs],
+                        "sidecars": [self.fmri_sidecar(r) for r in recs],
+                        "bolds": [self.fmri_clean_bold(recs[0])],
+                        "space": None if self.group_glm_space_problem() else "MNI",
+                        **{kind: [o[kind] for o in outs] for kind in glm_suffixes(self.config)},
+                    }
+                )
             sections += self._decoding_rsa_sections(group, "func")
         return by_unit
 
@@ -375,7 +498,7 @@ class Plan:
         files = []
         for section in self.report_sections(unit):
             for key, value in section.items():
-                if key in ("kind", "title", "run_labels", "raws_before", "bolds_raw", "events", "truth", "contrasts"):
+                if key in ("kind", "title", "run_labels", "raws_before", "bolds_raw", "events", "truth", "contrasts", "space"):
                     continue
                 values = value if isinstance(value, list) else [value]
                 files += [v for v in values if v]
@@ -403,6 +526,9 @@ class Plan:
             out += [self.fmri_clean_bold(r) for r in recs] + [self.fmri_mask(group)]
             if self.r1glm_enabled():
                 out += list(self.r1glm_outputs(group).values())
+            if self.glm_enabled():
+                for contrast in self.glm_contrasts(group):
+                    out += list(self.glm_outputs(group, contrast).values())
         if self.sparse_enabled():
             for group in self.meeg_groups():
                 out += list(self.sparse_outputs(group).values())
@@ -433,6 +559,7 @@ class Plan:
             decoding, rsa = self.group_results()
             read = {self.report(unit) for unit in self.units()} | set(self.group_summaries())
             read |= {path for _, path in decoding + rsa}
+            read |= {v for sec in self.group_glm_results() for k, v in sec.items() if k not in ("kind", "title", "n_subjects")}
             for unit in self.units():
                 read.update(self.report_inputs(unit))
         out = []
@@ -457,6 +584,12 @@ class Plan:
             jobs.append([self.fmri_mask(group), self.fmri_mask_summary(group)])
             if self.r1glm_enabled():
                 jobs.append(list(self.r1glm_outputs(group).values()))
+            if self.glm_enabled():
+                jobs += [list(self.glm_outputs(group, c).values()) for c in self.glm_contrasts(group)]
+        for task, groups in self.group_sets("func").items():
+            if self.glm_enabled():
+                jobs += [list(self.group_glm_output(task, c).values()) for c in self.glm_contrasts(groups[0])]
+                jobs.append(list(self.group_hrf_output(task).values()))
         if self.config["report"]["enabled"]:
             jobs.append([self.group_report(), str(self.deriv_root / "dataset_description.json")])
         # every target is in exactly one job; the others (decoding, RSA, reports, group results)

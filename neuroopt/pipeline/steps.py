@@ -229,6 +229,7 @@ def group_report(input, output, params, threads):
 
     write_dataset_description(Path(output.description).parent, source_name=params.dataset_name)
     report = build_group_report(
-        params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa
+        params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa,
+        glm=params.glm,
     )
     save_report(report, output.html)

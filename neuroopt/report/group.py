@@ -31,7 +31,7 @@ def _subject_rows(units, summary_paths):
     ]
 
 
-def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=()):
+def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=(), glm=()):
     """The group ``mne.Report``.
 
     Parameters
@@ -46,6 +46,9 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
         Group decoding results (:class:`neuroopt.decoding.group.GroupDecodingResult` files).
     rsa : list of (title, path)
         Group model comparisons (:class:`neuroopt.rsa.inference.ModelComparisonResult` files).
+    glm : list of dict
+        fMRI group results (group contrast maps, HRF medians, fMRI group decoding), as planned by
+        ``Plan.group_glm_results`` (:func:`neuroopt.report.glm.add_group_sections`).
     failed : list of (unit, reason, log path)
         Subjects whose jobs failed in a ``--keep-going`` run, one row per failed job (the page of
         an incomplete run, see :func:`neuroopt.pipeline.rule.report_failed_run`).
@@ -73,4 +76,8 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
         add_decoding_section(report, GroupDecodingResult.load(path), title=f"Group decoding {name}", section="Group decoding")
     for name, path in rsa:
         add_model_comparison_section(report, ModelComparisonResult.load(path), title=f"Group RSA {name}", section="Group RSA")
+    if glm:
+        from .glm import add_group_sections
+
+        add_group_sections(report, glm)
     return report

@@ -85,6 +85,31 @@ def _r1glm(report, section):
     add_hrf_section(report, result, truth=_load_truth(section["truth"]), section=f"HRF (R1-GLM) — {section['title']}")
 
 
+@section_builder("glm")
+def _glm(report, section):
+    import nibabel as nib
+
+    from ..io.bids import read_events
+    from ..stats.thresholding import read_cluster_table
+    from .glm import add_subject_contrast_section
+
+    maps, contrasts = {}, {}
+    for i, name in enumerate(section["contrasts"]):
+        with open(section["z"][i].replace(".nii.gz", ".json")) as fid:
+            info = json.load(fid)["Contrast"]
+        contrasts[name] = info["Weights"]
+        table, threshold = read_cluster_table(section["clusters"][i])
+        maps[name] = {"z": nib.load(section["z"][i]), "table": table, "threshold": threshold, "conditions": info["Conditions"]}
+        if "canonical_z" in section:
+            table, threshold = read_cluster_table(section["canonical_clusters"][i])
+            maps[name]["canonical"] = {"z": nib.load(section["canonical_z"][i]), "table": table, "threshold": threshold}
+    with open(section["sidecars"][0]) as fid:
+        t_r = json.load(fid)["RepetitionTime"]
+    n_scans = nib.load(section["bolds"][0]).shape[-1]
+    add_subject_contrast_section(report, title=section["title"], contrasts=contrasts, maps=maps,
+                                 events=read_events(section["events"][0]), t_r=t_r, n_scans=n_scans, space=section["space"])
+
+
 @section_builder("sparse")
 def _sparse(report, section):
     from ..meeg.sources_io import read_source_estimates

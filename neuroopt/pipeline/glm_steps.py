@@ -1,0 +1,103 @@
+"""Step functions of the fMRI contrast statistics (subject maps, group maps, group decoding).
+
+Same contract as :mod:`neuroopt.pipeline.steps`: ``step(input, output, params, threads)``,
+outputs written atomically; each step calls the library functions a notebook would call.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..utils import atomic_path, logger
+
+STATS = ("effect", "variance", "t", "z")
+
+
+def _threshold_and_table(z_img, mask_img, cfg, path):
+    from ..stats.thresholding import cluster_table, save_cluster_table, threshold_z_map
+
+    _, threshold = threshold_z_map(z_img, mask_img, correction=cfg["correction"], alpha=cfg["alpha"],
+                                   height=cfg["height"], cluster_extent=cfg["cluster_extent"])
+    table = cluster_table(z_img, threshold)
+    save_cluster_table(table, threshold, path)
+    return threshold, table
+
+
+def fmri_glm_contrast(input, output, params, threads):
+    """Cleaned BOLD runs + the R1-GLM fit -> one contrast's effect/variance/t/z maps and clusters
+    (with each voxel's HRF), and the same from nilearn's canonical GLM when configured."""
+    import joblib
+    import nibabel as nib
+
+    from ..fmri.contrast_maps import canonical_contrast_images, r1glm_contrast_images, save_contrast_maps
+    from ..fmri.maps import R1GLMImages
+    from ..io.bids import read_events
+
+    cfg = params.cfg
+    name = output.z.split("_desc-")[-1].split("_stat-")[0]
+    t_rs = {json.loads(open(p).read())["RepetitionTime"] for p in input.sidecars}
+    if len(t_rs) != 1:
+        raise ValueError(f"The runs {list(input.bolds)} have different repetition times {sorted(t_rs)}.")
+    t_r = t_rs.pop()
+    events = [read_events(p) for p in params.events]
+    weights = dict(zip(params.conditions, params.weights))
+    result = R1GLMImages.from_estimator(**joblib.load(input.model))
+    mask = nib.load(input.mask)
+    maps = r1glm_contrast_images(result, list(input.bolds), events, {name: weights})[name]
+    save_contrast_maps(maps, {s: output[s] for s in STATS}, name=name, model="rank-1 GLM (voxel-wise HRF)",
+                       extra={"NoiseModel": params.noise_model})
+    threshold, table = _threshold_and_table(maps["z"], mask, cfg, output.clusters)
+    logger.info(f"{name} (R1-GLM): dof {maps['dof']:.0f}, {threshold.describe()}, {len(table)} cluster row(s)")
+    if "canonical_z" in output.keys():
+        canonical = canonical_contrast_images(list(input.bolds), events, mask, t_r, {name: weights},
+                                              noise_model=params.noise_model, high_pass=params.high_pass)[name]
+        save_contrast_maps(canonical, {s: output[f"canonical_{s}"] for s in STATS}, name=name,
+                           model="nilearn FirstLevelModel, spm canonical HRF", extra={"NoiseModel": params.noise_model})
+        threshold, table = _threshold_and_table(canonical["z"], mask, cfg, output.canonical_clusters)
+        logger.info(f"{name} (canonical GLM): {threshold.describe()}, {len(table)} cluster row(s)")
+
+
+def group_glm_contrast(input, output, params, threads):
+    """Subjects' effect maps of one contrast -> one-sample group maps (SecondLevelModel) + clusters."""
+    from ..fmri.contrast_maps import save_contrast_maps
+    from ..stats.second_level import one_sample_group_map
+
+    name = output.z.split("_desc-")[-1].split("_stat-")[0]
+    maps = one_sample_group_map(list(input.effects), names=list(params.subjects))
+    with open(input.effects[0].replace(".nii.gz", ".json")) as fid:
+        contrast = json.load(fid)["Contrast"]
+    maps.update(weights=contrast["Weights"], conditions=contrast["Conditions"])
+    save_contrast_maps(maps, {s: output[s] for s in STATS}, name=name,
+                       model=f"one-sample t test over {len(input.effects)} subjects (nilearn SecondLevelModel)",
+                       extra={"Subjects": list(params.subjects)})
+    threshold, table = _threshold_and_table(maps["z"], maps["mask"], params.cfg, output.clusters)
+    logger.info(f"group {name}: {threshold.describe()}, {len(table)} cluster row(s)")
+
+
+def group_hrf(input, output, params, threads):
+    """Subjects' HRF time-to-peak and FWHM maps -> voxel-wise medians."""
+    import json as _json
+    from pathlib import Path
+
+    import nibabel as nib
+
+    from ..stats.second_level import median_map
+    from ..utils import atomic_write_text
+
+    for kind, paths, what in (("hrf_peak", input.peaks, "time to peak"), ("hrf_fwhm", input.fwhms, "FWHM")):
+        img = median_map(list(paths), names=list(params.subjects))
+        with atomic_path(output[kind]) as tmp:
+            nib.save(img, tmp)
+        sidecar = {"Description": f"median over subjects of the R1-GLM HRF {what}", "Units": "s",
+                   "Subjects": list(params.subjects)}
+        atomic_write_text(Path(output[kind].replace(".nii.gz", ".json")), _json.dumps(sidecar, indent=2) + "\n")
+
+
+def group_fmri_decoding(input, output, params, threads):
+    """Subjects' fMRI trial-decoding scores of one contrast -> sign-flip test against chance."""
+    from ..decoding.trials import TrialDecodingResult
+    from ..stats.second_level import group_trial_decoding
+
+    results = [TrialDecodingResult.load(p) for p in input.results]
+    group_trial_decoding(results, subjects=params.subjects, n_permutations=params.cfg["n_permutations"],
+                         random_state=params.seed).save(output.result)

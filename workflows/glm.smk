@@ -1,0 +1,96 @@
+# fMRI contrast statistics: per subject and contrast, effect / variance / t / z maps with each
+# voxel's R1-GLM HRF (+ nilearn's canonical GLM), cluster tables; then group maps per task.
+from neuroopt.pipeline.plan import glm_suffixes, group_glm_suffixes
+
+GLM_SUFFIXES = glm_suffixes(config)
+
+
+def _fmri_glm_inputs(wildcards):
+    runs = _fmri_group_runs(wildcards)
+    return {
+        "bolds": [PLAN.fmri_clean_bold(r) for r in runs],
+        "sidecars": [PLAN.fmri_sidecar(r) for r in runs],
+        "mask": PLAN.fmri_mask(wildcards.group),
+        "model": PLAN.r1glm_outputs(wildcards.group)["model"],
+    }
+
+
+rule fmri_glm_contrast:
+    input:
+        unpack(_fmri_glm_inputs),
+    output:
+        **{k: str(DERIV / ("{sdir}/func/{group}_" + v)) for k, v in GLM_SUFFIXES.items()},
+    wildcard_constraints:
+        # "<group>_model-canonical" must not read as a group of its own
+        group=r"sub-(?:(?!_model-)[^/])+",
+    params:
+        cfg=config["glm"],
+        noise_model=config["r1glm"]["noise_model"],
+        high_pass=config["r1glm"]["high_pass"],
+        events=lambda w: [str(r.events) for r in _fmri_group_runs(w)],
+        conditions=lambda w: PLAN.conditions(w.group, "func"),
+        weights=lambda w: PLAN.glm_contrasts(w.group)[w.contrast].tolist(),
+    log:
+        str(LOGS / "fmri_glm_contrast/{sdir}/{group}_{contrast}.log"),
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    script:
+        "scripts/run_step.py"
+
+
+rule group_glm_contrast:
+    input:
+        effects=lambda w: [PLAN.glm_outputs(g, w.contrast)["effect"] for g in PLAN.group_sets("func")[w.task]],
+    output:
+        **{k: str(DERIV / ("group/func/task-{task}_" + v)) for k, v in group_glm_suffixes().items()},
+    params:
+        cfg=config["glm"],
+        subjects=lambda w: PLAN.group_sets("func")[w.task],
+    log:
+        str(LOGS / "group_glm_contrast/task-{task}_{contrast}.log"),
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    script:
+        "scripts/run_step.py"
+
+
+rule group_hrf:
+    input:
+        peaks=lambda w: [PLAN.r1glm_outputs(g)["hrf_peak"] for g in PLAN.group_sets("func")[w.task]],
+        fwhms=lambda w: [PLAN.r1glm_outputs(g)["hrf_fwhm"] for g in PLAN.group_sets("func")[w.task]],
+    output:
+        hrf_peak=str(DERIV / "group/func/task-{task}_desc-hrfpeak_stat-median_statmap.nii.gz"),
+        hrf_fwhm=str(DERIV / "group/func/task-{task}_desc-hrffwhm_stat-median_statmap.nii.gz"),
+    params:
+        subjects=lambda w: PLAN.group_sets("func")[w.task],
+    log:
+        str(LOGS / "group_hrf/task-{task}.log"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "scripts/run_step.py"
+
+
+rule group_fmri_decoding:
+    input:
+        results=lambda w: [PLAN.decoding_output(g, "func", w.contrast) for g in PLAN.group_sets("func")[w.task]],
+    output:
+        result=str(DERIV / "group/func/task-{task}_desc-{contrast}_decoding.npz"),
+    params:
+        cfg=config["decoding"],
+        seed=config["seed"],
+        subjects=lambda w: PLAN.group_sets("func")[w.task],
+    log:
+        str(LOGS / "group_fmri_decoding/task-{task}_{contrast}.log"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "scripts/run_step.py"
