@@ -1,0 +1,164 @@
+"""Contrast statistics with voxel-wise HRFs: contrast resolution, the refit maths, calibration
+under the null, thresholds and cluster tables, group maps and group decoding."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuroopt.fmri.contrast_maps import r1glm_contrasts, t_to_z
+from neuroopt.fmri.contrasts import contrast_label, resolve_glm_contrasts
+from neuroopt.fmri.design import check_events, condition_design, drift_basis, project_out, simulate_bold
+from neuroopt.fmri.estimators import R1GLM
+
+T_R, N_SCANS = 2.0, 160
+
+
+def _events(seed, conditions=("a", "b")):
+    rng = np.random.default_rng(seed)
+    onsets = np.arange(6.0, N_SCANS * T_R - 30, 8.0) + rng.uniform(0, 3, 1)
+    kinds = rng.permutation(np.resize(np.arange(len(conditions)), onsets.size))
+    return pd.DataFrame({"onset": onsets, "duration": 1.0, "trial_type": np.array(conditions)[kinds]})
+
+
+def _runs(n_voxels, betas, seed=0, noise_sd=1.0):
+    rng = np.random.default_rng(seed)
+    events = [_events(seed + 1), _events(seed + 2)]
+    shapes = rng.integers(0, 2, n_voxels)
+    runs = [simulate_bold(ev, T_R, N_SCANS, [[5.0, 1.0, 0.17], [6.5, 1.1, 0.2]], shapes, betas,
+                          noise_sd=noise_sd, random_state=rng.integers(2 ** 31))[0] for ev in events]
+    return runs, events
+
+
+def test_resolve_contrasts_auto_factors_and_expressions():
+    auto = resolve_glm_contrasts(["auditory/left", "auditory/right", "visual/left", "visual/right"])
+    # each condition vs baseline, then the two two-level factors (levels averaged)
+    assert list(auto)[:4] == ["auditoryLeft", "auditoryRight", "visualLeft", "visualRight"]
+    np.testing.assert_allclose(auto["auditoryVsVisual"], [0.5, 0.5, -0.5, -0.5])
+    np.testing.assert_allclose(auto["leftVsRight"], [0.5, -0.5, 0.5, -0.5])
+    out = resolve_glm_contrasts(["video", "audio"], ["audio - video", "0.5 * audio + 0.5 * video"])
+    np.testing.assert_allclose(out["audioMinusVideo"], [1.0, -1.0])  # sorted: audio, video
+    np.testing.assert_allclose(out[contrast_label("0.5 * audio + 0.5 * video")], [0.5, 0.5])
+
+
+def test_unknown_condition_names_the_contrast_and_the_conditions():
+    with pytest.raises(ValueError, match=r"'audio - vidoe'.*\['vidoe'\].*\['audio', 'video'\]"):
+        resolve_glm_contrasts(["audio", "video"], ["audio - vidoe"])
+
+
+def test_refit_with_fixed_hrf_is_the_ols_glm():
+    """With every voxel's HRF set to the canonical one, effect, variance and t are those of the
+    OLS GLM with the canonical design (numpy least squares), dof counted the same way."""
+    betas = np.zeros((2, 30))
+    betas[0, :15] = 20.0
+    runs, events = _runs(30, betas)
+    est = R1GLM(T_R, noise_model="ols").fit(runs, events)
+    est.hrf_coef_ = np.zeros_like(est.hrf_coef_)
+    est.hrf_coef_[0] = 1.0  # the first orthonormal basis function is the canonical HRF
+    maps = r1glm_contrasts(est, runs, events, {"aMinusB": "a - b"}, hrf_fit="same-data")["aMinusB"]
+    design, data, n_nuisance = [], [], 0
+    for y, ev in zip(runs, events):
+        q = drift_basis(N_SCANS, T_R, "cosine", 0.01)
+        full = condition_design(check_events(ev, N_SCANS, T_R), est.basis_, N_SCANS, T_R, ["a", "b"])
+        design.append(project_out(q, full[:, ::3]))
+        data.append(project_out(q, y))
+        n_nuisance += q.shape[1]
+    x, y = np.concatenate(design), np.concatenate(data)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    dof = x.shape[0] - n_nuisance - 2 - 2  # minus the 2 HRF shape parameters of the 3hrf basis
+    sigma2 = ((y - x @ coef) ** 2).sum(0) / dof
+    c = np.array([1.0, -1.0])
+    variance = sigma2 * (c @ np.linalg.inv(x.T @ x) @ c)
+    assert maps.dof == dof
+    np.testing.assert_allclose(maps.effect, c @ coef, rtol=1e-8)
+    np.testing.assert_allclose(maps.variance, variance, rtol=1e-8)
+    np.testing.assert_allclose(maps.t, (c @ coef) / np.sqrt(variance), rtol=1e-8)
+    assert maps.t[:15].min() > 5 and np.abs(maps.t[15:]).max() < 5
+
+
+def test_t_to_z_matches_the_normal_quantiles_and_stays_finite():
+    from scipy import stats
+
+    t = np.array([-4.0, -1.0, 0.0, 2.5, 40.0, 200.0])
+    z = t_to_z(t, 30)
+    np.testing.assert_allclose(z[:4], stats.norm.isf(stats.t.sf(t[:4], 30)), rtol=1e-6, atol=1e-12)
+    assert np.all(np.isfinite(z)) and np.all(np.diff(z) > 0)
+
+
+def test_leave_one_run_out_hrf_keeps_the_null_calibrated():
+    """No activation, white noise: z from the HRF fitted on the same data is too wide; from the
+    other runs' HRF it has unit spread, as a fixed-HRF GLM's."""
+    n_voxels = 1500
+    betas = np.zeros((2, n_voxels))
+    betas[:, :200] = 20.0  # some active voxels, so the empirical HRF prior has something to learn
+    runs, events = _runs(n_voxels, betas, seed=3)
+    est = R1GLM(T_R, noise_model="ols").fit(runs, events)
+    null = slice(200, None)
+    same = r1glm_contrasts(est, runs, events, {"a": "a"}, hrf_fit="same-data")["a"].z[null]
+    loro = r1glm_contrasts(est, runs, events, {"a": "a"})["a"].z[null]
+    print(f"null z sd: same-data HRF {same.std():.3f}, leave-one-run-out HRF {loro.std():.3f}")
+    assert 0.93 < loro.std() < 1.05
+    assert same.std() > loro.std() + 0.05
+    assert (np.abs(loro) > 1.96).mean() < 0.07
+
+
+def _blob_img(shape=(20, 20, 20), centre=(10, 10, 10), peak=8.0, seed=0):
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape).transpose(1, 2, 3, 0)
+    z = peak * np.exp(-((grid - np.array(centre)) ** 2).sum(-1) / 8.0) + rng.standard_normal(shape) * 0.5
+    return nib.Nifti1Image(z.astype(np.float32), np.diag([3.0, 3.0, 3.0, 1.0]))
+
+
+def test_thresholds_and_cluster_table(tmp_path):
+    from neuroopt.stats.thresholding import cluster_table, read_cluster_table, save_cluster_table, threshold_z_map
+
+    img = _blob_img()
+    for correction in ("fdr", "bonferroni", "fpr", "none"):
+        thresholded, threshold = threshold_z_map(img, correction=correction, alpha=0.05, height=3.09)
+        kept = np.asarray(thresholded.get_fdata())
+        assert kept[10, 10, 10] > 7 and np.all(np.abs(kept[kept != 0]) >= threshold.z - 1e-5)
+    bonferroni = threshold_z_map(img, correction="bonferroni")[1].z
+    fdr = threshold_z_map(img, correction="fdr")[1].z
+    assert bonferroni > fdr > 0  # Bonferroni is the stricter of the two here
+    _, extent = threshold_z_map(img, correction="none", height=2.0, cluster_extent=20)
+    table = cluster_table(img, extent)
+    # the blob's centre is at (30, 30, 30) mm; noise may move the peak by one 3-mm voxel
+    assert np.linalg.norm(table.loc[0, ["X", "Y", "Z"]].to_numpy(float) - 30.0) <= 3.0
+    assert "clusters >= 20 voxels" in extent.describe() and "|z| > 2.00" in extent.describe()
+    path = save_cluster_table(table, extent, tmp_path / "c_clusters.tsv")
+    back, threshold = read_cluster_table(path)
+    assert len(back) == len(table) and threshold == extent
+    empty = np.zeros((20, 20, 20), np.float32)
+    _, none = threshold_z_map(nib.Nifti1Image(empty, np.eye(4)), correction="fdr")
+    assert cluster_table(nib.Nifti1Image(empty, np.eye(4)), none).empty
+
+
+def test_group_one_sample_and_median_maps():
+    from neuroopt.stats.second_level import median_map, one_sample_group_map
+
+    subjects = [_blob_img(peak=2.0, seed=s) for s in range(8)]
+    maps = one_sample_group_map(subjects)
+    z = np.asarray(maps["z"].get_fdata())
+    assert np.unravel_index(np.argmax(z), z.shape) == (10, 10, 10) and z.max() > 3
+    assert maps["dof"] == 7
+    median = np.asarray(median_map(subjects).get_fdata())
+    np.testing.assert_allclose(median[10, 10, 10], np.median([s.get_fdata()[10, 10, 10] for s in subjects]), rtol=1e-5)
+    moved = nib.Nifti1Image(subjects[1].get_fdata(), np.diag([2.0, 2.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="different grid"):
+        one_sample_group_map([subjects[0], moved], names=["sub-01", "sub-02"])
+
+
+def test_group_trial_decoding_exact_sign_flips():
+    from neuroopt.decoding.trials import TrialDecodingResult
+    from neuroopt.stats.second_level import GroupTrialDecodingResult, group_trial_decoding
+
+    def result(score):
+        return TrialDecodingResult(np.array([score, score]), "roc_auc", 0.5, np.array(["a", "b"]))
+
+    above = group_trial_decoding([result(s) for s in (0.6, 0.7, 0.65, 0.55, 0.62)])
+    assert above.n_permutations == 32 and above.p_value == pytest.approx(1 / 32)
+    mixed = group_trial_decoding([result(s) for s in (0.6, 0.4, 0.55, 0.45)])
+    assert mixed.p_value > 0.4
+    assert isinstance(above, GroupTrialDecodingResult)
