@@ -62,6 +62,9 @@ rule group_hrf:
     input:
         peaks=lambda w: [PLAN.r1glm_outputs(g)["hrf_peak"] for g in PLAN.group_sets("func")[w.task]],
         fwhms=lambda w: [PLAN.r1glm_outputs(g)["hrf_fwhm"] for g in PLAN.group_sets("func")[w.task]],
+        # where the HRF timing means something: voxels active in a subject contrast (thresholded)
+        zmaps=lambda w: [PLAN.glm_outputs(g, c)["z"] for g in PLAN.group_sets("func")[w.task] for c in PLAN.glm_contrasts(g)],
+        clusters=lambda w: [PLAN.glm_outputs(g, c)["clusters"] for g in PLAN.group_sets("func")[w.task] for c in PLAN.glm_contrasts(g)],
     output:
         hrf_peak=str(DERIV / "group/func/task-{task}_desc-hrfpeak_stat-median_statmap.nii.gz"),
         hrf_fwhm=str(DERIV / "group/func/task-{task}_desc-hrffwhm_stat-median_statmap.nii.gz"),

@@ -74,22 +74,54 @@ def group_glm_contrast(input, output, params, threads):
     logger.info(f"group {name}: {threshold.describe()}, {len(table)} cluster row(s)")
 
 
+def _active_voxels(z_paths, cluster_paths, subjects):
+    """Voxels passing a subject's threshold in any contrast, in at least half of the subjects."""
+    import nibabel as nib
+    import numpy as np
+
+    from ..stats.thresholding import read_cluster_table
+
+    counts = None
+    for subject in subjects:
+        active = None
+        for z_path, cluster_path in zip(z_paths, cluster_paths):
+            if not str(z_path).split("/")[-1].startswith(subject + "_"):
+                continue
+            threshold = read_cluster_table(cluster_path)[1]
+            passes = np.abs(np.asarray(nib.load(z_path).get_fdata())) > threshold.z
+            active = passes if active is None else active | passes
+        if active is not None:
+            counts = active.astype(int) if counts is None else counts + active
+    return None if counts is None else counts >= max(1, len(subjects) / 2)
+
+
 def group_hrf(input, output, params, threads):
-    """Subjects' HRF time-to-peak and FWHM maps -> voxel-wise medians."""
+    """Subjects' HRF time-to-peak and FWHM maps -> voxel-wise medians over the active voxels.
+
+    A voxel's HRF timing is only meaningful where it responds: the medians are kept where at
+    least half of the subjects pass their subject-level threshold in some contrast (0 elsewhere).
+    """
     import json as _json
     from pathlib import Path
 
     import nibabel as nib
+    import numpy as np
 
     from ..stats.second_level import median_map
     from ..utils import atomic_write_text
 
+    active = _active_voxels(list(input.zmaps), list(input.clusters), list(params.subjects))
     for kind, paths, what in (("hrf_peak", input.peaks, "time to peak"), ("hrf_fwhm", input.fwhms, "FWHM")):
         img = median_map(list(paths), names=list(params.subjects))
+        if active is not None:
+            img = nib.Nifti1Image(np.where(active, img.get_fdata(), 0).astype(np.float32), img.affine)
         with atomic_path(output[kind]) as tmp:
             nib.save(img, tmp)
-        sidecar = {"Description": f"median over subjects of the R1-GLM HRF {what}", "Units": "s",
-                   "Subjects": list(params.subjects)}
+        sidecar = {"Description": f"median over subjects of the R1-GLM HRF {what}, in the voxels "
+                                  "that pass the subject-level threshold of some contrast in at least "
+                                  "half of the subjects (0 elsewhere)",
+                   "Units": "s", "Subjects": list(params.subjects),
+                   "NumberOfVoxels": int(np.count_nonzero(img.get_fdata()))}
         atomic_write_text(Path(output[kind].replace(".nii.gz", ".json")), _json.dumps(sidecar, indent=2) + "\n")
 
 

@@ -96,15 +96,15 @@ def plot_design_and_contrasts(events, t_r, n_scans, contrasts, conditions):
         for condition, weight in zip(conditions, weights):
             if condition in design.columns:
                 matrix[i, list(design.columns).index(condition)] = weight
-    fig = plt.figure(figsize=(11, 5.5))
-    ax1 = fig.add_axes([0.05, 0.3, 0.42, 0.62])
+    fig = plt.figure(figsize=(11, 5.0))
+    fig.suptitle("left: design matrix of run 1 (canonical HRF; the R1-GLM convolves the same events with "
+                 "each voxel's HRF); right: contrast matrix", fontsize=9)
+    ax1 = fig.add_axes([0.06, 0.05, 0.4, 0.72])
     plotting.plot_design_matrix(design, axes=ax1)
-    ax1.set_title("design matrix (canonical HRF; the R1-GLM uses each voxel's HRF)", fontsize=9)
-    ax2 = fig.add_axes([0.55, 0.3, 0.42, 0.62])
+    ax2 = fig.add_axes([0.56, 0.2, 0.36, 0.57])
     image = ax2.imshow(matrix, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
     ax2.set_yticks(range(len(contrasts)), labels=list(contrasts))
     ax2.set_xticks(range(design.shape[1]), labels=list(design.columns), rotation=90, fontsize=7)
-    ax2.set_title("contrast matrix", fontsize=9)
     fig.colorbar(image, ax=ax2, label="weight", fraction=0.04)
     return fig
 
@@ -194,7 +194,8 @@ def add_group_sections(report, sections, space="MNI"):
         elif sec["kind"] == "hrf":
             fig = plt.figure(figsize=(12, 6))
             for row, (key, what) in enumerate((("hrf_peak", "time to peak"), ("hrf_fwhm", "FWHM"))):
-                _plot_positive(nib.load(sec[key]), f"median HRF {what} (s) over subjects — {sec['title']}",
+                _plot_positive(nib.load(sec[key]), f"median HRF {what} (s) over subjects, voxels active in half of "
+                               f"them — {sec['title']}",
                                fig.add_axes([0.0, 0.5 * (1 - row), 1.0, 0.45]), bg_img)
             add_figure(report, fig, f"Group HRF — {sec['title']}", section="Group HRF", tags=("fmri", "hrf"))
         elif sec["kind"] == "decoding":
@@ -215,6 +216,8 @@ def _plot_positive(img, title, axes, bg_img):
     data = np.asarray(img.get_fdata())
     values = data[data > 0]
     vmin, vmax = (np.percentile(values, [2, 98]) if values.size else (0.0, 1.0))
+    if not values.size:
+        title += " — no active voxel, nothing to show"
     display = plotting.plot_stat_map(img, bg_img=bg_img, axes=axes, threshold=1e-6, cmap="viridis",
                                      vmin=float(vmin), vmax=float(vmax), symmetric_cbar=False, colorbar=True,
                                      title=title, display_mode="z", cut_coords=7,
