@@ -92,7 +92,10 @@ def resolve_glm_contrasts(conditions, contrasts="auto"):
         for k, condition in enumerate(conditions):
             weights = np.zeros(len(conditions))
             weights[k] = 1.0
-            out[_label(condition)] = weights
+            label = _label(condition)
+            if not label or label in out:  # "face" and "Face", or no letters: number it
+                label = f"{label or 'condition'}{k + 1}"
+            out[label] = weights
         split = [c.split("/") for c in conditions]
         for index, levels in enumerate(factor_levels(conditions)):
             if len(levels) != 2:

@@ -41,6 +41,8 @@ def test_resolve_contrasts_auto_factors_and_expressions():
     out = resolve_glm_contrasts(["video", "audio"], ["audio - video", "0.5 * audio + 0.5 * video"])
     np.testing.assert_allclose(out["audioMinusVideo"], [1.0, -1.0])  # sorted: audio, video
     np.testing.assert_allclose(out[contrast_label("0.5 * audio + 0.5 * video")], [0.5, 0.5])
+    # labels that would collide or be empty are numbered, never silently merged
+    assert len(resolve_glm_contrasts(["face", "Face", "+++"])) == 3
 
 
 def test_unknown_condition_names_the_contrast_and_the_conditions():
