@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import json
 
+from ..io.derivatives import write_provenance
 from ..utils import atomic_path, logger
 
 STATS = ("effect", "variance", "t", "z")
+
+
+def _provenance(input, output, params, seed=None):
+    """A ``.provenance.json`` beside every output of the step (inputs, parameters, versions)."""
+    inputs = [str(p) for p in input]
+    settings = {k: getattr(params, k) for k in params.keys()} if hasattr(params, "keys") else {}
+    for path in output:
+        write_provenance(path, inputs=inputs, params=settings, seed=seed)
 
 
 def _threshold_and_table(z_img, mask_img, cfg, path):
@@ -55,6 +64,7 @@ def fmri_glm_contrast(input, output, params, threads):
                            model="nilearn FirstLevelModel, spm canonical HRF", extra={"NoiseModel": params.noise_model})
         threshold, table = _threshold_and_table(canonical["z"], mask, cfg, output.canonical_clusters)
         logger.info(f"{name} (canonical GLM): {threshold.describe()}, {len(table)} cluster row(s)")
+    _provenance(input, output, params)
 
 
 def group_glm_contrast(input, output, params, threads):
@@ -72,6 +82,7 @@ def group_glm_contrast(input, output, params, threads):
                        extra={"Subjects": list(params.subjects)})
     threshold, table = _threshold_and_table(maps["z"], maps["mask"], params.cfg, output.clusters)
     logger.info(f"group {name}: {threshold.describe()}, {len(table)} cluster row(s)")
+    _provenance(input, output, params)
 
 
 def _active_voxels(z_paths, cluster_paths, subjects):
@@ -123,6 +134,7 @@ def group_hrf(input, output, params, threads):
                    "Units": "s", "Subjects": list(params.subjects),
                    "NumberOfVoxels": int(np.count_nonzero(img.get_fdata()))}
         atomic_write_text(Path(output[kind].replace(".nii.gz", ".json")), _json.dumps(sidecar, indent=2) + "\n")
+    _provenance(input, output, params)
 
 
 def group_fmri_decoding(input, output, params, threads):
@@ -133,3 +145,4 @@ def group_fmri_decoding(input, output, params, threads):
     results = [TrialDecodingResult.load(p) for p in input.results]
     group_trial_decoding(results, subjects=params.subjects, n_permutations=params.cfg["n_permutations"],
                          random_state=params.seed).save(output.result)
+    _provenance(input, output, params, seed=params.seed)

@@ -60,6 +60,7 @@ def test_demo_writes_subject_and_group_contrast_maps(glm_run):
         assert y < -40, (x, y)
         sidecar = json.loads((func / f"sub-{sub}_task-demo_desc-face_stat-z_statmap.json").read_text())
         assert sidecar["HRFFit"] == "leave-one-run-out"
+        assert (func / f"sub-{sub}_task-demo_desc-face_stat-z_statmap.provenance.json").is_file()
     group = deriv / "group" / "func"
     for contrast in ("face", "house", "tool", "word"):
         assert (group / f"task-demo_desc-{contrast}_stat-z_statmap.nii.gz").is_file()
