@@ -165,7 +165,7 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
     from ..utils import check_option
 
     check_is_fitted(estimator, "hrf_coef_")
-    check_option(hrf_fit, HRF_FITS, "hrf_fit")
+    check_option("hrf_fit", hrf_fit, HRF_FITS)
     conditions = [str(c) for c in estimator.conditions_]
     weights = _weights(contrasts, conditions)
     runs = list(Y) if isinstance(Y, (list, tuple)) else [Y]

@@ -200,7 +200,7 @@ def add_group_sections(report, sections, space="MNI"):
             add_figure(report, fig, f"Group HRF — {sec['title']}", section="Group HRF", tags=("fmri", "hrf"))
         elif sec["kind"] == "decoding":
             res = GroupTrialDecodingResult.load(sec["result"])
-            decoding_rows.append((html.escape(sec["title"]), res.scoring, f"{res.mean:.3f}", f"{res.chance:.3f}",
+            decoding_rows.append((html.escape(sec["title"]), res.scoring, f"{res.mean_scores:.3f}", f"{res.chance:.3f}",
                                   ", ".join(f"{s:.2f}" for s in res.scores), f"{res.p_value:.4f}", str(res.n_permutations)))
     if decoding_rows:
         report.add_html("<p>Each subject's cross-validated score of the R1-GLMS trial betas against chance; "

@@ -47,9 +47,9 @@ def one_sample_group_map(effect_imgs, mask_img=None, smoothing_fwhm=None, names=
         ``"effect"`` (mean effect), ``"variance"``, ``"t"``, ``"z"`` (Nifti1Image), ``"dof"``,
         ``"mask"`` (the voxels tested).
     """
+    import nibabel as nib
     import pandas as pd
     from nilearn.glm.second_level import SecondLevelModel
-    import nibabel as nib
 
     names = list(names) if names is not None else [f"subject {i + 1}" for i in range(len(effect_imgs))]
     if len(effect_imgs) < 2:
@@ -119,7 +119,7 @@ class GroupTrialDecodingResult:
     subjects: list
 
     @property
-    def mean(self):
+    def mean_scores(self):
         """Mean score over subjects."""
         return float(np.mean(self.scores))
 
@@ -162,7 +162,7 @@ def group_trial_decoding(results, subjects=None, *, n_permutations=1024, random_
         raise ValueError(f"The subjects' results differ in scoring {sorted(scorings)} or chance "
                          f"{sorted(chances)}; combine results of the same contrast only.")
     chance = chances.pop()
-    scores = np.array([r.score for r in results], dtype=float)
+    scores = np.array([r.mean_scores for r in results], dtype=float)
     diffs = scores - chance
     n = diffs.size
     if 2 ** n <= n_permutations:  # every sign flip, the identity included: an exact test

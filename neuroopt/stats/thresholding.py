@@ -82,7 +82,7 @@ def threshold_z_map(z_img, mask_img=None, *, correction="fdr", alpha=0.05, heigh
     """
     from nilearn.glm import threshold_stats_img
 
-    check_option(correction, CORRECTIONS, "correction")
+    check_option("correction", correction, CORRECTIONS)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
     if int(cluster_extent) < 0:
