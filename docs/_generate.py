@@ -6,6 +6,7 @@ Both are written only when their text changes, so an unchanged build stays incre
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import yaml
@@ -67,7 +68,11 @@ def _rows(properties, defaults, prefix=""):
 
 
 def _cell(text):
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Schema text as plain reStructuredText: one line, markup characters escaped."""
+    text = " ".join(str(text).split())
+    text = re.sub(r"([\\*`|])", r"\\\1", text)
+    # a word ending in "_" is a hyperlink reference in reST ("model-canonical_")
+    return re.sub(r"_(?=\W|$)", r"\\_", text)
 
 
 def write_config_reference(config_dir, out):
@@ -106,7 +111,7 @@ def write_config_reference(config_dir, out):
         bounds = _bounds(spec)
         shown = "null" if default is None else default
         lines += [f"   * - ``{key}``", f"     - {_type_of(spec)}" + (f" ({bounds})" if bounds else ""),
-                  f"     - ``{_cell(shown)}``", f"     - {desc}"]
+                  f"     - ``{' '.join(str(shown).split())}``", f"     - {desc}"]
     _write_if_changed(out, "\n".join(lines) + "\n")
 
 

@@ -140,7 +140,9 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
         Fitted on the same ``Y`` and ``events`` (its ``hrf_coef_``, ``basis_``, ``conditions_``,
         drift settings and, with ``noise_model="ar1"``, ``rho_`` are used).
     Y : ndarray, (n_scans, n_voxels), or list of them (one per run)
+        The BOLD data the estimator was fitted on.
     events : DataFrame or list of DataFrames (one per run)
+        The events given to ``fit`` (``onset``, ``duration``, ``trial_type``).
     contrasts : dict
         Name -> weights over ``estimator.conditions_`` (array), or ``{condition: weight}``, or a
         nilearn-style expression (``"audio - video"``).
@@ -151,7 +153,7 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
         more): the HRF of a rank-1 fit (same parameters) on the other runs, so a run's noise
         never chose the HRF it is tested with and, with no activation, the t values follow
         their t distribution. ``"same-data"``: the estimator's own HRF, fitted on all runs;
-        choosing the HRF that best fits the noise inflates |t| where there is no activation
+        choosing the HRF that best fits the noise inflates ``|t|`` where there is no activation
         (on AR(1) noise simulations, 2 to 4 times the nominal rate of z > 3.09), so use it for
         effect sizes, not for thresholds. With one run, ``"same-data"`` is used (logged).
 
@@ -258,9 +260,13 @@ def r1glm_contrast_images(result, bold_imgs, events, contrasts, confounds=None, 
     bold_imgs : 4D image or path, or list of them (one per run)
         The runs given to the fit.
     events : DataFrame or path, or list of them (one per run)
+        The events of each run (BIDS ``events.tsv``).
     contrasts : dict
         As in :func:`r1glm_contrasts`.
-    confounds, hrf_fit : as in :func:`r1glm_contrasts`
+    confounds : array-like or list of them (one per run) or None
+        As in :func:`r1glm_contrasts`.
+    hrf_fit : {"leave-one-run-out", "same-data"}
+        As in :func:`r1glm_contrasts`.
 
     Returns
     -------
@@ -288,9 +294,14 @@ def canonical_contrast_images(bold_imgs, events, mask_img, t_r, contrasts, noise
 
     Parameters
     ----------
-    bold_imgs, events : as in :func:`r1glm_contrast_images`
+    bold_imgs : 4D image or path, or list of them (one per run)
+        As in :func:`r1glm_contrast_images`.
+    events : DataFrame or path, or list of them (one per run)
+        As in :func:`r1glm_contrast_images`.
     mask_img : 3D image or path
+        Brain mask of the first-level model.
     t_r : float
+        Repetition time, in seconds.
     contrasts : dict
         Name -> weights over the sorted condition names of all runs (or ``{condition:
         weight}``, or an expression).
@@ -300,6 +311,7 @@ def canonical_contrast_images(bold_imgs, events, mask_img, t_r, contrasts, noise
     hrf_model : str
         nilearn HRF model (``"spm"``, ``"glover"``, ``"spm + derivative"``...).
     confounds : DataFrame or list of them (one per run) or None
+        Nuisance regressors added to each run's design.
 
     Returns
     -------

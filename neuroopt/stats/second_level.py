@@ -75,6 +75,18 @@ def median_map(imgs, names=None):
 
     Zeros are voxels outside a subject's mask (or without an HRF peak); a voxel zero in every
     subject stays zero.
+
+    Parameters
+    ----------
+    imgs : list of Nifti1Image
+        One 3D map per subject, all on the same grid.
+    names : list of str | None
+        Subject labels, used in the error when the grids differ.
+
+    Returns
+    -------
+    median : Nifti1Image
+        The median map.
     """
     import nibabel as nib
 
@@ -146,9 +158,11 @@ def group_trial_decoding(results, subjects=None, *, n_permutations=1024, random_
     results : list of TrialDecodingResult
         One per subject, same contrast and scoring.
     subjects : list of str | None
+        Subject labels, in the order of ``results`` (default: numbered).
     n_permutations : int
         Sign-flip permutations; all ``2**n_subjects`` of them when that is fewer.
     random_state : int | None
+        Seed of the random sign flips (unused when all of them are enumerated).
 
     Returns
     -------

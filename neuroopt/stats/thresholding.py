@@ -61,12 +61,14 @@ def threshold_z_map(z_img, mask_img=None, *, correction="fdr", alpha=0.05, heigh
     Parameters
     ----------
     z_img : Nifti1Image or path
+        The z map.
     mask_img : Nifti1Image or path or None
         Voxels tested (the number of tests of Bonferroni and FDR); default: nonzero voxels.
     correction : {"fdr", "bonferroni", "fpr", "none"}
         FDR at q = ``alpha``, Bonferroni at family-wise ``alpha``, uncorrected p < ``alpha``, or
         the fixed z threshold ``height`` (``"none"``).
     alpha : float
+        Level of the correction (q of FDR, family-wise error of Bonferroni, p of ``"fpr"``).
     height : float
         z threshold used with ``correction="none"``.
     cluster_extent : int
