@@ -121,23 +121,37 @@ def remove_artifacts(raw, *, method="ica", n_components=0.99, eog_threshold=3.0,
 
     ICA is fitted on a 1 Hz high-passed copy (slow drifts hurt the unmixing) and components are
     picked by their correlation with the EOG/ECG channels (:meth:`mne.preprocessing.ICA.find_bads_eog`).
-    Without EOG/ECG channels nothing is removed, and the log says so.
+
+    Without EOG and ECG channels there is no reference signal to pick components by, and
+    guessing them (e.g. from frontal EEG channels) risks removing brain activity. So ICA is
+    still fitted and returned (its components are shown in the report for the user to inspect;
+    exclude some with ``ica.exclude`` and ``ica.apply``), but no component is removed, and
+    ``details["note"]`` says so. SSP needs those channels and is skipped, with the same note.
 
     Returns
     -------
     raw : mne.io.Raw
     details : dict
-        ``{"method", "ica" (or None), "excluded" (component indices), "eog_scores", "projs"}``.
+        ``{"method", "ica" (None unless ``method="ica"``), "excluded" (component indices),
+        "eog_scores", "projs", "note"}`` (``note``: why nothing was removed, or None).
     """
     check_option("artifacts.method", method, ARTIFACT_METHODS)
-    details = {"method": method, "ica": None, "excluded": [], "eog_scores": None, "projs": []}
+    details = {"method": method, "ica": None, "excluded": [], "eog_scores": None, "projs": [], "note": None}
     has_eog = len(mne.pick_types(raw.info, eog=True)) > 0
     has_ecg = len(mne.pick_types(raw.info, ecg=True)) > 0
     if method == "none":
         return raw, details
     if not (has_eog or has_ecg):
-        logger.info("No EOG/ECG channel: artifact removal skipped.")
-        return raw, details
+        if method == "ica":
+            details["note"] = (
+                "no EOG/ECG channel: ICA fitted, no component removed (inspect the components in the "
+                "report; to remove some, apply the saved ICA with ica.exclude set)"
+            )
+        else:
+            details["note"] = "no EOG/ECG channel: no SSP projector computed (SSP needs them)"
+        logger.info(f"Artifacts: {details['note']}.")
+        if method == "ssp":
+            return raw, details
     if method == "ssp":
         projs = []
         if has_eog:
@@ -162,7 +176,8 @@ def remove_artifacts(raw, *, method="ica", n_components=0.99, eog_threshold=3.0,
         ecg_idx, _ = ica.find_bads_ecg(raw, verbose="error")
         excluded += list(ecg_idx)
     ica.exclude = sorted(set(int(i) for i in excluded))
-    ica.apply(raw, verbose="error")
+    if ica.exclude:
+        ica.apply(raw, verbose="error")
     details.update(ica=ica, excluded=ica.exclude)
     logger.info(f"ICA: {ica.n_components_} components, excluded {ica.exclude}.")
     return raw, details

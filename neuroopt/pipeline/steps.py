@@ -89,6 +89,7 @@ def meeg_preprocess(input, output, params, threads):
         "artifact_method": details["artifacts"]["method"],
         "ica_n_components": int(ica.n_components_) if ica is not None else None,
         "ica_excluded": details["artifacts"]["excluded"],
+        "artifact_note": details["artifacts"]["note"],
         "eog_scores": None if scores is None else np.atleast_2d(np.asarray(scores, dtype=float)).round(4).tolist(),
         "ssp_projs": [p["desc"] for p in details["artifacts"]["projs"]],
         "sfreq": clean.info["sfreq"],

@@ -33,7 +33,8 @@ def add_meeg_preprocessing_section(
                 ", ".join(bads["flat"]) or "—",
                 ", ".join(bads["noisy"]) or "—",
                 summary["artifact_method"],
-                _ica_components(summary),
+                _ica_components(summary)
+                + (f" ({summary['artifact_note']})" if summary.get("artifact_note") else ""),
             )
         )
     if rows:
