@@ -1,9 +1,47 @@
 # Sparse source estimates (multitask Lasso / concomitant estimators) of each condition's evoked.
 
 
+def _meeg_forward_inputs(wildcards):
+    from neuroopt.pipeline.anatomy import resolve_forward
+
+    rec = PLAN.forward_recordings()[(wildcards.sdir, wildcards.dtype)]
+    files, _ = resolve_forward(config, PLAN.bids_root, rec)
+    return {"raw": str(rec.path), "demo": demo_input(), **files}
+
+
+def _meeg_forward_params(wildcards):
+    from neuroopt.pipeline.anatomy import resolve_forward
+
+    rec = PLAN.forward_recordings()[(wildcards.sdir, wildcards.dtype)]
+    return resolve_forward(config, PLAN.bids_root, rec)[1].get("fs_subject")
+
+
+# One forward model per subject/session and datatype, from the sensor geometry of its first run:
+# changing the estimators, the preprocessing or the epochs does not recompute it.
+rule meeg_forward:
+    input:
+        unpack(_meeg_forward_inputs),
+    output:
+        forward=str(DERIV / "{sdir}/{dtype}/{unit}_fwd.fif"),
+        summary=str(DERIV / "{sdir}/{dtype}/{unit}_desc-forward_summary.json"),
+        **({"trans": str(DERIV / "{sdir}/{dtype}/{unit}_trans.fif")} if config["sparse"]["forward"] == "bem" else {}),
+    params:
+        cfg=forward_params(config),
+        fs_subject=_meeg_forward_params,
+    log:
+        str(LOGS / "meeg_forward/{sdir}/{unit}_{dtype}.log"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "scripts/run_step.py"
+
+
 def _meeg_sparse_inputs(wildcards):
     outs = PLAN.meeg_outputs(wildcards.group)
-    return {"evoked": outs["evoked"], "cov": outs["cov"], "epochs": outs["epochs"]}
+    forward = PLAN.forward_outputs(wildcards.group)["forward"]
+    return {"evoked": outs["evoked"], "cov": outs["cov"], "epochs": outs["epochs"], "forward": forward}
 
 
 rule meeg_sparse:

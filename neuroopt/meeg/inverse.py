@@ -442,7 +442,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     depth : None | float | dict
         Depth weighting exponent (MNE's ``depth``; ``None`` disables it).
     rank : None | dict | ``"info"`` | ``"full"``
-        Rank of the noise covariance, as in MNE.
+        Rank of the noise covariance, as in MNE; None: estimated from the covariance, at most
+        the ``"info"`` rank (:func:`neuroopt.meeg.whitening.covariance_rank`).
     pick_ori : None | ``"vector"``
         ``None``: amplitude (norm over orientations); ``"vector"``: a vector source estimate.
     sigma_min : ``"auto"`` | float
@@ -488,6 +489,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     _mne_private.check_reference(evoked_like)
     inst_name = _inst_name(inst)
     _check_channels(evoked_like.info, forward, noise_cov, inst_name)
+    if rank is None:
+        from .whitening import covariance_rank
+
+        rank = covariance_rank(noise_cov, evoked_like.info)
 
     with mne.utils.use_log_level("warning"):
         forward, gain, gain_info, whitener, source_weighting = _mne_private.prepare_gain(

@@ -85,6 +85,51 @@ def detect_bad_channels(raw, *, flat_ratio=0.01, zscore_threshold=5.0, l_freq=1.
     return {"flat": flat, "noisy": noisy}
 
 
+# MEGIN / Elekta / Neuromag sensors (VectorView and TRIUX planar gradiometers and magnetometers)
+_MEGIN_COILS = {3012, 3013, 3014, 3022, 3023, 3024}
+
+
+def bids_maxwell_files(path):
+    """The fine-calibration and cross-talk files of a BIDS MEG recording (or None each)."""
+    import mne_bids
+
+    bids_path = mne_bids.get_bids_path_from_fname(path)
+    return bids_path.meg_calibration_fpath, bids_path.meg_crosstalk_fpath
+
+
+@verbose
+def maxwell_filter_raw(raw, *, calibration=None, cross_talk=None, st_duration=None, origin="auto",
+                       source="raw", verbose=None):
+    """Maxwell-filter (SSS, or tSSS with ``st_duration``) a MEGIN/Elekta recording, in a copy.
+
+    Bad MEG channels must be marked first (SSS reconstructs them). Raises a ``ValueError``
+    naming ``source`` and the config key ``meeg.maxwell`` when the recording has no
+    MEGIN/Elekta MEG sensors (CTF, KIT, BTi, EEG only): Maxwell filtering needs their geometry.
+
+    Returns
+    -------
+    raw_sss : mne.io.Raw
+    details : dict
+        ``calibration``, ``cross_talk`` (files used, or None), ``st_duration``.
+    """
+    meg = mne.pick_types(raw.info, meg=True, ref_meg=False, exclude=[])
+    coils = {int(raw.info["chs"][i]["coil_type"]) for i in meg}
+    if len(meg) == 0 or not coils <= _MEGIN_COILS:
+        kind = "no MEG channel" if len(meg) == 0 else f"MEG sensors of another system (coil types {sorted(coils - _MEGIN_COILS)})"
+        raise ValueError(
+            f"{source}: meeg.maxwell is enabled but this recording has {kind}; Maxwell filtering "
+            "(SSS) applies to MEGIN/Elekta/Neuromag MEG only. Set meeg.maxwell.enabled: false for it."
+        )
+    raw_sss = mne.preprocessing.maxwell_filter(
+        raw, calibration=calibration, cross_talk=cross_talk, st_duration=st_duration, origin=origin,
+        coord_frame="head", verbose="error",
+    )
+    details = {"calibration": None if calibration is None else str(calibration),
+               "cross_talk": None if cross_talk is None else str(cross_talk), "st_duration": st_duration}
+    logger.info(f"Maxwell filter: {details}")
+    return raw_sss, details
+
+
 def _notch_freqs(raw, notch_freqs):
     if notch_freqs is None or notch_freqs == "none":
         return None
@@ -199,24 +244,32 @@ def preprocess_raw(
     ica_n_components=0.99,
     eog_threshold=3.0,
     eeg_reference="average",
+    maxwell=None,
     random_state=0,
     verbose=None,
 ):
     """Preprocess one raw recording (a copy): bads, filters, resampling, artifacts, EEG reference.
 
+    ``maxwell``: None, or the keyword arguments of :func:`maxwell_filter_raw` (MEGIN MEG:
+    applied after bad-channel detection, which SSS needs, and before the filters; the channels
+    it reconstructs are then no longer bad).
+
     Returns
     -------
     clean : mne.io.Raw
     details : dict
-        ``bads`` (detected, by kind), ``interpolated``, and the artifact details of
-        :func:`remove_artifacts`.
+        ``bads`` (detected, by kind), ``interpolated``, ``maxwell`` (None or what was used),
+        and the artifact details of :func:`remove_artifacts`.
     """
     clean = raw.copy().load_data()
-    details = {"bads": {"flat": [], "noisy": []}, "bids_bads": list(raw.info["bads"]), "interpolated": []}
+    details = {"bads": {"flat": [], "noisy": []}, "bids_bads": list(raw.info["bads"]), "interpolated": [],
+               "maxwell": None}
     if detect_bads:
         details["bads"] = detect_bad_channels(clean, flat_ratio=flat_ratio, zscore_threshold=zscore_threshold)
         new = details["bads"]["flat"] + details["bads"]["noisy"]
         clean.info["bads"] = sorted(set(clean.info["bads"]) | set(new))
+    if maxwell is not None:
+        clean, details["maxwell"] = maxwell_filter_raw(clean, **maxwell)
     filter_raw(clean, l_freq=l_freq, h_freq=h_freq, notch_freqs=notch_freqs, resample_sfreq=resample_sfreq)
     clean, artifact_details = remove_artifacts(
         clean, method=artifacts, n_components=ica_n_components, eog_threshold=eog_threshold, random_state=random_state
@@ -342,9 +395,18 @@ def compute_evokeds(epochs):
 
 
 @verbose
-def compute_noise_cov(epochs, *, method=("shrunk", "empirical"), tmax=0.0, rank="info", verbose=None):
-    """Noise covariance from the pre-stimulus baseline of the epochs (:func:`mne.compute_covariance`)."""
+def compute_noise_cov(epochs, *, method=("shrunk", "empirical"), tmax=0.0, rank="auto", verbose=None):
+    """Noise covariance from the pre-stimulus baseline of the epochs (:func:`mne.compute_covariance`).
+
+    ``rank="auto"``: the rank of the baseline data, estimated and capped by the ``"info"`` rank
+    (:func:`neuroopt.meeg.whitening.data_rank`), so that interpolated channels or removed ICA
+    components do not leave a near-zero eigenvalue inside the regularised subspace.
+    """
     if epochs.tmin >= tmax:
         raise ValueError(f"noise_cov.tmax={tmax} leaves no baseline: epochs start at {epochs.tmin} s.")
+    if isinstance(rank, str) and rank == "auto":
+        from .whitening import data_rank
+
+        rank = data_rank(epochs.copy().crop(None, tmax))
     method = list(method) if isinstance(method, (list, tuple)) else method
     return mne.compute_covariance(epochs, tmax=tmax, method=method, rank=rank, verbose="error")

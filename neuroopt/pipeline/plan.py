@@ -63,7 +63,7 @@ def r1glm_suffixes(config):
 
 def sparse_suffixes(config):
     """Output kind -> file suffix of the sparse source-estimation rule."""
-    kinds = {"forward": "fwd.fif", "summary": "desc-sparse_summary.json"}
+    kinds = {"summary": "desc-sparse_summary.json"}
     kinds.update({est: f"desc-{est}_sources.h5" for est in config["sparse"]["estimators"]})
     return kinds
 
@@ -201,6 +201,30 @@ class Plan:
     def sparse_outputs(self, group):
         rec = self._groups("meeg")[group][0]
         return {kind: self.path(rec.sdir, rec.datatype, group, suffix) for kind, suffix in sparse_suffixes(self.config).items()}
+
+    def forward_recordings(self):
+        """``(sdir, datatype)`` -> the recording whose sensor geometry the forward model uses.
+
+        One forward per subject/session and datatype (the first run of the first task, as
+        mne-bids-pipeline does), shared by its tasks and estimators.
+        """
+
+        def compute():
+            out = {}
+            for recs in self._groups("meeg").values():
+                out.setdefault((recs[0].sdir, recs[0].datatype), recs[0])
+            return out
+
+        return dict(self._memoized(("forward_recordings",), compute))
+
+    def forward_outputs(self, group):
+        """Files of the forward job of ``group``'s subject/session (``trans`` with ``forward: bem``)."""
+        rec = self._groups("meeg")[group][0]
+        unit = rec.sdir.replace("/", "_")
+        kinds = {"forward": "fwd.fif", "summary": "desc-forward_summary.json"}
+        if self.config["sparse"]["forward"] == "bem":
+            kinds["trans"] = "trans.fif"
+        return {kind: self.path(rec.sdir, rec.datatype, unit, suffix) for kind, suffix in kinds.items()}
 
     def conditions(self, group, family):
         """Sorted trial types of a group's runs (``family`` "meeg" or "func"), read from events.tsv.
@@ -427,8 +451,12 @@ class Plan:
                 }
             )
             if self.sparse_enabled():
+                fwd = self.forward_outputs(group)
+                if "trans" in fwd and self.forward_recordings()[(recs[0].sdir, recs[0].datatype)] is recs[0]:
+                    sections.append({"kind": "forward", "title": recs[0].sdir.replace("/", "_"), **fwd})
                 sections.append(
-                    {"kind": "sparse", "title": group, "truth": self.truth_info(recs[0]), **self.sparse_outputs(group)}
+                    {"kind": "sparse", "title": group, "truth": self.truth_info(recs[0]), "forward": fwd["forward"],
+                     **self.sparse_outputs(group)}
                 )
             sections += self._decoding_rsa_sections(group, "meeg")
         for group, recs in self._groups("func").items():
@@ -530,8 +558,11 @@ class Plan:
                 for contrast in self.glm_contrasts(group):
                     out += list(self.glm_outputs(group, contrast).values())
         if self.sparse_enabled():
+            forwards = {}  # one forward job per subject/session, shared by its groups
             for group in self.meeg_groups():
                 out += list(self.sparse_outputs(group).values())
+                forwards.update(dict.fromkeys(self.forward_outputs(group).values()))
+            out += list(forwards)
         for family, groups in (("meeg", self.meeg_groups()), ("func", self.fmri_groups())):
             for group in groups:
                 if self.decoding_enabled(family):
@@ -575,10 +606,14 @@ class Plan:
             for rec in recs:
                 outputs = [self.meeg_clean_raw(rec), self.meeg_summary(rec)]
                 jobs.append(outputs + ([self.meeg_ica(rec)] if self.uses_ica() else []))
+        forwards = {}
         for group in self._groups("meeg"):
             jobs.append(list(self.meeg_outputs(group).values()))
             if self.sparse_enabled():
                 jobs.append(list(self.sparse_outputs(group).values()))
+                outputs = list(self.forward_outputs(group).values())
+                forwards.setdefault(outputs[0], outputs)
+        jobs += list(forwards.values())
         for group, recs in self._groups("func").items():
             jobs += [[self.fmri_clean_bold(rec), self.fmri_sidecar(rec)] for rec in recs]
             jobs.append([self.fmri_mask(group), self.fmri_mask_summary(group)])
@@ -640,6 +675,28 @@ def _check_inputs(layout, config, on_invalid):
     return problems
 
 
+def _check_meeg_anatomy(layout, config, bids_root):
+    """Forward-model inputs (``sparse.forward``) and ``meeg.maxwell``, checked before any job runs."""
+    from .anatomy import resolve_forward
+
+    meeg = [r for r in layout.recordings if r.datatype in ("eeg", "meg")]
+    problems = []
+    if config["meeg"]["maxwell"]["enabled"]:
+        problems += sorted({
+            f"meeg.maxwell is enabled but {r.path} is EEG: Maxwell filtering applies to MEGIN/Elekta MEG only; "
+            "disable meeg.maxwell or leave the EEG out (config key tasks/subjects)." for r in meeg if r.datatype == "eeg"
+        })
+    if config["sparse"]["enabled"]:
+        for rec in {(r.sdir, r.datatype): r for r in meeg}.values():
+            try:
+                resolve_forward(config, bids_root, rec)
+            except BIDSError as err:
+                problems.append(str(err))
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in dict.fromkeys(problems))
+        raise BIDSError(f"The M/EEG source model cannot be set up:\n{listing}")
+
+
 def make_plan(config, workdir="."):
     """Build the plan from a validated config (see config/schema.yaml).
 
@@ -682,4 +739,5 @@ def make_plan(config, workdir="."):
         invalid = _check_inputs(layout, config, config["on_invalid_input"])
         if not layout.recordings:
             raise BIDSError(f"Every recording in {bids_root} failed the input checks; nothing to analyse.")
+        _check_meeg_anatomy(layout, config, bids_root)
     return Plan(config=config, bids_root=bids_root, deriv_root=deriv_root, layout=layout, is_demo=is_demo, invalid=invalid + layout.excluded)

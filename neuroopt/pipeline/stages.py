@@ -79,19 +79,71 @@ def fmri_r1glm(input, output, params, threads):
 
 
 # ---------------------------------------------------------------------------------------- M/EEG
-def _forward(cfg, info, subject, session):
+def _head_mri_trans(raw_path, sidecar, fs_subject, subjects_dir):
+    """Head<->MRI transform from the MRI landmarks of the T1w sidecar (``mne_bids``)."""
+    import mne_bids
+
+    t1 = mne_bids.get_bids_path_from_fname(str(sidecar).replace(".json", ".nii.gz"))
+    if not t1.fpath.exists():
+        t1 = mne_bids.get_bids_path_from_fname(str(sidecar).replace(".json", ".nii"))
+    return mne_bids.get_head_mri_trans(
+        mne_bids.get_bids_path_from_fname(raw_path), t1_bids_path=t1, fs_subject=fs_subject,
+        fs_subjects_dir=_absolute(subjects_dir), verbose="error",
+    )
+
+
+def _absolute(path):
+    from pathlib import Path
+
+    return str(Path(path).absolute())
+
+
+def meeg_forward(input, output, params, threads):
+    """Sensor geometry of a subject/session (its first raw recording) -> forward solution.
+
+    Sphere, BEM (FreeSurfer anatomy) or a given ``-fwd.fif``; a rule of its own, so changing the
+    estimators does not recompute it.
+    """
     import mne
+    import mne_bids
 
-    from ..meeg.forward import make_sphere_forward
+    from ..io.derivatives import write_provenance
+    from ..meeg.forward import make_bem_forward, make_sphere_forward
 
-    if cfg["forward"] == "sphere":
-        forward, _, _ = make_sphere_forward(info, pos=cfg["grid_spacing"])
-        return forward
-    path = cfg["forward"].format(subject=subject, session=session or "")
-    try:
-        return mne.read_forward_solution(path, verbose="error")
-    except (OSError, ValueError) as err:
-        raise FileNotFoundError(f"sparse.forward: cannot read the forward solution {path!r} ({err}).") from err
+    cfg = params.cfg
+    keys = input.keys()
+    summary = {"forward": cfg["forward"], "info_from": str(input.raw)}
+    if "fwd" in keys:
+        try:
+            forward = mne.read_forward_solution(input.fwd, verbose="error")
+        except (OSError, ValueError) as err:
+            raise ValueError(f"sparse.forward: cannot read the forward solution {input.fwd} ({err}).") from err
+    else:
+        info = mne_bids.read_raw_bids(mne_bids.get_bids_path_from_fname(input.raw), verbose="error").info
+        if cfg["forward"] == "sphere":
+            forward, _, _ = make_sphere_forward(info, pos=cfg["grid_spacing"])
+            summary.update(source_space="volume", n_sources=int(forward["nsource"]))
+        else:
+            if "trans" in keys:
+                trans, source = input.trans, f"sparse.trans ({input.trans})"
+            else:
+                trans = _head_mri_trans(input.raw, input.t1w_sidecar, params.fs_subject, cfg["subjects_dir"])
+                source = f"the landmarks of {input.t1w_sidecar} (sparse.trans: auto)"
+            forward, details = make_bem_forward(
+                info, subject=params.fs_subject, subjects_dir=cfg["subjects_dir"], trans=trans,
+                bem=input.bem if "bem" in keys else None, source_space=cfg["source_space"],
+                pos=cfg["grid_spacing"], trans_source=source,
+            )
+            with atomic_path(output.trans, suffix="-trans.fif") as tmp:  # the transform used
+                mne.write_trans(tmp, forward["mri_head_t"], overwrite=True, verbose="error")
+            summary.update(details, fs_subject=params.fs_subject, subjects_dir=_absolute(cfg["subjects_dir"]),
+                           trans_from=source)
+    summary.update(n_channels=int(forward["nchan"]), n_sources=int(forward["nsource"]),
+                   ch_types=sorted(set(forward["info"].get_channel_types())), params=cfg)
+    with atomic_path(output.forward, suffix="-fwd.fif") as tmp:
+        mne.write_forward_solution(tmp, forward, overwrite=True, verbose="error")
+    _write_json(output.summary, summary)
+    write_provenance(output.forward, inputs=[str(input[k]) for k in keys if k != "demo"], params=cfg, seed=None)
 
 
 def meeg_sparse(input, output, params, threads):
@@ -105,9 +157,7 @@ def meeg_sparse(input, output, params, threads):
     cfg = params.cfg
     evokeds = mne.read_evokeds(input.evoked, verbose="error")
     cov = mne.read_cov(input.cov, verbose="error")
-    forward = _forward(cfg, evokeds[0].info, params.subject, params.session)
-    with atomic_path(output.forward, suffix="-fwd.fif") as tmp:
-        mne.write_forward_solution(tmp, forward, overwrite=True, verbose="error")
+    forward = mne.read_forward_solution(input.forward, verbose="error")
     need_epochs = "clar" in cfg["estimators"] or cfg["alpha"] == "cv"
     epochs = mne.read_epochs(input.epochs, verbose="error") if need_epochs else None
     truth = _truth(params.truth)

@@ -55,10 +55,15 @@ def demo_dataset(input, output, params, threads):
 # ---------------------------------------------------------------------------------------- M/EEG
 def meeg_preprocess(input, output, params, threads):
     """Raw BIDS recording -> cleaned raw FIF (+ ICA) and a JSON summary of what was done."""
-    from ..meeg.preprocessing import preprocess_raw, read_raw
+    from ..meeg.preprocessing import bids_maxwell_files, preprocess_raw, read_raw
 
     cfg = params.cfg
     raw = read_raw(input.raw)
+    maxwell = None
+    if cfg.get("maxwell", {}).get("enabled"):
+        calibration, cross_talk = bids_maxwell_files(input.raw)
+        maxwell = dict(calibration=calibration, cross_talk=cross_talk, st_duration=cfg["maxwell"]["st_duration"],
+                       origin=cfg["maxwell"]["origin"], source=str(input.raw))
     clean, details = preprocess_raw(
         raw,
         l_freq=cfg["l_freq"],
@@ -72,6 +77,7 @@ def meeg_preprocess(input, output, params, threads):
         artifacts=cfg["artifacts"]["method"],
         ica_n_components=cfg["artifacts"]["ica_n_components"],
         eog_threshold=cfg["artifacts"]["eog_threshold"],
+        maxwell=maxwell,
         random_state=params.seed,
     )
     with atomic_path(output.raw) as tmp:
@@ -90,6 +96,7 @@ def meeg_preprocess(input, output, params, threads):
         "ica_n_components": int(ica.n_components_) if ica is not None else None,
         "ica_excluded": details["artifacts"]["excluded"],
         "artifact_note": details["artifacts"]["note"],
+        "maxwell": details["maxwell"],
         "eog_scores": None if scores is None else np.atleast_2d(np.asarray(scores, dtype=float)).round(4).tolist(),
         "ssp_projs": [p["desc"] for p in details["artifacts"]["projs"]],
         "sfreq": clean.info["sfreq"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+
 from ._figures import html_table
 
 
@@ -65,7 +67,18 @@ def add_meeg_preprocessing_section(
             tags=("epochs",),
         )
     if evokeds:
-        report.add_evokeds(evokeds, noise_cov=cov, n_time_points=5, tags=("evoked",))
+        # the whitened evokeds are drawn here, with the covariance's own rank: MNE's add_evokeds
+        # whitens with the "info" rank, too high when channels were interpolated or ICA removed
+        report.add_evokeds(evokeds, n_time_points=5, tags=("evoked",))
+        if cov is not None:
+            from ..meeg.whitening import covariance_rank
+
+            rank = covariance_rank(cov, evokeds[0].info)
+            for evoked in evokeds:
+                fig = evoked.plot_white(cov, rank=rank, show=False, verbose="error")
+                report.add_figure(fig, title=f"{evoked.comment}: whitened (rank {rank})", section=section,
+                                  tags=("evoked", "whitened"))
+                plt.close(fig)
     if cov is not None and evokeds:
         report.add_covariance(cov, info=evokeds[0].info, title="Noise covariance (baseline)", tags=("covariance",))
     return report

@@ -49,7 +49,7 @@ def test_dry_run_plans_every_job(demo_run):
     assert counts["demo_dataset"] == "1"
     assert counts["meeg_preprocess"] == "2" and counts["meeg_epochs"] == "1"
     assert counts["fmri_clean"] == "2" and counts["fmri_mask"] == "1"
-    assert counts["fmri_r1glm"] == "1" and counts["meeg_sparse"] == "1"
+    assert counts["fmri_r1glm"] == "1" and counts["meeg_sparse"] == "1" and counts["meeg_forward"] == "1"
     assert counts["meeg_decoding"] == "2" and counts["fmri_decoding"] == "1"  # auditory/visual, left/right; all 4
     assert counts["meeg_rsa"] == "1" and counts["fmri_rsa"] == "1"
     assert "group_decoding" not in counts and "group_rsa" not in counts  # one subject: no group statistics
@@ -75,7 +75,7 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
         "sub-01/func/sub-01_task-demo_desc-conditions_stat-beta_statmap.nii.gz",
         "sub-01/func/sub-01_task-demo_desc-trials_stat-beta_statmap.nii.gz",
         "sub-01/func/sub-01_task-demo_desc-r1glm_summary.json",
-        "sub-01/eeg/sub-01_task-demo_fwd.fif",
+        "sub-01/eeg/sub-01_fwd.fif",  # one forward per subject/session (rule meeg_forward)
         "sub-01/eeg/sub-01_task-demo_desc-mtl_sources.h5",
         "sub-01/eeg/sub-01_task-demo_desc-sgcl_sources.h5",
         "sub-01/eeg/sub-01_task-demo_desc-auditoryVsVisual_decoding.npz",

@@ -1,0 +1,93 @@
+"""MEG with real anatomy end to end (issue 18): the workflow on a MEG BIDS dataset with the real
+sample geometry, a BEM forward from FreeSurfer-like anatomy and the T1w landmarks, and the sparse
+stage finding both auditory cortices; plus the bad-input errors of the forward model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mne
+import numpy as np
+import pytest
+import yaml
+from meg_bids_utils import make_meg_bids, meg_subjects_dir
+from sample_forward_utils import cached_volume_forward
+
+from conftest import REPO_ROOT, shared_dataset
+
+
+def snakemake(workdir, *args, configfile=None, timeout=900):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
+    if configfile:
+        command += ["--configfile", str(configfile)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run(command + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+
+MAX_DISTANCE_M = 0.030
+
+
+@pytest.fixture(scope="module")
+def meg_dataset(request, tmp_path_factory):
+    meg_sample = shared_dataset("meg_sample")
+    subjects_dir = meg_subjects_dir(meg_sample, tmp_path_factory.mktemp("subjects"))
+    cache = getattr(request.config, "cache", None)
+    cache_dir = cache.mkdir("neuroopt_sparse_inverse") if cache is not None else tmp_path_factory.mktemp("fwd")
+    forward = cached_volume_forward(meg_sample, cache_dir, subjects_dir, pos=10.0)
+    root = tmp_path_factory.mktemp("meg_bids") / "ds"
+    truth = make_meg_bids(root, meg_sample, forward, subjects_dir)
+    return dict(root=root, subjects_dir=subjects_dir, meg_sample=meg_sample, **truth)
+
+
+def _config(path, ds, **sparse):
+    config = {
+        "bids_root": str(ds["root"]),
+        "fmri": {"enabled": False},
+        "meeg": {"resample_sfreq": None, "notch_freqs": "none", "artifacts": {"method": "none"},
+                 "epochs": {"tmin": -0.2, "tmax": 0.4}},
+        "sparse": {"forward": "bem", "subjects_dir": str(ds["subjects_dir"]), "fs_subject": "sample",
+                   "estimators": ["mtl", "sgcl"], "tmin": 0.05, "tmax": 0.15, **sparse},
+        "decoding": {"enabled": False},
+        "rsa": {"enabled": False},
+        "report": {"enabled": False},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_meg_bem_workflow_finds_both_auditory_cortices(meg_dataset, tmp_path):
+    config = _config(tmp_path / "meg.yaml", meg_dataset)
+    run = snakemake(tmp_path, configfile=config)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    meg = meg_dataset["root"] / "derivatives" / "neuroopt" / "sub-01" / "meg"
+    summary = json.loads((meg / "sub-01_desc-forward_summary.json").read_text())
+    assert summary["forward"] == "bem" and summary["source_space"] == "volume"
+    assert summary["bem"].endswith("sample-1280-bem-sol.fif") and "T1w.json" in summary["trans_from"]
+    # the transform made from the T1w landmarks is the real one (within 2 mm at the head centre)
+    trans = mne.read_trans(meg / "sub-01_trans.fif")
+    real = mne.read_trans(meg_dataset["meg_sample"] / "sample_audvis_trunc-trans.fif")
+    if trans["from"] != real["from"]:
+        trans = mne.transforms.invert_transform(trans)
+    assert np.abs(trans["trans"][:3, 3] - real["trans"][:3, 3]).max() < 0.002
+    forward = mne.read_forward_solution(meg / "sub-01_fwd.fif", verbose=False)
+    assert set(forward["info"].get_channel_types()) == {"grad", "mag"}
+    from neuroopt.meeg.sources_io import read_source_estimates
+    from sample_forward_utils import strongest_source_per_hemisphere
+
+    for estimator in ("mtl", "sgcl"):
+        estimates = read_source_estimates(meg / f"sub-01_task-auditory_desc-{estimator}_sources.h5")
+        for condition, estimate in estimates.items():
+            strongest = strongest_source_per_hemisphere(estimate["stc"], forward)
+            for hemi in ("lh", "rh"):
+                assert strongest[hemi] is not None, (estimator, condition, hemi)
+                distance = float(np.linalg.norm(strongest[hemi] - meg_dataset["seeds"][hemi]))
+                assert distance < MAX_DISTANCE_M, (estimator, condition, hemi, distance)
+    sparse = json.loads((meg / "sub-01_task-auditory_desc-sparse_summary.json").read_text())
+    rows = sparse["estimators"]["sgcl"]["tone/high"]["noise_levels"]
+    assert {r["ch_type"] for r in rows} == {"grad", "mag"}  # both sensor types in SGCL's noise groups

@@ -1,0 +1,60 @@
+"""Whitening rank with SSP projectors, on the real sample MEG Info (issue 18).
+
+Noise drawn from the real ``test-cov.fif`` through the real 306-channel array, after its 3 SSP
+projectors, has 303 non-zero dimensions but one of them is 2e6 times weaker than the strongest
+(a near-linear dependence among the channels of the real recording). ``rank="info"`` (306 - 3 =
+303) keeps it, and whitening divides by its near-zero eigenvalue: MNE warns "rank['meg']=303
+exceeds the estimated rank of the noise covariance (302) ... increase in noise during whitening by
+a factor of 2e+06" and the whitened data are wrong. With the estimated rank (302) the whitened
+baseline has unit variance in every dimension.
+"""
+
+from __future__ import annotations
+
+import mne
+import numpy as np
+import pytest
+from meg_bids_utils import _noise, sample_meg_info
+
+from conftest import shared_dataset
+from neuroopt.meeg.preprocessing import compute_noise_cov
+from neuroopt.meeg.whitening import covariance_rank, data_rank
+
+
+@pytest.fixture(scope="module")
+def sample_noise_epochs():
+    meg_sample = shared_dataset("meg_sample")
+    info = sample_meg_info(meg_sample)
+    rng = np.random.default_rng(0)
+    n_times = int(90 * info["sfreq"])
+    cov = mne.read_cov(meg_sample / "test-cov.fif", verbose=False)
+    data = _noise(cov, info, n_times, rng)
+    raw = mne.io.RawArray(data, info, verbose=False)
+    onsets = np.arange(int(info["sfreq"]), n_times - int(info["sfreq"]), int(0.6 * info["sfreq"]))
+    events = np.column_stack([onsets, np.zeros_like(onsets), np.ones_like(onsets)])
+    return mne.Epochs(raw, events, tmin=-0.2, tmax=0.2, baseline=None, proj=True, preload=True, verbose=False)
+
+
+def _whitened_baseline_variance(epochs, cov, rank):
+    whitener, _ = mne.cov.compute_whitener(cov, epochs.info, rank=rank, pca=True, verbose="error")
+    baseline = epochs.copy().crop(None, 0.0).get_data(picks="meg")
+    return np.einsum("wc,ect->ewt", whitener, baseline).var(axis=(0, 2))
+
+
+def test_rank_below_info_rank_with_ssp(sample_noise_epochs):
+    epochs = sample_noise_epochs
+    assert len(epochs.info["projs"]) == 3 and mne.compute_rank(epochs, "info", verbose=False) == {"meg": 303}
+    assert data_rank(epochs) == {"meg": 302}
+    cov = compute_noise_cov(epochs, method="empirical")
+    assert covariance_rank(cov, epochs.info) == {"meg": 302}
+
+
+def test_whitened_baseline_has_unit_variance(sample_noise_epochs):
+    epochs = sample_noise_epochs
+    cov = compute_noise_cov(epochs, method="empirical")
+    variance = _whitened_baseline_variance(epochs, cov, covariance_rank(cov, epochs.info))
+    assert len(variance) == 302
+    np.testing.assert_allclose(variance, 1.0, atol=0.15)
+    # the "info" rank adds a dimension without noise (variance far from 1): the bug of issue 18
+    variance_info = _whitened_baseline_variance(epochs, cov, "info")
+    assert len(variance_info) == 303 and np.min(variance_info) < 0.5
