@@ -1,12 +1,12 @@
 """Whitening rank with SSP projectors, on the real sample MEG Info (issue 18).
 
-Noise drawn from the real ``test-cov.fif`` through the real 306-channel array, after its 3 SSP
-projectors, has 303 non-zero dimensions but one of them is 2e6 times weaker than the strongest
-(a near-linear dependence among the channels of the real recording). ``rank="info"`` (306 - 3 =
-303) keeps it, and whitening divides by its near-zero eigenvalue: MNE warns "rank['meg']=303
-exceeds the estimated rank of the noise covariance (302) ... increase in noise during whitening by
-a factor of 2e+06" and the whitened data are wrong. With the estimated rank (302) the whitened
-baseline has unit variance in every dimension.
+Noise drawn from the real ``test-cov.fif`` through the real 306-channel array has the recording's
+noisy channel (MEG 2443). Preprocessing detects it and interpolates it from its neighbours, so the
+data have rank 302, while ``rank="info"`` counts 306 channels - 3 SSP projectors = 303. Whitening
+with 303 divides by a zero eigenvalue: MNE warns "rank['meg']=303 exceeds the estimated rank of
+the noise covariance (302) ... increase in noise during whitening by a factor of 2e+06" and the
+whitened plots are wrong. With the estimated rank the whitened baseline has unit variance in
+every dimension.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from meg_bids_utils import _noise, sample_meg_info
 
 from conftest import shared_dataset
-from neuroopt.meeg.preprocessing import compute_noise_cov
+from neuroopt.meeg.preprocessing import compute_noise_cov, make_epochs, preprocess_raw
 from neuroopt.meeg.whitening import covariance_rank, data_rank
 
 
@@ -26,13 +26,14 @@ def sample_noise_epochs():
     meg_sample = shared_dataset("meg_sample")
     info = sample_meg_info(meg_sample)
     rng = np.random.default_rng(0)
-    n_times = int(90 * info["sfreq"])
+    n_times = int(60 * info["sfreq"])
     cov = mne.read_cov(meg_sample / "test-cov.fif", verbose=False)
-    data = _noise(cov, info, n_times, rng)
-    raw = mne.io.RawArray(data, info, verbose=False)
-    onsets = np.arange(int(info["sfreq"]), n_times - int(info["sfreq"]), int(0.6 * info["sfreq"]))
-    events = np.column_stack([onsets, np.zeros_like(onsets), np.ones_like(onsets)])
-    return mne.Epochs(raw, events, tmin=-0.2, tmax=0.2, baseline=None, proj=True, preload=True, verbose=False)
+    raw = mne.io.RawArray(_noise(cov, info, n_times, rng), info, verbose=False)
+    onsets = np.arange(1.0, 58.0, 0.6)
+    raw.set_annotations(mne.Annotations(onsets, 0.1, ["tone"] * len(onsets)))
+    clean, details = preprocess_raw(raw, artifacts="none", notch_freqs="none", l_freq=None, h_freq=None)
+    assert details["interpolated"] == ["MEG 2443"]
+    return make_epochs([clean], tmin=-0.2, tmax=0.2, baseline=None, reject=None)
 
 
 def _whitened_baseline_variance(epochs, cov, rank):
