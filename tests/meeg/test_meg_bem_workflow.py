@@ -91,3 +91,76 @@ def test_meg_bem_workflow_finds_both_auditory_cortices(meg_dataset, tmp_path):
     sparse = json.loads((meg / "sub-01_task-auditory_desc-sparse_summary.json").read_text())
     rows = sparse["estimators"]["sgcl"]["tone/high"]["noise_levels"]
     assert {r["ch_type"] for r in rows} == {"grad", "mag"}  # both sensor types in SGCL's noise groups
+
+
+# ---------------------------------------------------------------------------------------- bad input
+def _plan(root, **sparse):
+    from snakemake.utils import validate
+
+    from neuroopt.pipeline import make_plan
+
+    config = {"bids_root": str(root), "fmri": {"enabled": False}, "sparse": {"forward": "bem", **sparse}}
+    validate(config, str(REPO_ROOT / "config" / "schema.yaml"))
+    return make_plan(config)
+
+
+def test_bem_forward_plans_one_forward_per_subject(meg_dataset):
+    plan = _plan(meg_dataset["root"], subjects_dir=str(meg_dataset["subjects_dir"]), fs_subject="sample")
+    outputs = plan.forward_outputs("sub-01_task-auditory")
+    assert outputs["forward"].endswith("sub-01/meg/sub-01_fwd.fif") and outputs["trans"].endswith("sub-01_trans.fif")
+    assert {s["kind"] for s in plan.report_sections("sub-01")} >= {"forward", "sparse"}
+
+
+def test_bem_forward_without_subjects_dir_fails_at_planning(meg_dataset):
+    from neuroopt.io.bids import BIDSError
+
+    with pytest.raises(BIDSError, match="sparse.subjects_dir is not set"):
+        _plan(meg_dataset["root"])
+    with pytest.raises(BIDSError, match="sparse.fs_subject"):
+        _plan(meg_dataset["root"], subjects_dir=str(meg_dataset["subjects_dir"]))  # sub-01 is not a FreeSurfer subject
+
+
+def test_bem_forward_without_transform_fails_at_planning(meg_dataset, tmp_path):
+    from neuroopt.io.bids import BIDSError
+
+    root = tmp_path / "ds"
+    shutil.copytree(meg_dataset["root"], root, ignore=shutil.ignore_patterns("derivatives"))
+    sidecar = root / "sub-01" / "anat" / "sub-01_T1w.json"
+    sidecar.write_text(json.dumps({k: v for k, v in json.loads(sidecar.read_text()).items()
+                                   if k != "AnatomicalLandmarkCoordinates"}))
+    kwargs = dict(subjects_dir=str(meg_dataset["subjects_dir"]), fs_subject="sample")
+    with pytest.raises(BIDSError, match="sub-01_T1w.json has no AnatomicalLandmarkCoordinates"):
+        _plan(root, **kwargs)
+    with pytest.raises(BIDSError, match="sparse.trans: the transform .*missing-trans.fif does not exist"):
+        _plan(root, trans=str(tmp_path / "missing-trans.fif"), **kwargs)
+    _plan(root, trans=str(meg_dataset["meg_sample"] / "sample_audvis_trunc-trans.fif"), **kwargs)  # a given trans: fine
+
+
+def test_trans_putting_the_head_outside_the_skull_is_an_error(meg_dataset):
+    from meg_bids_utils import sample_meg_info
+
+    from neuroopt.meeg.forward import make_bem_forward
+
+    trans = mne.read_trans(meg_dataset["meg_sample"] / "sample_audvis_trunc-trans.fif")
+    trans["trans"][:3, 3] += [0.0, 0.0, 0.08]  # the head 8 cm off
+    info = sample_meg_info(meg_dataset["meg_sample"])
+    with pytest.raises(ValueError, match="my-trans.fif: the head<->MRI transform puts the head outside the inner skull"):
+        make_bem_forward(info, subject="sample", subjects_dir=meg_dataset["subjects_dir"], trans=trans,
+                         trans_source="my-trans.fif")
+
+
+def test_maxwell_filter_megin_only(meg_dataset):
+    from meg_bids_utils import sample_meg_info
+
+    from neuroopt.meeg.preprocessing import maxwell_filter_raw
+
+    info = sample_meg_info(meg_dataset["meg_sample"])
+    rng = np.random.default_rng(0)
+    raw = mne.io.RawArray(1e-12 * rng.standard_normal((len(info["ch_names"]), 300)), info, verbose=False)
+    raw.del_proj()
+    sss, details = maxwell_filter_raw(raw)
+    assert details["calibration"] is None and sss.info["proc_history"]  # SSS recorded: rank "info" follows it
+    assert mne.compute_rank(sss, "info", verbose=False)["meg"] < 100
+    eeg = mne.io.RawArray(np.zeros((3, 100)), mne.create_info(3, 100.0, "eeg"), verbose=False)
+    with pytest.raises(ValueError, match="eeg.fif: meeg.maxwell is enabled but this recording has no MEG channel"):
+        maxwell_filter_raw(eeg, source="eeg.fif")
