@@ -135,6 +135,16 @@ def _sparse(report, section):
             )
 
 
+@section_builder("forward")
+def _forward(report, section):
+    from .forward import add_forward_section
+
+    with open(section["summary"]) as fid:
+        summary = json.load(fid)
+    forward = mne.read_forward_solution(section["forward"], verbose="error")
+    add_forward_section(report, forward=forward, summary=summary, trans=section.get("trans"), title=section["title"])
+
+
 @section_builder("meeg_decoding")
 def _meeg_decoding(report, section):
     from ..decoding.temporal import TemporalDecodingResult

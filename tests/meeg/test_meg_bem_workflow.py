@@ -91,6 +91,14 @@ def test_meg_bem_workflow_finds_both_auditory_cortices(meg_dataset, tmp_path):
     sparse = json.loads((meg / "sub-01_task-auditory_desc-sparse_summary.json").read_text())
     rows = sparse["estimators"]["sgcl"]["tone/high"]["noise_levels"]
     assert {r["ch_type"] for r in rows} == {"grad", "mag"}  # both sensor types in SGCL's noise groups
+    # the forward model's report section (the workflow ran with report off, to stay fast)
+    from neuroopt.report.subject import build_subject_report
+
+    section = {"kind": "forward", "title": "sub-01", "forward": str(meg / "sub-01_fwd.fif"),
+               "summary": str(meg / "sub-01_desc-forward_summary.json"), "trans": str(meg / "sub-01_trans.fif")}
+    report = build_subject_report("sub-01", [section])
+    assert [r.title for r in report._content] == ["Forward model", "BEM inner skull and sources over the MRI",
+                                                 "Sensors, head and source space (MRI coordinates)"]
 
 
 # ---------------------------------------------------------------------------------------- bad input
