@@ -70,3 +70,18 @@ def test_ssp_without_eog_says_so(eeg_no_eog_bids):
     clean, details = preprocess_raw(read_raw(eeg_no_eog_bids), artifacts="ssp", resample_sfreq=100.0)
     assert details["artifacts"]["projs"] == [] and details["artifacts"]["ica"] is None
     assert "no SSP projector" in details["artifacts"]["note"]
+
+
+def test_maxwell_on_eeg_fails_at_planning(eeg_no_eog_bids):
+    from snakemake.utils import validate
+
+    from conftest import REPO_ROOT
+    from neuroopt.io.bids import BIDSError
+    from neuroopt.pipeline import make_plan
+
+    root = eeg_no_eog_bids.parents[2]
+    config = {"bids_root": str(root), "fmri": {"enabled": False}, "sparse": {"enabled": False},
+              "meeg": {"maxwell": {"enabled": True}}}
+    validate(config, str(REPO_ROOT / "config" / "schema.yaml"))
+    with pytest.raises(BIDSError, match=r"meeg.maxwell is enabled but .*_eeg.vhdr is EEG"):
+        make_plan(config)
