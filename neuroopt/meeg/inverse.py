@@ -135,6 +135,10 @@ def _whitened_row_groups(whitener, gain_info):
     meg = [i for i, t in enumerate(types) if t in ("grad", "mag")]
     if len(meg) == 2 and np.any(share[:, meg].min(axis=1) > 0.01):
         labels[np.isin(labels, ("grad", "mag"))] = "meg"
+    elif len(meg) == 2 and not set(types[i] for i in meg) <= set(labels):
+        # after a Maxwell filter (SSS) both types carry the same information and every row can be
+        # dominated by one of them: the other has no row of its own, so the MEG is one group
+        labels[np.isin(labels, ("grad", "mag"))] = "meg"
     return labels.astype(str)
 
 

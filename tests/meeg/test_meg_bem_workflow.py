@@ -168,6 +168,14 @@ def test_maxwell_filter_megin_only(meg_dataset):
     sss, details = maxwell_filter_raw(raw)
     assert details["calibration"] is None and sss.info["proc_history"]  # SSS recorded: rank "info" follows it
     assert mne.compute_rank(sss, "info", verbose=False)["meg"] < 100
+    # after SSS both sensor types still have their place in SGCL's noise groups
+    from neuroopt.meeg.inverse import _whitened_row_groups
+    from neuroopt.meeg.whitening import covariance_rank, data_rank
+
+    cov = mne.compute_raw_covariance(sss, method="empirical", rank=data_rank(sss), verbose=False)
+    whitener, _ = mne.cov.compute_whitener(cov, sss.info, rank=covariance_rank(cov, sss.info), pca=True,
+                                           verbose="error")
+    assert set(_whitened_row_groups(whitener, sss.info)) in ({"meg"}, {"grad", "mag"})
     eeg = mne.io.RawArray(np.zeros((3, 100)), mne.create_info(3, 100.0, "eeg"), verbose=False)
     with pytest.raises(ValueError, match="eeg.fif: meeg.maxwell is enabled but this recording has no MEG channel"):
         maxwell_filter_raw(eeg, source="eeg.fif")

@@ -59,3 +59,27 @@ def test_whitened_baseline_has_unit_variance(sample_noise_epochs):
     # the "info" rank adds a dimension without noise (variance far from 1): the bug of issue 18
     variance_info = _whitened_baseline_variance(epochs, cov, "info")
     assert len(variance_info) == 303 and np.min(variance_info) < 0.5
+
+
+def _row_groups(raw):
+    from neuroopt.meeg.inverse import _whitened_row_groups
+
+    cov = mne.compute_raw_covariance(raw, method="empirical", rank=data_rank(raw), verbose=False)
+    whitener, _ = mne.cov.compute_whitener(cov, raw.info, rank=covariance_rank(cov, raw.info), pca=True,
+                                           verbose="error")
+    return _whitened_row_groups(whitener, raw.info)
+
+
+def test_sgcl_sensor_groups_mag_and_grad():
+    """SGCL's noise groups (rows of the whitener labelled by sensor type): magnetometers and
+    gradiometers apart without SSP; with SSP projectors (or after SSS) every type still has its
+    group, or the MEG is one "meg" group when the whitened rows mix both (never a type dropped)."""
+    meg_sample = shared_dataset("meg_sample")
+    info = sample_meg_info(meg_sample)
+    cov = mne.read_cov(meg_sample / "test-cov.fif", verbose=False)
+    raw = mne.io.RawArray(_noise(cov, info, 3000, np.random.default_rng(1)), info, verbose=False)
+    groups = _row_groups(raw.copy().del_proj())
+    assert (groups == "grad").sum() > 150 and (groups == "mag").sum() > 80 and set(groups) == {"grad", "mag"}
+    raw.apply_proj(verbose=False)
+    groups = set(_row_groups(raw))
+    assert groups == {"meg"} or groups == {"grad", "mag"}
