@@ -6,9 +6,7 @@ Maxwell filter), but the data can have a lower rank: a bad channel interpolated 
 neighbours, ICA components removed, noise simulated from a rank-deficient covariance. Whitening
 with a rank above the data's divides by near-zero eigenvalues: MNE warns ("rank['meg']=303 exceeds
 the estimated rank of the noise covariance (302) ... increase in noise during whitening by a
-factor of 2e+06") and the whitened data are wrong. Channels that are nearly (not exactly) linear
-combinations of others do the same, and MNE's default tolerance counts such a dimension as
-signal. So the rank is estimated from the data (or the covariance) with a relative tolerance
+factor of 2e+06") and the whitened data are wrong. So the rank is estimated from the data (or the covariance) with a relative tolerance
 (``DATA_TOL``) and capped by the ``"info"`` rank, per channel type (MEG magnetometers and
 gradiometers together, as MNE whitens them).
 """
@@ -22,8 +20,8 @@ from ..utils import logger, validate_type
 # Singular values of the (channel-type scaled) data below DATA_TOL times the largest count as zero
 # (eigenvalues of a covariance: below DATA_TOL ** 2): whitening a dimension 1e5 times weaker than
 # the strongest amplifies its noise 1e5 times, where MNE warns (eigenvalue ratio 1e10). Genuine
-# dimensions of M/EEG noise are within about 1e-3 of the largest; the near-dependence of the
-# real sample recording's channels is at 5e-7.
+# dimensions of M/EEG noise are within about 1e-2 of the largest (the real sample array, scaled
+# by type as MNE does); an interpolated channel leaves a dimension at 1e-16.
 DATA_TOL = 1e-5
 
 
