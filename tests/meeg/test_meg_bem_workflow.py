@@ -163,7 +163,7 @@ def test_maxwell_filter_megin_only(meg_dataset):
 
     info = sample_meg_info(meg_dataset["meg_sample"])
     rng = np.random.default_rng(0)
-    raw = mne.io.RawArray(1e-12 * rng.standard_normal((len(info["ch_names"]), 300)), info, verbose=False)
+    raw = mne.io.RawArray(1e-12 * rng.standard_normal((len(info["ch_names"]), 1600)), info, verbose=False)
     raw.del_proj()
     sss, details = maxwell_filter_raw(raw)
     assert details["calibration"] is None and sss.info["proc_history"]  # SSS recorded: rank "info" follows it
