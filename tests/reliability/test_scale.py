@@ -94,10 +94,11 @@ def test_dry_run_plans_every_job(dry_run):
     assert counts["meeg_epochs"] == str(n_units) and counts["fmri_mask"] == str(n_units)
     assert counts["subject_report"] == str(n_units) and counts["group_report"] == "1"
     # rule all names only what no report reads (one output per job): every job must still be planned
-    per_unit = ("fmri_r1glm", "meeg_sparse", "meeg_decoding", "fmri_decoding", "meeg_rsa", "fmri_rsa")  # one contrast
+    per_unit = ("fmri_r1glm", "meeg_forward", "meeg_sparse", "meeg_decoding", "fmri_decoding", "meeg_rsa",
+                "fmri_rsa")  # one contrast; one forward per subject/session
     assert {rule: counts[rule] for rule in per_unit} == {rule: str(n_units) for rule in per_unit}
     assert counts["group_decoding"] == "1" and counts["group_rsa"] == "2"
-    assert counts["total"] == str(2 * n_runs + 9 * n_units + 3 + 1 + 1)  # + group stats, group page, all
+    assert counts["total"] == str(2 * n_runs + 10 * n_units + 3 + 1 + 1)  # + group stats, group page, all
 
 
 @pytest.mark.slow
