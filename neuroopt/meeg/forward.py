@@ -276,7 +276,7 @@ def make_bem_forward(info, *, subject, subjects_dir, trans, bem=None, source_spa
             f"FreeSurfer subject {subject!r} not found in sparse.subjects_dir={str(subjects_dir)!r}: check "
             "sparse.fs_subject (the subject name mapping, e.g. 'sub-{subject}') and sparse.subjects_dir."
         )
-    check_option(source_space, ("auto", "volume", "surface"), "sparse.source_space")
+    check_option("sparse.source_space", source_space, ("auto", "volume", "surface"))
     pos = check_positive(pos, "pos")
     has_eeg = len(mne.pick_types(info, meg=False, eeg=True, exclude=())) > 0
     has_meg = len(mne.pick_types(info, meg=True, ref_meg=False, exclude=())) > 0
