@@ -90,7 +90,9 @@ def add_forward_section(report, *, forward, summary, trans, title):
     if to_mri["from"] != mne.io.constants.FIFF.FIFFV_COORD_MRI:
         to_mri = mne.transforms.invert_transform(to_mri)
     head_to_mri = mne.transforms.invert_transform(to_mri)
-    sources = mne.transforms.apply_trans(head_to_mri, forward["source_rr"]) if forward["coord_frame"] == mne.io.constants.FIFF.FIFFV_COORD_HEAD else forward["source_rr"]
+    sources = forward["source_rr"]
+    if forward["coord_frame"] == mne.io.constants.FIFF.FIFFV_COORD_HEAD:
+        sources = mne.transforms.apply_trans(head_to_mri, sources)
     t1 = Path(summary["subjects_dir"]) / summary["fs_subject"] / "mri" / "T1.mgz"
     if t1.exists():
         add_figure(report, plot_bem_on_mri(t1, skull, sources), "BEM inner skull and sources over the MRI",

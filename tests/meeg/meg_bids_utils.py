@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mne
 import numpy as np
+
 from sample_forward_utils import heschl_seeds_head, sample_subjects_dir
 
 SFREQ = 150.0

@@ -75,9 +75,10 @@ def test_ssp_without_eog_says_so(eeg_no_eog_bids):
 def test_maxwell_on_eeg_fails_at_planning(eeg_no_eog_bids):
     from snakemake.utils import validate
 
-    from conftest import REPO_ROOT
     from neuroopt.io.bids import BIDSError
     from neuroopt.pipeline import make_plan
+
+    from conftest import REPO_ROOT
 
     root = eeg_no_eog_bids.parents[2]
     config = {"bids_root": str(root), "fmri": {"enabled": False}, "sparse": {"enabled": False},

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 from meg_bids_utils import make_meg_bids, meg_subjects_dir
-from sample_forward_utils import cached_volume_forward
 
 from conftest import REPO_ROOT, shared_dataset
+from sample_forward_utils import cached_volume_forward
 
 
 def snakemake(workdir, *args, configfile=None, timeout=900):
@@ -78,6 +78,7 @@ def test_meg_bem_workflow_finds_both_auditory_cortices(meg_dataset, tmp_path):
     forward = mne.read_forward_solution(meg / "sub-01_fwd.fif", verbose=False)
     assert set(forward["info"].get_channel_types()) == {"grad", "mag"}
     from neuroopt.meeg.sources_io import read_source_estimates
+
     from sample_forward_utils import strongest_source_per_hemisphere
 
     for estimator in ("mtl", "sgcl"):

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from meg_bids_utils import _noise, sample_meg_info
 
-from conftest import shared_dataset
 from neuroopt.meeg.preprocessing import compute_noise_cov, make_epochs, preprocess_raw
 from neuroopt.meeg.whitening import covariance_rank, data_rank
+
+from conftest import shared_dataset
 
 
 @pytest.fixture(scope="module")
