@@ -4,6 +4,7 @@ from pathlib import Path
 
 from neuroopt.pipeline import make_plan
 from neuroopt.pipeline.anatomy import forward_params
+from neuroopt.pipeline.params import rule_params
 from neuroopt.pipeline.plan import r1glm_suffixes, sparse_suffixes
 
 RUN_START = time.time()  # failures recorded before this belong to earlier runs

@@ -18,7 +18,7 @@ rule meeg_decoding:
     output:
         result=str(DERIV / "{sdir}/{dtype}/{group}_desc-{contrast}_decoding.npz"),
     params:
-        cfg=config["decoding"],
+        **rule_params(config, "meeg_decoding"),
         contrast=lambda w: PLAN.contrasts(w.group, "meeg")[w.contrast],
     log:
         str(LOGS / "meeg_decoding/{sdir}/{group}_{dtype}_{contrast}.log"),
@@ -36,7 +36,7 @@ rule fmri_decoding:
     output:
         result=str(DERIV / "{sdir}/func/{group}_desc-{contrast}_decoding.npz"),
     params:
-        cfg=config["decoding"],
+        **rule_params(config, "fmri_decoding"),
         contrast=lambda w: PLAN.contrasts(w.group, "func")[w.contrast],
     log:
         str(LOGS / "fmri_decoding/{sdir}/{group}_{contrast}.log"),
@@ -54,7 +54,7 @@ rule meeg_rsa:
     output:
         rdm=str(DERIV / "{sdir}/{dtype}/{group}_desc-crossnobis_rdm.npz"),
     params:
-        cfg=config["rsa"],
+        **rule_params(config, "meeg_rsa"),
     log:
         str(LOGS / "meeg_rsa/{sdir}/{group}_{dtype}.log"),
     threads: 1
@@ -71,7 +71,7 @@ rule fmri_rsa:
     output:
         rdm=str(DERIV / "{sdir}/func/{group}_desc-crossnobis_rdm.npz"),
     params:
-        cfg=config["rsa"],
+        **rule_params(config, "fmri_rsa"),
     log:
         str(LOGS / "fmri_rsa/{sdir}/{group}.log"),
     threads: 1
@@ -88,8 +88,7 @@ rule group_decoding:
     output:
         result=str(DERIV / "group/meeg/task-{task}_desc-{contrast}_decoding.npz"),
     params:
-        cfg=config["decoding"],
-        seed=config["seed"],
+        **rule_params(config, "group_decoding"),
         subjects=lambda w: PLAN.group_sets("meeg")[w.task],
     log:
         str(LOGS / "group_decoding/task-{task}_{contrast}.log"),
@@ -107,8 +106,7 @@ rule group_rsa:
     output:
         result=str(DERIV / "group/{family}/task-{task}_desc-models_rsa.npz"),
     params:
-        cfg=config["rsa"],
-        seed=config["seed"],
+        **rule_params(config, "group_rsa"),
     log:
         str(LOGS / "group_rsa/task-{task}_{family}.log"),
     threads: 1

@@ -7,7 +7,7 @@ if PLAN.is_demo:
             [str(r.path) for r in PLAN.layout.recordings],
         params:
             path=str(PLAN.bids_root),
-            demo={k: v for k, v in config["demo"].items() if k != "path"},
+            **rule_params(config, "demo_dataset"),
         log:
             LOGS / "demo_dataset.log",
         threads: 1

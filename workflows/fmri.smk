@@ -16,7 +16,7 @@ rule fmri_mask:
         mask=str(DERIV / "{sdir}/func/{group}_desc-brain_mask.nii.gz"),
         summary=str(DERIV / "{sdir}/func/{group}_desc-brain_summary.json"),
     params:
-        cfg=config["fmri"],
+        **rule_params(config, "fmri_mask"),
     log:
         str(LOGS / "fmri_mask/{sdir}/{group}.log"),
     threads: 1
@@ -43,7 +43,7 @@ rule fmri_clean:
         bold=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.nii.gz"),
         json=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.json"),
     params:
-        cfg=config["fmri"],
+        **rule_params(config, "fmri_clean"),
         bids_root=str(PLAN.bids_root),
     log:
         str(LOGS / "fmri_clean/{sdir}/{rec}.log"),

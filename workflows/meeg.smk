@@ -20,8 +20,7 @@ rule meeg_preprocess:
         summary=str(DERIV / "{sdir}/{dtype}/{rec}_desc-preproc_summary.json"),
         **({"ica": str(DERIV / "{sdir}/{dtype}/{rec}_ica.fif")} if PLAN.uses_ica() else {}),
     params:
-        cfg=config["meeg"],
-        seed=config["seed"],
+        **rule_params(config, "meeg_preprocess"),
     log:
         str(LOGS / "meeg_preprocess/{sdir}/{rec}_{dtype}.log"),
     threads: 1
@@ -45,8 +44,7 @@ rule meeg_epochs:
         cov=str(DERIV / "{sdir}/{dtype}/{group}_cov.fif"),
         summary=str(DERIV / "{sdir}/{dtype}/{group}_desc-epochs_summary.json"),
     params:
-        cfg=config["meeg"],
-        seed=config["seed"],
+        **rule_params(config, "meeg_epochs"),
         runs=lambda w: [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(w))],
     log:
         str(LOGS / "meeg_epochs/{sdir}/{group}_{dtype}.log"),

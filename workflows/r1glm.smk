@@ -16,7 +16,7 @@ rule fmri_r1glm:
     output:
         **{k: str(DERIV / ("{sdir}/func/{group}_" + v)) for k, v in R1GLM_SUFFIXES.items()},
     params:
-        cfg=config["r1glm"],
+        **rule_params(config, "fmri_r1glm"),
         events=lambda w: [str(r.events) for r in _fmri_group_runs(w)],
         # the demo's ground truth; None (no function to call per job) on other datasets
         truth=(lambda w: PLAN.truth_info(_fmri_group_runs(w)[0])) if PLAN.is_demo else None,

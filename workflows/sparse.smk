@@ -50,8 +50,7 @@ rule meeg_sparse:
     output:
         **{k: str(DERIV / ("{sdir}/{dtype}/{group}_" + v)) for k, v in SPARSE_SUFFIXES.items()},
     params:
-        cfg=config["sparse"],
-        seed=config["seed"],
+        **rule_params(config, "meeg_sparse"),
         subject=lambda w: _meeg_group_runs(w)[0].subject,
         session=lambda w: _meeg_group_runs(w)[0].session,
         truth=(lambda w: PLAN.truth_info(_meeg_group_runs(w)[0])) if PLAN.is_demo else None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.derivatives import write_dataset_description, write_provenance
+from ..io.derivatives import write_dataset_description
 from ..utils import atomic_path, atomic_write_text, log_result
 
 
@@ -37,7 +37,10 @@ def _write_json(path, data):
 
 # ---------------------------------------------------------------------------------------- demo
 def demo_dataset(input, output, params, threads):
-    """Generate the built-in demo dataset (all of it, atomically) at ``params.path``."""
+    """Generate the built-in demo dataset (all of it, atomically) at ``params.path``.
+
+    Its outputs are raw BIDS data, not derivatives: no provenance file is written beside them.
+    """
     import shutil
 
     from ..datasets import make_demo_dataset
@@ -49,7 +52,10 @@ def demo_dataset(input, output, params, threads):
     # whole. A tree of empty folders is what Snakemake pre-creates for the outputs.
     if path.is_dir() and ((path / DEMO_MARKER).is_file() or not any(p.is_file() for p in path.rglob("*"))):
         shutil.rmtree(path)
-    make_demo_dataset(path, **params.demo)
+    make_demo_dataset(path, **{k: v for k, v in params.cfg.items() if k != "path"})
+
+
+demo_dataset.writes_provenance = False  # see run_rule
 
 
 # ---------------------------------------------------------------------------------------- M/EEG
@@ -103,7 +109,6 @@ def meeg_preprocess(input, output, params, threads):
         "n_times": int(clean.n_times),
     }
     _write_json(output.summary, summary)
-    write_provenance(output.raw, inputs=[input.raw], params=cfg, seed=params.seed)
     bads = [name for kind in ("flat", "noisy") for name in summary["detected_bads"].get(kind, [])]
     excluded = summary["ica_excluded"]
     log_result(f"{len(bads)} bad channel(s){' (' + ', '.join(bads) + ')' if bads else ''}"
@@ -148,8 +153,6 @@ def meeg_epochs(input, output, params, threads):
     with atomic_path(output.cov) as tmp:
         cov.save(tmp, overwrite=True, verbose="error")
     _write_json(output.summary, summary)
-    for path in (output.epochs, output.evoked, output.cov):
-        write_provenance(path, inputs=list(input.raws), params=cfg, seed=params.seed)
     log_result(f"{summary['n_epochs']} epochs ({summary['n_dropped']} rejected), {len(summary['conditions'])} conditions")
 
 
@@ -180,7 +183,6 @@ def fmri_mask(input, output, params, threads):
         raise ValueError(f"The brain mask of {list(input.bolds)} is empty: check the BOLD images' intensities.")
     _write_json(output.summary, {"n_voxels": n_voxels, "runs": [str(p) for p in input.bolds]})
     log_result(f"{n_voxels} voxels in the brain mask")
-    write_provenance(output.mask, inputs=list(input.bolds), params=params.cfg, seed=None)
 
 
 def fmri_clean(input, output, params, threads):
@@ -215,7 +217,6 @@ def fmri_clean(input, output, params, threads):
         "Confounds": list(confounds.columns) if confounds is not None else [],
     }
     _write_json(output.json, sidecar)
-    write_provenance(output.bold, inputs=[input.bold, input.mask], params=cfg, seed=None)
 
 
 # ---------------------------------------------------------------------------------------- reports

@@ -129,6 +129,47 @@ def test_second_run_has_nothing_to_do(demo_run):
     assert before == after
 
 
+def _planned_rules(workdir, config):
+    """Rules ``snakemake -n`` would run (``all`` left out) with the config file ``config``."""
+    dry = snakemake(workdir, "-n", "--quiet", "rules", configfile=config)
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
+    return {rule for rule in counts if rule not in ("all", "total")}
+
+
+def _reorder(value):
+    """Every mapping's keys in reverse order, at every depth (same values)."""
+    if isinstance(value, dict):
+        return {k: _reorder(value[k]) for k in reversed(list(value))}
+    return value
+
+
+@pytest.mark.slow
+def test_changing_an_option_reruns_only_the_jobs_that_use_it(demo_run):
+    """Each rule's params hold only the config keys it uses (neuroopt/pipeline/params.py), so on a
+    finished run a changed option plans the jobs that use it and those downstream of them."""
+    workdir, config, _, _ = demo_run
+    tiny = yaml.safe_load(config.read_text())
+    # the whole default config with the tiny demo's values, re-saved with its keys in another order
+    full = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    full["demo"].update(tiny["demo"])
+    reordered = workdir / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(_reorder(full), sort_keys=False))
+    assert _planned_rules(workdir, reordered) == set()
+    reports = {"subject_report", "group_report"}
+    cases = [
+        ({"meeg": {"epochs": {"tmax": 0.4}}}, {"meeg_epochs", "meeg_sparse", "meeg_decoding", "meeg_rsa"} | reports),
+        ({"decoding": {"generalization": False}}, {"meeg_decoding"} | reports),
+        ({"r1glm": {"hrf_length": 30.0}}, {"fmri_r1glm", "fmri_decoding", "fmri_rsa"} | reports),
+        # group statistics only (none with the tiny demo's one subject): nothing to rerun
+        ({"decoding": {"n_permutations": 100}}, set()),
+        ({"rsa": {"n_bootstrap": 10}}, set()),
+    ]
+    for i, (change, expected) in enumerate(cases):
+        changed = write_config(workdir / f"changed{i}.yaml", **{**tiny, **change})
+        assert _planned_rules(workdir, changed) == expected, change
+
+
 @pytest.mark.slow
 def test_dry_run_over_a_bids_dataset(tiny_demo, tmp_path):
     config = write_config(tmp_path / "c.yaml", bids_root=str(tiny_demo))
