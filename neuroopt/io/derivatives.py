@@ -6,6 +6,7 @@ import hashlib
 import json
 import platform
 import sys
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -38,8 +39,8 @@ def derivative_path(deriv_root, sdir, datatype, basename, suffix):
     return Path(deriv_root) / sdir / datatype / f"{basename}_{suffix}"
 
 
-def tool_versions():
-    """Versions of the packages that shape the numbers in the derivatives."""
+@lru_cache(maxsize=1)
+def _tool_versions():
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in _TRACKED_PACKAGES:
         try:
@@ -49,44 +50,63 @@ def tool_versions():
     return versions
 
 
+def tool_versions():
+    """Versions of the packages that shape the numbers in the derivatives."""
+    return dict(_tool_versions())
+
+
 def config_hash(config):
     """Stable hash of a (JSON-serialisable) config section."""
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def write_provenance(output_path, *, inputs=(), params=None, seed=None):
+def provenance_path(output_path):
+    """``.../x_desc-clean_bold.nii.gz`` -> ``.../x_desc-clean_bold.provenance.json``."""
+    output_path = Path(output_path)
+    return output_path.with_name(output_path.name.split(".")[0] + ".provenance.json")
+
+
+def write_provenance(output_path, *, inputs=(), params=None, seed=None, rule=None, outputs=None):
     """Write ``<output>.provenance.json`` beside an output: inputs, parameters, seed, tool versions.
 
+    The workflow writes one for every output of every job (:func:`neuroopt.pipeline.rule.run_rule`).
     The JSON holds no time stamp so that identical runs give identical files.
 
     Parameters
     ----------
     output_path : path-like
-        The output the record describes; the record is written beside it.
-    inputs : sequence of path-like
-        The files the output was computed from.
+        The output file described.
+    inputs : iterable of path-like
+        The files it was computed from.
     params : dict | None
-        The parameters used (stored with their hash).
+        The parameters of the computation (JSON-serialisable; other values are written as text).
     seed : int | None
-        The random seed used, or None for deterministic steps.
+        The random seed used, if any.
+    rule : str | None
+        The workflow rule that wrote the file.
+    outputs : iterable of path-like | None
+        Every file written by the same job (names only are recorded); default: ``output_path``.
 
     Returns
     -------
     path : Path
-        The ``.provenance.json`` written.
+        The provenance file.
     """
     output_path = Path(output_path)
     record = {
         "GeneratedBy": [{"Name": PIPELINE_NAME, "Version": tool_versions()["neuroopt"]}],
-        "output": output_path.name,
+        "rule": rule,
+        # a job's outputs may share a provenance file (x_bold.nii.gz and x_bold.json): the record
+        # is the job's, the same for each of them
+        "outputs": sorted(Path(p).name for p in (outputs if outputs is not None else [output_path])),
         "inputs": [str(p) for p in inputs],
         "params": params or {},
         "params_hash": config_hash(params or {}),
         "seed": seed,
         "versions": tool_versions(),
     }
-    target = output_path.with_name(output_path.name.split(".")[0] + ".provenance.json")
+    target = provenance_path(output_path)
     atomic_write_text(target, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return target
 

@@ -218,11 +218,35 @@ def _write_failure_record(log_path, rule, wildcards, outputs, err):
     atomic_write_text(failure_record_path(log_path), json.dumps(record, indent=2) + "\n")
 
 
+def _json_params(params):
+    """A job's named params as a plain dict (Snakemake's Params, or any mapping / object)."""
+    if hasattr(params, "items"):
+        return {str(k): v for k, v in params.items()}
+    return {k: v for k, v in vars(params).items() if not k.startswith("_")} if hasattr(params, "__dict__") else {}
+
+
+def write_job_provenance(rule, inputs, outputs, params):
+    """``<output>.provenance.json`` beside each output of a finished job (one record per job).
+
+    The record lists the job's inputs, its params (the config keys the rule uses, see
+    :mod:`neuroopt.pipeline.params`, and the values derived from the plan), their hash, the seed
+    and the tool versions (:func:`neuroopt.io.derivatives.write_provenance`).
+    """
+    from ..io.derivatives import write_provenance
+
+    named = _json_params(params)
+    outputs = [str(p) for p in outputs]
+    for output in outputs:
+        write_provenance(output, inputs=list(inputs), params=named, seed=named.get("seed"), rule=rule, outputs=outputs)
+
+
 def run_rule(smk, step):
     """Call ``step(input, output, params, threads)`` with the job's files, logging to ``smk.log[0]``.
 
     ``smk`` is the ``snakemake`` object Snakemake gives a script. The step writes every output
-    atomically; on an exception (or SIGTERM) the log gets the full traceback and one summary line,
+    atomically; then each output gets its provenance file (:func:`write_job_provenance`), unless
+    the step sets ``writes_provenance = False`` (the demo generator: its outputs are raw data).
+    On an exception (or SIGTERM) the log gets the full traceback and one summary line,
     a failure record is written beside the log, and the exception propagates so Snakemake marks the
     job failed (and removes any output it sees). Temporary files left by an earlier attempt that
     was killed outright (SIGKILL, power loss) are removed first.
@@ -252,6 +276,8 @@ def run_rule(smk, step):
             logger.info(f"inputs: {', '.join(map(str, smk.input)) or 'none'}")
             _remove_stale_temporaries(list(smk.output))
             step(smk.input, smk.output, smk.params, threads)
+            if getattr(step, "writes_provenance", True):
+                write_job_provenance(rule, list(smk.input), list(smk.output), smk.params)
             logger.info(f"wrote: {', '.join(map(str, smk.output))}")
             results = "; ".join(console.results)
             noted = f" [{len(seen)} warning(s), see {log_path}]" if seen and log_path else ""

@@ -248,11 +248,23 @@ def test_provenance_records_seed_config_and_versions(workflow, tiny_demo):
     record = json.loads((deriv / "sub-01" / "eeg" / "sub-01_task-demo_run-01_proc-clean_raw.provenance.json").read_text())
     assert record["seed"] == 0
     assert record["inputs"] == [str(tiny_demo / "sub-01" / "eeg" / "sub-01_task-demo_run-01_eeg.vhdr")]
-    assert record["params"]["artifacts"]["method"] == "ica" and len(record["params_hash"]) == 16
+    assert record["params"]["cfg"]["artifacts"]["method"] == "ica" and len(record["params_hash"]) == 16
+    assert "epochs" not in record["params"]["cfg"], "meeg_preprocess gets only the keys it uses"
+    assert record["rule"] == "meeg_preprocess"
+    assert record["outputs"] == sorted(
+        ["sub-01_task-demo_run-01_proc-clean_raw.fif", "sub-01_task-demo_run-01_desc-preproc_summary.json",
+         "sub-01_task-demo_run-01_ica.fif"]
+    )
     import mne
 
     assert record["versions"]["mne"] == mne.__version__ and record["versions"]["neuroopt"]
     assert not re.search(r"\d{4}-\d\d-\d\d", json.dumps(record)), "a date would make identical runs differ"
+    # every output of every job has one (the job runner writes them), reports included
+    from neuroopt.io.derivatives import provenance_path
+
+    outputs = [p for p in deriv.rglob("*") if p.is_file() and not p.name.endswith(".provenance.json")]
+    missing = sorted(str(p.relative_to(deriv)) for p in outputs if not provenance_path(p).is_file())
+    assert len(outputs) > 20 and missing == [], missing
 
 
 # ---------------------------------------------------------------- the job wrapper, in process
