@@ -50,8 +50,8 @@ def _quiet_chatter(command):
 
 def _run(args, extra):
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile())]
-    if args.profile:
-        command += ["--profile", str(profile_dir(args.profile))]
+    # the local profile by default: its --rerun-incomplete is what resuming an interrupted run needs
+    command += ["--profile", str(profile_dir(args.profile or "local"))]
     if args.configfile:
         command += ["--configfile", *[str(Path(c).absolute()) for c in args.configfile]]
     if args.cores and not any(a in ("--cores", "-c", "--jobs", "-j") for a in extra):
@@ -98,7 +98,7 @@ def build_parser():
         help="YAML config file(s) overriding the defaults (start from `neuroopt config > my.yaml`); "
         "without it, the demo is built and analysed in ./neuroopt-demo",
     )
-    run.add_argument("--profile", help="'local', 'slurm' or a profile folder")
+    run.add_argument("--profile", help="'local' (the default), 'slurm' or a profile folder")
     run.add_argument("--cores", default="all", help="cores for local execution (default: all)")
     run.add_argument(
         "--all-messages", action="store_true",
