@@ -51,11 +51,15 @@ def _quiet_chatter(command):
 def _run(args, extra):
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile())]
     # the local profile by default: its --rerun-incomplete is what resuming an interrupted run needs
-    command += ["--profile", str(profile_dir(args.profile or "local"))]
+    profile = args.profile or "local"
+    command += ["--profile", str(profile_dir(profile))]
     if args.configfile:
         command += ["--configfile", *[str(Path(c).absolute()) for c in args.configfile]]
-    if args.cores and not any(a in ("--cores", "-c", "--jobs", "-j") for a in extra):
-        command += ["--cores", str(args.cores)]
+    # all cores by default on this machine; with another profile (slurm) its own `cores` (the
+    # threads of one group job) applies unless --cores is given
+    cores = args.cores or ("all" if profile == "local" else None)
+    if cores and not any(a in ("--cores", "-c", "--jobs", "-j") for a in extra):
+        command += ["--cores", str(cores)]
     command += extra
     print("neuroopt: " + " ".join(command), flush=True)
     if args.all_messages:
@@ -99,7 +103,7 @@ def build_parser():
         "without it, the demo is built and analysed in ./neuroopt-demo",
     )
     run.add_argument("--profile", help="'local' (the default), 'slurm' or a profile folder")
-    run.add_argument("--cores", default="all", help="cores for local execution (default: all)")
+    run.add_argument("--cores", help="cores for local execution (default: all; with --profile slurm: the profile's)")
     run.add_argument(
         "--all-messages", action="store_true",
         help="show Snakemake's own messages (a block per job with its inputs and outputs, the "

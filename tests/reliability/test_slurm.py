@@ -3,12 +3,15 @@ profile (``neuroopt run --profile slurm``).
 
 ``../shared/tools/slurm-local-up`` installs and starts a single-node cluster on this machine
 (slurmctld, slurmd, munge, slurmdbd + MariaDB accounting, so the plugin's ``sacct`` polls work);
-the module brings it up once and down at the end (unless it was already up). Every job of the
-tiny demo must run as a SLURM job, the outputs must equal those of a local run, and a job that
-fails must end the run, naming the rule and its log, in bounded time.
+the module brings it up once and down at the end (unless it was already up). The profile groups
+the jobs (one SLURM job per subject, one for the group-level steps, one for the demo generator):
+the number of SLURM jobs must equal the number of groups, all completed, the outputs must equal
+those of a local run, and a job that fails inside a group must end the run, naming the rule and
+its log, in bounded time.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,25 +97,50 @@ def slurm_and_local_runs(slurm_cluster, tmp_path_factory):
     return {"slurm": (runs["slurm"][0], slurm_result), "local": (runs["local"][0], local_result)}
 
 
-def test_every_job_runs_as_a_slurm_job(slurm_and_local_runs):
+def profile_groups():
+    """rule -> group name, from the slurm profile's ``groups:``."""
+    profile = yaml.safe_load((REPO_ROOT / "config" / "profiles" / "slurm" / "config.yaml").read_text())
+    return dict(item.split("=", 1) for item in profile["groups"])
+
+
+def test_one_slurm_job_per_group(slurm_and_local_runs):
     workdir, result = slurm_and_local_runs["slurm"]
     output = result.stdout + result.stderr
     planned = planned_jobs(output)
-    # `all` only collects targets (no action): Snakemake never submits it. Every other rule,
-    # the demo generator and the cheap group page included, must be a SLURM job: nothing of the
-    # analysis may run on a cluster's login node.
+    grouped = profile_groups()
+    # `all` only collects targets (no action): Snakemake never submits it. Every other job runs on
+    # the cluster: the subject's jobs in its group job, the group-level ones in theirs, the demo
+    # generator alone.
     expected = planned - Counter({"all": planned["all"]})
     assert {"demo_dataset", "meeg_preprocess", "fmri_clean", "subject_report", "group_report"} <= set(expected)
+    alone = {rule: n for rule, n in expected.items() if rule not in grouped}
+    assert alone == {"demo_dataset": 1}, alone
+    group_jobs = Counter(re.findall(r"Group job (\w+) \(jobs in lexicogr\. order\)", output))
+    # the tiny demo has one subject: one group job for it, one for the group page
+    assert group_jobs == Counter({"subject": 1, "dataset": 1}), group_jobs
     jobs = slurm_jobs(slurm_run_id(output))
-    assert len(jobs) == sum(expected.values()), (expected, jobs)
+    assert len(jobs) == sum(alone.values()) + sum(group_jobs.values()), (expected, jobs)
     for job_id, job in jobs.items():
         assert job["state"] == "COMPLETED" and job["exit_code"] == "0:0", (job_id, job)
-        # the batch script ran the job through srun (the jobstep plugin): step 0 is the rule
-        assert job["steps"].get("0") == "COMPLETED", (job_id, job)
-    ran = Counter(rule_of_comment(job["comment"], expected) for job in jobs.values())
-    assert ran == expected, f"SLURM jobs per rule {dict(ran)} != planned {dict(expected)}"
+        assert job["steps"] and all(state == "COMPLETED" for state in job["steps"].values()), (job_id, job)
+    kinds = Counter(
+        "demo_dataset" if job["comment"].startswith("rule_demo_dataset") else job["comment"].split("_")[1] for job in jobs.values()
+    )
+    assert kinds == Counter({"demo_dataset": 1, "subject": 1, "dataset": 1}), [job["comment"] for job in jobs.values()]
     assert "Nothing to be done" not in output
     assert f"reports: {workdir / 'demo-ds' / 'derivatives' / 'neuroopt' / 'reports' / 'index.html'}" in output
+
+
+def test_per_rule_jobs_without_groups(slurm_cluster, tmp_path):
+    """``--groups none=none`` (replacing the profile's groups by one for a rule that does not exist)
+    submits one SLURM job per rule instance, as before groups; checked on the planned jobs (dry run)."""
+    config = write_config(tmp_path / "tiny.yaml", demo={**TINY_DEMO, "path": "demo-ds"})
+    result, _ = neuroopt_run(tmp_path, config, "--profile", "slurm", "--groups", "all=all", "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Group job" not in output
+    grouped, _ = neuroopt_run(tmp_path, config, "--profile", "slurm", "-n")
+    assert "Group job subject" in grouped.stdout + grouped.stderr
 
 
 def test_slurm_outputs_equal_a_local_run(slurm_and_local_runs):
@@ -138,9 +166,12 @@ def test_failing_job_ends_the_run_with_its_rule_and_log(slurm_cluster, tiny_demo
     assert result.returncode != 0, output[-3000:]
     assert seconds < timeout / 3, f"the failed run took {seconds:.0f} s to end"
     log = Path("logs/meeg_preprocess/sub-01/sub-01_task-demo_run-02_eeg.log")
-    assert "Error in rule meeg_preprocess" in output, output[-3000:]
-    assert str(log) in output, output[-3000:]
-    assert ".snakemake/slurm_logs/rule_meeg_preprocess/" in output  # the SLURM job's own log
+    # the job runs inside the subject's group job: Snakemake names the group and its failed
+    # member's rule and log; neuroopt's summary names the rule, the error and the log
+    assert "Error in group subject" in output or "Error in rule meeg_preprocess" in output, output[-3000:]
+    assert "rule meeg_preprocess" in output and str(log) in output, output[-3000:]
+    assert re.search(r"sub-01: rule meeg_preprocess .*\n.*\n\s+log: .*" + re.escape(str(log)), output), output[-3000:]
+    assert ".snakemake/slurm_logs/group_subject_" in output  # the SLURM job's own log
     assert "failed, SLURM status is: 'FAILED'" in output
     text = (tmp_path / log).read_text()
     assert "rule meeg_preprocess FAILED" in text and "_run-02_eeg.eeg" in text, text[-2000:]
@@ -148,3 +179,36 @@ def test_failing_job_ends_the_run_with_its_rule_and_log(slurm_cluster, tiny_demo
     states = Counter(job["state"] for job in jobs.values())
     assert states["FAILED"] == 1, jobs
     print(f"\nfailing run ended after {seconds:.0f} s")
+
+
+def test_cancelled_group_job_resumes(slurm_cluster, tiny_demo, tmp_path):
+    """``scancel`` of a subject's group job (as a time limit or an administrator would) fails the
+    run; running the same command again finishes it, leaving no temporary file."""
+    deriv = tmp_path / "deriv"
+    config = write_config(
+        tmp_path / "c.yaml", bids_root=str(tiny_demo), deriv_root=str(deriv),
+        fmri={"enabled": False}, sparse={"enabled": False},
+    )
+    command = [sys.executable, "-m", "neuroopt.cli", "run", "--configfile", str(config), "--profile", "slurm", *FAST_POLL]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    # cancel the group job once one of its members has written its outputs
+    first = deriv / "sub-01" / "eeg" / "sub-01_task-demo_run-01_proc-clean_raw.fif"
+    second = deriv / "sub-01" / "eeg" / "sub-01_task-demo_run-02_proc-clean_raw.fif"
+    deadline = time.monotonic() + 900
+    while not (first.exists() or second.exists()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(1)
+    assert process.poll() is None, "the run ended before a member job finished"
+    queue = subprocess.run(["squeue", "-h", "-o", "%i|%k"], capture_output=True, text=True, check=True).stdout
+    running = [line.split("|")[0] for line in queue.splitlines() if line.split("|", 1)[1].startswith("rule_subject_")]
+    assert len(running) == 1, queue
+    subprocess.run(["scancel", running[0]], check=True)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode != 0, output[-3000:]
+    assert "Error in group subject" in output, output[-3000:]
+    resumed, _ = neuroopt_run(tmp_path, config, "--profile", "slurm", *FAST_POLL, timeout=1200)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-4000:]
+    assert "Group job subject" in output
+    assert sorted(str(p) for p in deriv.rglob(".*") if p.is_file()) == []
+    again, _ = neuroopt_run(tmp_path, config, "--profile", "slurm", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
