@@ -20,6 +20,7 @@ from synthetic_bids import make_synthetic_bids
 from conftest import REPO_ROOT
 
 N_SUBJECTS, SESSIONS, RUNS = 200, ("01", "02"), ("01", "02", "03")
+PROFILE = yaml.safe_load((REPO_ROOT / "config" / "profiles" / "slurm" / "config.yaml").read_text())
 
 # runs snakemake in this process after counting what planning reads
 _COUNTING_MAIN = textwrap.dedent(
@@ -36,13 +37,27 @@ _COUNTING_MAIN = textwrap.dedent(
 
     bids.discover_bids = counting_discover_bids  # before the Snakefile imports the plan
 
+    # the SLURM jobs a grouped run would submit: one per group job, one per job outside groups
+    from snakemake.cli import main
+    import snakemake.dag as dag  # after snakemake.cli (snakemake.dag alone is a circular import)
+
+    original_update_groups = dag.DAG.update_groups
+
+    def counting_update_groups(self):
+        original_update_groups(self)
+        grouped = set(self._group.values())
+        outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name != "all"]
+        calls["slurm_jobs"] = len(grouped) + len(outside)
+        calls["group_jobs"] = len(grouped)
+
+    dag.DAG.update_groups = counting_update_groups
+
     def report():
         calls["events_parsed"] = bids._read_events_cached.cache_info().misses
         calls["headers_read"] = bids._read_header_cached.cache_info().misses
         print("PLANNING_COUNTS " + json.dumps(calls), file=sys.stderr)
 
     atexit.register(report)
-    from snakemake.cli import main
     main(sys.argv[1:])
     """
 )
@@ -62,6 +77,9 @@ def dry_run(large_dataset, tmp_path_factory):
     config.write_text(yaml.safe_dump({"bids_root": str(root), "deriv_root": str(workdir / "deriv")}))
     command = [sys.executable, "-c", _COUNTING_MAIN, "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
     command += ["--configfile", str(config), "-n", "--quiet", "rules", "host"]
+    # the job groups of the slurm profile (a dry run forms them as a cluster run would), with two
+    # subject/session units per group job
+    command += ["--groups", *PROFILE["groups"], "--group-components", "subject=2", "dataset=1"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, env={**os.environ})
@@ -113,6 +131,16 @@ def test_dry_run_takes_less_than_20_s(dry_run):
     result, cpu, wall = dry_run
     assert result.returncode == 0
     assert cpu < 20.0, f"planning took {cpu:.1f} s of CPU (wall {wall:.1f} s); the target is < 20 s"
+
+
+@pytest.mark.slow
+def test_grouped_run_submits_at_most_one_job_per_subject(dry_run):
+    """400 subject/session units, two per group job, and one job for the group-level steps."""
+    result, _, _ = dry_run
+    line = next(line for line in result.stderr.splitlines() if line.startswith("PLANNING_COUNTS "))
+    calls = json.loads(line.split(" ", 1)[1])
+    assert calls["group_jobs"] == N_SUBJECTS * len(SESSIONS) // 2 + 1
+    assert calls["slurm_jobs"] == calls["group_jobs"] <= N_SUBJECTS + 1
 
 
 @pytest.mark.slow
