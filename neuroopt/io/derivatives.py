@@ -67,7 +67,7 @@ def provenance_path(output_path):
     return output_path.with_name(output_path.name.split(".")[0] + ".provenance.json")
 
 
-def write_provenance(output_path, *, inputs=(), params=None, seed=None, rule=None, outputs=None):
+def write_provenance(output_path, *, inputs=(), params=None, seed=None, rule=None, outputs=None, hashed=None):
     """Write ``<output>.provenance.json`` beside an output: inputs, parameters, seed, tool versions.
 
     The workflow writes one for every output of every job (:func:`neuroopt.pipeline.rule.run_rule`).
@@ -87,6 +87,10 @@ def write_provenance(output_path, *, inputs=(), params=None, seed=None, rule=Non
         The workflow rule that wrote the file.
     outputs : iterable of path-like | None
         Every file written by the same job (names only are recorded); default: ``output_path``.
+    hashed : dict | None
+        The part of ``params`` that ``params_hash`` covers (default: all of it). The workflow
+        hashes the config keys a rule uses, not the paths derived from the dataset's location,
+        so that the same analysis of the same data has the same hash wherever it runs.
 
     Returns
     -------
@@ -102,7 +106,7 @@ def write_provenance(output_path, *, inputs=(), params=None, seed=None, rule=Non
         "outputs": sorted(Path(p).name for p in (outputs if outputs is not None else [output_path])),
         "inputs": [str(p) for p in inputs],
         "params": params or {},
-        "params_hash": config_hash(params or {}),
+        "params_hash": config_hash(params or {} if hashed is None else hashed),
         "seed": seed,
         "versions": tool_versions(),
     }

@@ -229,15 +229,19 @@ def write_job_provenance(rule, inputs, outputs, params):
     """``<output>.provenance.json`` beside each output of a finished job (one record per job).
 
     The record lists the job's inputs, its params (the config keys the rule uses, see
-    :mod:`neuroopt.pipeline.params`, and the values derived from the plan), their hash, the seed
-    and the tool versions (:func:`neuroopt.io.derivatives.write_provenance`).
+    :mod:`neuroopt.pipeline.params`, and the values derived from the plan), the hash of the config
+    keys (``cfg`` and ``seed``: independent of where the data are), the seed and the tool versions
+    (:func:`neuroopt.io.derivatives.write_provenance`).
     """
     from ..io.derivatives import write_provenance
 
     named = _json_params(params)
     outputs = [str(p) for p in outputs]
     for output in outputs:
-        write_provenance(output, inputs=list(inputs), params=named, seed=named.get("seed"), rule=rule, outputs=outputs)
+        write_provenance(
+            output, inputs=list(inputs), params=named, seed=named.get("seed"), rule=rule, outputs=outputs,
+            hashed={k: named[k] for k in ("cfg", "seed") if k in named},
+        )
 
 
 def run_rule(smk, step):
