@@ -247,7 +247,9 @@ def test_provenance_records_seed_config_and_versions(workflow, tiny_demo):
     deriv = workflow["deriv"]
     record = json.loads((deriv / "sub-01" / "eeg" / "sub-01_task-demo_run-01_proc-clean_raw.provenance.json").read_text())
     assert record["seed"] == 0
-    assert record["inputs"] == [str(tiny_demo / "sub-01" / "eeg" / "sub-01_task-demo_run-01_eeg.vhdr")]
+    # the job's inputs: the recording, then its BIDS companions (sidecars, channels.tsv, events.tsv...)
+    assert record["inputs"][0] == str(tiny_demo / "sub-01" / "eeg" / "sub-01_task-demo_run-01_eeg.vhdr")
+    assert str(tiny_demo / "sub-01" / "eeg" / "sub-01_task-demo_run-01_channels.tsv") in record["inputs"]
     assert record["params"]["cfg"]["artifacts"]["method"] == "ica" and len(record["params_hash"]) == 16
     assert "epochs" not in record["params"]["cfg"], "meeg_preprocess gets only the keys it uses"
     assert record["rule"] == "meeg_preprocess"
