@@ -13,9 +13,10 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
 from neuroopt.pipeline import get_step
 from neuroopt.pipeline.params import RULE_CONFIG, canonical, rule_params
+
+from conftest import REPO_ROOT
 
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 

@@ -116,14 +116,6 @@ def slurm_jobs(run_id):
     return jobs
 
 
-def rule_of_comment(comment, rules):
-    """The rule named by the plugin's job comment, e.g. ``rule_meeg_epochs_wildcards_sub-01``."""
-    for rule in sorted(rules, key=len, reverse=True):  # longest first: meeg_epochs before meeg
-        if comment == f"rule_{rule}" or comment.startswith(f"rule_{rule}_wildcards_"):
-            return rule
-    return None
-
-
 # ------------------------------------------------------------------------- outputs by content
 # Outputs that measure the run rather than the data: they differ between any two runs.
 # (The rank-1 GLM stores its fit time in its summary, its model and the report's table.)

@@ -33,7 +33,6 @@ from slurm_helpers import (
     compare_trees,
     packages_installed,
     planned_jobs,
-    rule_of_comment,
     slurm_jobs,
     slurm_run_id,
 )
