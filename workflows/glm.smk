@@ -24,7 +24,7 @@ rule fmri_glm_contrast:
         # "<group>_model-canonical" must not read as a group of its own
         group=r"sub-(?:(?!_model-)[^/])+",
     params:
-        cfg=config["glm"],
+        **rule_params(config, "fmri_glm_contrast"),
         noise_model=config["r1glm"]["noise_model"],
         high_pass=config["r1glm"]["high_pass"],
         events=lambda w: [str(r.events) for r in _fmri_group_runs(w)],
@@ -46,7 +46,7 @@ rule group_glm_contrast:
     output:
         **{k: str(DERIV / ("group/func/task-{task}_" + v)) for k, v in group_glm_suffixes().items()},
     params:
-        cfg=config["glm"],
+        **rule_params(config, "group_glm_contrast"),
         subjects=lambda w: PLAN.group_sets("func")[w.task],
     log:
         str(LOGS / "group_glm_contrast/task-{task}_{contrast}.log"),
@@ -86,8 +86,7 @@ rule group_fmri_decoding:
     output:
         result=str(DERIV / "group/func/task-{task}_desc-{contrast}_decoding.npz"),
     params:
-        cfg=config["decoding"],
-        seed=config["seed"],
+        **rule_params(config, "group_fmri_decoding"),
         subjects=lambda w: PLAN.group_sets("func")[w.task],
     log:
         str(LOGS / "group_fmri_decoding/task-{task}_{contrast}.log"),

@@ -67,6 +67,10 @@ RULE_CONFIG = {
     "fmri_rsa": ("rsa.noise",),
     "group_decoding": ("decoding.n_permutations", "seed"),
     "group_rsa": ("rsa.models", "rsa.comparison", "rsa.n_bootstrap", "seed"),
+    # fmri_glm_contrast also gets r1glm.noise_model and r1glm.high_pass as params of their own
+    "fmri_glm_contrast": ("glm.correction", "glm.alpha", "glm.height", "glm.cluster_extent"),
+    "group_glm_contrast": ("glm.correction", "glm.alpha", "glm.height", "glm.cluster_extent"),
+    "group_fmri_decoding": ("decoding.n_permutations", "seed"),
 }
 
 

@@ -47,14 +47,15 @@ def _rules_whose_params_change(path, value):
     [
         ("meeg.epochs.tmax", 0.4, {"meeg_epochs"}),
         ("meeg.l_freq", 1.0, {"meeg_preprocess"}),
-        ("decoding.n_permutations", 100, {"group_decoding"}),
+        ("decoding.n_permutations", 100, {"group_decoding", "group_fmri_decoding"}),
         ("decoding.scoring", "balanced_accuracy", {"meeg_decoding", "fmri_decoding"}),
         ("rsa.n_bootstrap", 10, {"group_rsa"}),
         ("rsa.noise", "diag", {"meeg_rsa", "fmri_rsa"}),
         ("sparse.depth", 0.5, {"meeg_sparse"}),
         ("r1glm.hrf_length", 30.0, {"fmri_r1glm"}),
         ("fmri.smoothing_fwhm", 6.0, {"fmri_clean"}),
-        ("seed", 1, {"meeg_preprocess", "meeg_sparse", "group_decoding", "group_rsa"}),
+        ("glm.alpha", 0.01, {"fmri_glm_contrast", "group_glm_contrast"}),
+        ("seed", 1, {"meeg_preprocess", "meeg_sparse", "group_decoding", "group_rsa", "group_fmri_decoding"}),
         # read by the plan only (which jobs exist), in no rule's params
         ("subjects", ["01"], set()),
         ("decoding.contrasts", [["a", "b"]], set()),
