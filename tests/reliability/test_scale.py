@@ -116,7 +116,11 @@ def test_dry_run_plans_every_job(dry_run):
                 "fmri_rsa")  # one contrast; one forward per subject/session
     assert {rule: counts[rule] for rule in per_unit} == {rule: str(n_units) for rule in per_unit}
     assert counts["group_decoding"] == "1" and counts["group_rsa"] == "2"
-    assert counts["total"] == str(2 * n_runs + 10 * n_units + 3 + 1 + 1)  # + group stats, group page, all
+    # fMRI contrasts: each of the 2 conditions against baseline, per unit (the group maps are planned
+    # out: the synthetic BOLD is not in a template space)
+    assert counts["fmri_glm_contrast"] == str(2 * n_units)
+    group_level = sum(int(n) for rule, n in counts.items() if rule.startswith("group_"))
+    assert counts["total"] == str(2 * n_runs + 12 * n_units + group_level + 1)  # + all
 
 
 @pytest.mark.slow
