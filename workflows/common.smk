@@ -3,7 +3,6 @@ import time
 from pathlib import Path
 
 from neuroopt.pipeline import make_plan
-from neuroopt.pipeline.anatomy import forward_params
 from neuroopt.pipeline.params import rule_params
 from neuroopt.pipeline.plan import r1glm_suffixes, sparse_suffixes
 

@@ -26,7 +26,7 @@ rule meeg_forward:
         summary=str(DERIV / "{sdir}/{dtype}/{unit}_desc-forward_summary.json"),
         **({"trans": str(DERIV / "{sdir}/{dtype}/{unit}_trans.fif")} if config["sparse"]["forward"] == "bem" else {}),
     params:
-        cfg=forward_params(config),
+        **rule_params(config, "meeg_forward"),
         fs_subject=_meeg_forward_params,
     log:
         str(LOGS / "meeg_forward/{sdir}/{unit}_{dtype}.log"),

@@ -16,11 +16,6 @@ from ..io.bids import BIDSError
 FORWARD_KEYS = ("forward", "grid_spacing", "subjects_dir", "fs_subject", "trans", "bem", "source_space")
 
 
-def forward_params(config):
-    """The config keys the forward rule reads (only they invalidate its output)."""
-    return {k: config["sparse"][k] for k in FORWARD_KEYS}
-
-
 def _format(template, rec):
     return template.format(subject=rec.subject, session=rec.session or "")
 
