@@ -222,7 +222,9 @@ def evaluate_models(subject_rdms, model_rdms, model_names=None, *, method="cosin
         Bootstrap samples (0 to skip).
     resample : "subjects_conditions" | "subjects" | "conditions"
         What the bootstrap resamples; resampling conditions too accounts for the conditions
-        being a sample of a population of stimuli.
+        being a sample of a population of stimuli. Resampling conditions needs at least 3 of
+        them: with 2 (one pair), ``"subjects_conditions"`` resamples subjects only (with a
+        warning) and ``"conditions"`` is an error.
     axis : ndarray | None
         Time points (or other axis) of the RDM stacks.
     random_state : int | None
@@ -250,6 +252,19 @@ def evaluate_models(subject_rdms, model_rdms, model_names=None, *, method="cosin
     fits = compare_rdms(rdms, models, method)
     lower, upper = noise_ceiling(rdms, method)
     rng = check_random_state(random_state)
+    if resample == "conditions" and n_conditions < 3 and n_bootstrap > 0:
+        raise ValueError(
+            f"resample='conditions' needs at least 3 conditions (a bootstrap sample of conditions "
+            f"needs 3 distinct ones), got {n_conditions}; use resample='subjects'."
+        )
+    if resample == "subjects_conditions" and n_conditions < 3:
+        # a bootstrap sample of 2 conditions holds a single pair or none (both draws the same
+        # condition): no comparison is defined on it, so only subjects can be resampled
+        logger.warning(
+            f"evaluate_models: {n_conditions} conditions are too few to resample conditions (a "
+            "sample needs 3 distinct ones); the bootstrap resamples subjects only."
+        )
+        resample = "subjects"
     boot_fits = np.empty((n_bootstrap, n_times, models.shape[0]))
     boot_lower = np.empty((n_bootstrap, n_times))
     for b in range(n_bootstrap):
@@ -257,10 +272,11 @@ def evaluate_models(subject_rdms, model_rdms, model_names=None, *, method="cosin
                     else np.arange(n_subjects))
         pairs, covariance = np.arange(n_pairs), None
         if resample != "subjects":
-            for _ in range(100):  # need at least 3 distinct conditions for a ranking / cosine
+            # at least 3 distinct conditions for a ranking / cosine: redraw (a sample of n >= 3
+            # conditions has them with probability >= 6/27, so this ends)
+            sample = rng.randint(0, n_conditions, n_conditions)
+            while np.unique(sample).size < 3:
                 sample = rng.randint(0, n_conditions, n_conditions)
-                if np.unique(sample).size >= 3:
-                    break
             pairs, covariance = _resampled_pairs(n_conditions, sample)
         sampled = rdms[subjects][:, :, pairs]
         boot_fits[b] = compare_rdms(sampled, models[:, pairs], method, covariance).mean(axis=0)

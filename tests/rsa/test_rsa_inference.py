@@ -135,3 +135,21 @@ def test_stack_subject_rdms_checks_conditions_and_axis(tmp_path):
     shifted = RDMStack(np.zeros((2, 6)), CONDITIONS, times + 0.5)
     with pytest.raises(ValueError, match="another time axis"):
         stack_subject_rdms([paths[0], shifted], subjects=["01", "02"])
+
+
+def test_evaluate_models_two_conditions_bootstraps_subjects_only(caplog):
+    """One pair: a bootstrap sample of conditions can hold no pair, so subjects alone are resampled."""
+    rng = np.random.default_rng(3)
+    rdms = 1.0 + 0.3 * rng.standard_normal((6, 4, 1))  # 6 subjects, 4 time points, 1 pair
+    rdms[:, 0, 0] = 0.3 * rng.standard_normal(6)  # no effect at the first time point
+    models = np.ones((1, 1))
+    with caplog.at_level("WARNING", logger="neuroopt"):
+        result = evaluate_models(rdms, models, ["two"], n_bootstrap=50, random_state=1)
+    assert "resamples subjects only" in caplog.text
+    assert np.isfinite(result.bootstrap_fits).all() and result.bootstrap_fits.shape == (50, 4, 1)
+    same = evaluate_models(rdms, models, ["two"], n_bootstrap=50, resample="subjects", random_state=1)
+    np.testing.assert_array_equal(result.bootstrap_fits, same.bootstrap_fits)
+    # subjects were resampled: the bootstrap spread is not zero where subjects disagree in sign
+    assert result.bootstrap_fits[:, 0, 0].std() > 0
+    with pytest.raises(ValueError, match="at least 3 conditions"):
+        evaluate_models(rdms, models, n_bootstrap=10, resample="conditions")
