@@ -183,8 +183,8 @@ def epochs_rdms(epochs, runs="run", method="crossnobis", noise="shrinkage_diag",
 
 
 @verbose
-def roi_rdms(betas_img, roi_imgs, conditions, runs, *, noise="shrinkage_diag", roi_names=None,
-             verbose=None):
+def roi_rdms(betas_img, roi_imgs, conditions, runs, *, noise="shrinkage_diag", residuals=None,
+             dof=None, roi_names=None, verbose=None):
     """Crossnobis RDM of fMRI trial patterns in each region of interest.
 
     Parameters
@@ -197,8 +197,18 @@ def roi_rdms(betas_img, roi_imgs, conditions, runs, *, noise="shrinkage_diag", r
     conditions, runs : array-like, shape (n_trials,)
         Condition and run of each trial (``trials.trial_type`` and ``trials.run``).
     noise : None | str | ndarray
-        Noise normalisation (see :func:`neuroopt.rsa.crossnobis`); with more voxels than
-        trials the shrinkage precision is applied with the Woodbury identity.
+        Noise normalisation (see :func:`neuroopt.rsa.crossnobis`). A string estimates the noise
+        precision in each ROI from ``residuals`` when given, else from the trial patterns' residuals
+        around their (run, condition) means, which needs two trials or more in some cell; with
+        more voxels than residual rows the shrinkage precision is applied with the Woodbury
+        identity.
+    residuals : 4D Nifti-like | None
+        Residual time series of the first-level GLM on the same grid (one volume per scan), e.g.
+        :func:`neuroopt.fmri.residuals.r1glm_residuals` saved with
+        :func:`neuroopt.fmri.residuals.save_residuals`: the standard noise estimate (Walther et
+        al. 2016), and the only one for designs with one trial per condition per run.
+    dof : int | None
+        Degrees of freedom of ``residuals`` (default: number of volumes - 1).
     roi_names : list of str | None
         Names stored as the stack's axis (default ``"roi0"``, ...).
     verbose : bool | str | int | None
@@ -217,7 +227,16 @@ def roi_rdms(betas_img, roi_imgs, conditions, runs, *, noise="shrinkage_diag", r
     if len(names) != len(roi_imgs):
         raise ValueError(f"{len(names)} roi_names for {len(roi_imgs)} ROI images.")
     conditions, runs = np.asarray(conditions), np.asarray(runs)
-    dist = [crossnobis(apply_mask(betas_img, roi), conditions, runs, noise=noise) for roi in roi_imgs]
+    if residuals is not None and not isinstance(noise, str):
+        raise ValueError(
+            f"residuals are only used to estimate the noise when noise is a string (one of "
+            f"'diag', 'shrinkage_diag', ...), got noise={noise!r}."
+        )
+    dist = [
+        crossnobis(apply_mask(betas_img, roi), conditions, runs, noise=noise,
+                   residuals=None if residuals is None else apply_mask(residuals, roi), dof=dof)
+        for roi in roi_imgs
+    ]
     noise_name = "none" if noise is None else (noise if isinstance(noise, str) else "precision")
     return RDMStack(np.array(dist), condition_order(conditions), np.array(names), "roi",
                     "crossnobis", noise_name)
