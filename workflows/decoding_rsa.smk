@@ -37,6 +37,7 @@ rule fmri_decoding:
         result=str(DERIV / "{sdir}/func/{group}_desc-{contrast}_decoding.npz"),
     params:
         **rule_params(config, "fmri_decoding"),
+        single_run={k: config["fmri"][k] for k in ("single_run", "single_run_gap")},
         contrast=lambda w: PLAN.contrasts(w.group, "func")[w.contrast],
     log:
         str(LOGS / "fmri_decoding/{sdir}/{group}_{contrast}.log"),
@@ -65,13 +66,20 @@ rule meeg_rsa:
         "scripts/run_step.py"
 
 
+def _fmri_rsa_inputs(wildcards):
+    outs = PLAN.r1glm_outputs(wildcards.group)
+    # rsa.fmri_noise: glm_residuals -> the R1-GLM residual time series (and their dof)
+    return {**_trial_inputs(wildcards), **{k: outs[k] for k in ("residuals", "residuals_json") if k in outs}}
+
+
 rule fmri_rsa:
     input:
-        unpack(_trial_inputs),
+        unpack(_fmri_rsa_inputs),
     output:
         rdm=str(DERIV / "{sdir}/func/{group}_desc-crossnobis_rdm.npz"),
     params:
         **rule_params(config, "fmri_rsa"),
+        single_run={k: config["fmri"][k] for k in ("single_run", "single_run_gap")},
     log:
         str(LOGS / "fmri_rsa/{sdir}/{group}.log"),
     threads: 1
@@ -84,12 +92,12 @@ rule fmri_rsa:
 
 rule group_decoding:
     input:
-        results=lambda w: [PLAN.decoding_output(g, "meeg", w.contrast) for g in PLAN.group_sets("meeg")[w.task]],
+        results=lambda w: [PLAN.decoding_output(g, "meeg", w.contrast) for g in PLAN.group_members(w.task, "meeg", "decoding", w.contrast)],
     output:
         result=str(DERIV / "group/meeg/task-{task}_desc-{contrast}_decoding.npz"),
     params:
         **rule_params(config, "group_decoding"),
-        subjects=lambda w: PLAN.group_sets("meeg")[w.task],
+        subjects=lambda w: PLAN.group_members(w.task, "meeg", "decoding", w.contrast),
     log:
         str(LOGS / "group_decoding/task-{task}_{contrast}.log"),
     threads: 1
@@ -102,7 +110,7 @@ rule group_decoding:
 
 rule group_rsa:
     input:
-        rdms=lambda w: [PLAN.rsa_output(g, w.family) for g in PLAN.group_sets(w.family)[w.task]],
+        rdms=lambda w: [PLAN.rsa_output(g, w.family) for g in PLAN.group_members(w.task, w.family, "rsa")],
     output:
         result=str(DERIV / "group/{family}/task-{task}_desc-models_rsa.npz"),
     params:

@@ -36,6 +36,7 @@ rule group_report:
     params:
         units=list(PLAN.units()),
         excluded=[(str(p), reason) for p, reason in PLAN.invalid],
+        planned_out=[(item.group, item.what, item.reason) for item in PLAN.planned_out()],
         dataset_name=PLAN.bids_root.name,
         title=f"neuroopt — {PLAN.bids_root.name}",
         decoding=PLAN.group_results()[0],

@@ -45,3 +45,34 @@ def grouped_folds(groups, n_splits=None):
         if shared.size:  # defensive: a splitter change must never leak a run
             raise RuntimeError(f"Fold mixes runs {shared!r} between train and test.")
     return folds
+
+
+def split_half_runs(onsets, gap):
+    """Pseudo-runs of a single run: its first and second half in time, apart by at least ``gap``.
+
+    The alternative to grouped cross-validation for single-run recordings: trials are split at
+    the median onset into two halves (labels 1 and 2), and trials closer than ``gap`` seconds to
+    the split are dropped (label 0), so that no response of one half overlaps the other (use a
+    gap of at least the HRF length, ~30 s, for fMRI). The halves then play the part of runs.
+
+    Parameters
+    ----------
+    onsets : array-like, shape (n_trials,)
+        Trial onsets in seconds.
+    gap : float
+        Seconds kept free of trials around the split (``gap / 2`` on each side).
+
+    Returns
+    -------
+    halves : ndarray of int, shape (n_trials,)
+        1 or 2 for the trials kept, 0 for the trials dropped.
+    """
+    onsets = np.asarray(onsets, dtype=float)
+    if onsets.ndim != 1 or onsets.size == 0:
+        raise ValueError(f"onsets must be a non-empty 1D array of seconds, got shape {onsets.shape}.")
+    if not np.isfinite(gap) or gap < 0:
+        raise ValueError(f"gap must be a number of seconds >= 0, got {gap!r}.")
+    split = float(np.median(onsets))
+    halves = np.where(onsets < split, 1, 2)
+    halves[np.abs(onsets - split) < gap / 2.0] = 0
+    return halves

@@ -488,6 +488,16 @@ def read_events(path, *, n_scans=None, t_r=None, duration=None):
     return _events_frame(*key).copy(deep=False)
 
 
+def events_trials(path):
+    """``(trial_types, onsets)`` of an events file, in file order, from the planning cache.
+
+    What planning needs to count the trials of each condition in each run (and to split a run in
+    halves) without building a DataFrame; same checks and errors as :func:`read_events`.
+    """
+    _, table = _checked_events_table(path, None, None, None)
+    return list(table.columns["trial_type"]), table.numeric["onset"]
+
+
 def check_events_file(path, *, n_scans=None, t_r=None, duration=None):
     """Check an events file like :func:`read_events` and return its trial types, without a DataFrame.
 

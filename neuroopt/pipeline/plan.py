@@ -58,7 +58,16 @@ def r1glm_suffixes(config):
     }
     if config["r1glm"]["trial_betas"]:
         kinds.update(trial_betas="desc-trials_stat-beta_statmap.nii.gz", trials="desc-trials_events.tsv")
+    if uses_glm_residuals(config):
+        kinds.update(residuals="desc-residuals_bold.nii.gz", residuals_json="desc-residuals_bold.json")
     return kinds
+
+
+def uses_glm_residuals(config):
+    """fMRI RSA estimates its noise from the R1-GLM residuals (saved by the R1-GLM rule)."""
+    rsa = config["rsa"]
+    return bool(rsa["enabled"] and rsa["noise"] != "none" and rsa.get("fmri_noise", "glm_residuals") == "glm_residuals"
+                and config["r1glm"]["trial_betas"])
 
 
 def sparse_suffixes(config):
@@ -329,7 +338,7 @@ class Plan:
                 if paths["hrf_peak"] in targets:
                     out.append({"kind": "hrf", "title": f"task {task}", **paths})
             if self.decoding_enabled("func"):
-                for contrast in self.contrasts(groups[0], "func"):
+                for contrast in sorted({c for g in groups for c in self.decoding_contrasts(g, "func")}):
                     path = self.group_fmri_decoding_output(task, contrast)
                     if path in targets:
                         out.append({"kind": "decoding", "title": f"{contrast} (task {task}, fMRI)", "result": path})
@@ -337,8 +346,10 @@ class Plan:
 
     def _group_glm_targets(self, task, groups):
         out = []
-        if self.decoding_enabled("func"):
-            out += [self.group_fmri_decoding_output(task, c) for c in self.contrasts(groups[0], "func")]
+        if self.decoding_enabled("func"):  # the subjects whose decoding was not planned out (2 or more)
+            contrasts = sorted({c for g in groups for c in self.decoding_contrasts(g, "func")})
+            out += [self.group_fmri_decoding_output(task, c) for c in contrasts
+                    if len(self.group_members(task, "func", "decoding", c)) >= 2]
         if not (self.glm_enabled() and self.config["glm"]["group"]):
             return out
         problem = self.group_glm_space_problem()
@@ -356,6 +367,66 @@ class Plan:
             return resolve_contrasts(self.conditions(group, family), self.config["decoding"]["contrasts"])
 
         return dict(self._memoized(("contrasts", group, family), compute))
+
+    # ---------------------------------------------------------------- planned out
+    def planned_out(self):
+        """The stages left out of the plan, each with its reason (see :mod:`.preconditions`)."""
+        return list(self._memoized(("planned_out",), self._planned_out))
+
+    def _planned_out(self):
+        from .preconditions import PlannedOut, decoding_problem, partitions, rsa_problem, sparse_problem
+
+        out = []
+        fmri = self.config["fmri"]
+        for family in ("meeg", "func"):
+            for group, recs in self._groups(family).items():
+                if self.is_demo and not recs[0].path.exists():
+                    continue  # the demo's layout satisfies every precondition
+                decoding, rsa = self.decoding_enabled(family), self.rsa_enabled(family)
+                if family == "meeg" and self.sparse_enabled():
+                    reason = sparse_problem(recs, self.config["sparse"]["forward"])
+                    if reason:
+                        out.append(PlannedOut("sparse", family, group, reason))
+                if not (decoding or rsa):
+                    continue
+                conditions = self.conditions(group, family)
+                single = fmri["single_run"] if family == "func" else "skip"
+                counts, unit = partitions(recs, conditions, single, fmri["single_run_gap"])
+                if decoding:
+                    for name, classes in self.contrasts(group, family).items():
+                        reason = decoding_problem(counts, unit, tuple(classes), family)
+                        if reason:
+                            out.append(PlannedOut("decoding", family, group, reason, name))
+                if rsa:
+                    from_trials = family == "meeg" or self.config["rsa"]["fmri_noise"] == "trials"
+                    reason = rsa_problem(counts, unit, conditions, family, from_trials and self.config["rsa"]["noise"] != "none")
+                    if reason:
+                        out.append(PlannedOut("rsa", family, group, reason))
+        return out
+
+    def _planned_out_keys(self):
+        return self._memoized(
+            ("planned_out_keys",), lambda: {(p.stage, p.family, p.group, p.contrast) for p in self.planned_out()}
+        )
+
+    def decoding_contrasts(self, group, family):
+        """The contrasts decoded for a group: :meth:`contrasts` minus those planned out."""
+        skipped = self._planned_out_keys()
+        return {name: classes for name, classes in self.contrasts(group, family).items()
+                if ("decoding", family, group, name) not in skipped}
+
+    def rsa_planned(self, group, family):
+        return self.rsa_enabled(family) and ("rsa", family, group, None) not in self._planned_out_keys()
+
+    def sparse_planned(self, group):
+        return self.sparse_enabled() and ("sparse", "meeg", group, None) not in self._planned_out_keys()
+
+    def group_members(self, task, family, stage, contrast=None):
+        """The subject-level groups of ``task`` whose ``stage`` result exists (input of the group rule)."""
+        groups = self.group_sets(family).get(task, [])
+        if stage == "decoding":
+            return [g for g in groups if contrast in self.decoding_contrasts(g, family)]
+        return [g for g in groups if self.rsa_planned(g, family)]
 
     def _group_rec(self, group, family):
         return self._groups(family)[group][0]
@@ -398,7 +469,8 @@ class Plan:
         for family in ("meeg", "func"):
             for task, groups in self.group_sets(family).items():
                 # fMRI group decoding (scores, not curves) is on the page through group_glm_results
-                for contrast in self.contrasts(groups[0], family) if self.decoding_enabled(family) and family == "meeg" else []:
+                contrasts = {c for g in groups for c in self.decoding_contrasts(g, family)} if self.decoding_enabled(family) and family == "meeg" else ()
+                for contrast in sorted(contrasts):
                     path = self.group_decoding_output(task, family, contrast)
                     if path in targets:
                         decoding.append((f"{contrast} (task {task}, {family})", path))
@@ -415,14 +487,13 @@ class Plan:
         out = []
         for family in ("meeg", "func"):
             for task, groups in self.group_sets(family).items():
-                if len(groups) < 2:
-                    continue
                 if self.decoding_enabled(family) and family == "meeg":
-                    contrasts = self.contrasts(groups[0], family)
-                    out += [self.group_decoding_output(task, family, c) for c in contrasts]
-                if self.rsa_enabled(family):
+                    contrasts = sorted({c for g in groups for c in self.decoding_contrasts(g, family)})
+                    out += [self.group_decoding_output(task, family, c) for c in contrasts
+                            if len(self.group_members(task, family, "decoding", c)) >= 2]
+                if self.rsa_enabled(family) and len(self.group_members(task, family, "rsa")) >= 2:
                     out.append(self.group_rsa_output(task, family))
-                if family == "func":
+                if family == "func" and len(groups) >= 2:
                     out += self._group_glm_targets(task, groups)
         return out
 
@@ -450,7 +521,7 @@ class Plan:
                     "cov": outs["cov"],
                 }
             )
-            if self.sparse_enabled():
+            if self.sparse_planned(group):
                 fwd = self.forward_outputs(group)
                 if "trans" in fwd and self.forward_recordings()[(recs[0].sdir, recs[0].datatype)] is recs[0]:
                     sections.append({"kind": "forward", "title": recs[0].sdir.replace("/", "_"), **fwd})
@@ -498,8 +569,8 @@ class Plan:
 
     def _decoding_rsa_sections(self, group, family):
         sections = []
-        if self.decoding_enabled(family):
-            contrasts = self.contrasts(group, family)
+        contrasts = self.decoding_contrasts(group, family) if self.decoding_enabled(family) else {}
+        if contrasts:
             sections.append(
                 {
                     "kind": f"{family}_decoding",
@@ -508,7 +579,7 @@ class Plan:
                     "results": [self.decoding_output(group, family, c) for c in contrasts],
                 }
             )
-        if self.rsa_enabled(family):
+        if self.rsa_planned(group, family):
             sections.append({"kind": "rsa", "title": f"{group} ({family})", "rdm": self.rsa_output(group, family)})
         return sections
 
@@ -557,17 +628,17 @@ class Plan:
             if self.glm_enabled():
                 for contrast in self.glm_contrasts(group):
                     out += list(self.glm_outputs(group, contrast).values())
-        if self.sparse_enabled():
-            forwards = {}  # one forward job per subject/session, shared by its groups
-            for group in self.meeg_groups():
+        forwards = {}  # one forward job per subject/session, shared by its groups
+        for group in self.meeg_groups():
+            if self.sparse_planned(group):
                 out += list(self.sparse_outputs(group).values())
                 forwards.update(dict.fromkeys(self.forward_outputs(group).values()))
-            out += list(forwards)
+        out += list(forwards)
         for family, groups in (("meeg", self.meeg_groups()), ("func", self.fmri_groups())):
             for group in groups:
                 if self.decoding_enabled(family):
-                    out += [self.decoding_output(group, family, c) for c in self.contrasts(group, family)]
-                if self.rsa_enabled(family):
+                    out += [self.decoding_output(group, family, c) for c in self.decoding_contrasts(group, family)]
+                if self.rsa_planned(group, family):
                     out.append(self.rsa_output(group, family))
         out += self.group_targets()
         if self.config["report"]["enabled"]:
@@ -609,7 +680,7 @@ class Plan:
         forwards = {}
         for group in self._groups("meeg"):
             jobs.append(list(self.meeg_outputs(group).values()))
-            if self.sparse_enabled():
+            if self.sparse_planned(group):
                 jobs.append(list(self.sparse_outputs(group).values()))
                 outputs = list(self.forward_outputs(group).values())
                 forwards.setdefault(outputs[0], outputs)
@@ -740,4 +811,13 @@ def make_plan(config, workdir="."):
         if not layout.recordings:
             raise BIDSError(f"Every recording in {bids_root} failed the input checks; nothing to analyse.")
         _check_meeg_anatomy(layout, config, bids_root)
-    return Plan(config=config, bids_root=bids_root, deriv_root=deriv_root, layout=layout, is_demo=is_demo, invalid=invalid + layout.excluded)
+    plan = Plan(config=config, bids_root=bids_root, deriv_root=deriv_root, layout=layout, is_demo=is_demo, invalid=invalid + layout.excluded)
+    if config["fmri"]["enabled"] and plan.fmri_groups():
+        from .steps import RAW_BOLD_CONFOUNDS, raw_bold_ignored_confounds
+
+        ignored = raw_bold_ignored_confounds(config["fmri"])
+        if ignored:
+            logger.warning(f"fmri.confounds.strategy {ignored} not applied: {RAW_BOLD_CONFOUNDS}")
+    for item in plan.planned_out():  # one line per stage planned out (also on the group page)
+        logger.warning(item.message())
+    return plan

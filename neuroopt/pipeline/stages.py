@@ -55,6 +55,12 @@ def fmri_r1glm(input, output, params, threads):
     maps = ("hrf_peak", "hrf_fwhm", "betas", "r2_gain", "trial_betas", "trials")
     save_r1glm_derivatives(result, {k: output[k] for k in maps if k in output.keys()})
     est = result.estimator
+    if "residuals" in output.keys():  # the noise estimate of fMRI RSA
+        from ..fmri.residuals import r1glm_residuals, save_residuals
+
+        residuals, dof = r1glm_residuals(est, [result.masker.transform(p) for p in input.bolds], events)
+        save_residuals(residuals, dof, result.masker, output.residuals)
+        logger.info(f"R1-GLM residuals: {residuals.shape[0]} scans x {residuals.shape[1]} voxels, {dof} degrees of freedom")
     summary = {
         "conditions": result.conditions,
         "n_voxels": int(est.hrf_coef_.shape[1]),
@@ -230,6 +236,21 @@ def _trial_table(input):
     return trials, betas
 
 
+def _trial_runs(trials, params):
+    """The run of each trial, or with one run and ``fmri.single_run: split_half`` its half (0: dropped)."""
+    runs = trials["run"].to_numpy()
+    single = getattr(params, "single_run", None) or {"single_run": "skip"}
+    if np.unique(runs).size == 1 and single["single_run"] == "split_half":
+        from ..decoding.cv import split_half_runs
+
+        runs = split_half_runs(trials["onset"].to_numpy(), single["single_run_gap"])
+        logger.info(
+            f"single run: split in halves of {int((runs == 1).sum())} and {int((runs == 2).sum())} trials, "
+            f"{int((runs == 0).sum())} trial(s) within {single['single_run_gap']:g} s of the split left out"
+        )
+    return runs
+
+
 def fmri_decoding(input, output, params, threads):
     """R1-GLMS trial betas in the brain mask -> decoding of one contrast, folds grouped by run."""
     from ..decoding.trials import decode_trials
@@ -237,9 +258,10 @@ def fmri_decoding(input, output, params, threads):
     cfg, contrast = params.cfg, tuple(params.contrast)
     trials, betas = _trial_table(input)
     conditions = trials["trial_type"].astype(str).to_numpy()
-    keep = np.isin(conditions, contrast)
+    runs = _trial_runs(trials, params)
+    keep = np.isin(conditions, contrast) & (runs > 0)
     scoring = cfg["scoring"] if len(contrast) == 2 else "balanced_accuracy"
-    result = decode_trials(betas[keep], conditions[keep], trials["run"].to_numpy()[keep], scoring=scoring)
+    result = decode_trials(betas[keep], conditions[keep], runs[keep], scoring=scoring)
     result.save(output.result)
     log_result(f"{scoring} {result.mean_scores:.2f} (chance {result.chance:.2f}, {result.scores.size} folds)")
 
@@ -256,7 +278,7 @@ def meeg_rsa(input, output, params, threads):
 
 
 def fmri_rsa(input, output, params, threads):
-    """R1-GLMS trial betas -> crossnobis RDM in the brain mask (Woodbury shrinkage precision)."""
+    """R1-GLMS trial betas -> crossnobis RDM in the brain mask (noise from the GLM residuals or trials)."""
     import nibabel as nib
     import pandas as pd
 
@@ -264,9 +286,20 @@ def fmri_rsa(input, output, params, threads):
 
     trials = pd.read_csv(input.trials, sep="\t")
     noise = None if params.cfg["noise"] == "none" else params.cfg["noise"]
+    residuals = dof = None
+    if "residuals" in input.keys():  # rsa.fmri_noise: glm_residuals
+        residuals = nib.load(input.residuals)
+        dof = json.loads(open(input.residuals_json).read())["DegreesOfFreedom"]
+    runs = _trial_runs(trials, params)
+    betas = nib.load(input.trial_betas)
+    if (runs == 0).any():  # split halves: the trials near the split are left out
+        from nilearn.image import index_img
+
+        betas = index_img(betas, np.flatnonzero(runs > 0))
+    keep = runs > 0
     stack = roi_rdms(
-        nib.load(input.trial_betas), [nib.load(input.mask)], trials["trial_type"].astype(str).to_numpy(),
-        trials["run"].to_numpy(), noise=noise, roi_names=["brain"],
+        betas, [nib.load(input.mask)], trials["trial_type"].astype(str).to_numpy()[keep],
+        runs[keep], noise=noise, residuals=residuals, dof=dof, roi_names=["brain"],
     )
     stack.save(output.rdm)
 

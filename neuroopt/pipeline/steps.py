@@ -216,7 +216,25 @@ def fmri_clean(input, output, params, threads):
         "neuroopt": {k: cfg[k] for k in ("high_pass", "detrend", "standardize", "smoothing_fwhm")},
         "Confounds": list(confounds.columns) if confounds is not None else [],
     }
+    ignored = raw_bold_ignored_confounds(cfg)
+    if ignored:
+        sidecar["ConfoundsNotApplied"] = {"strategy": ignored, "reason": RAW_BOLD_CONFOUNDS}
+        logger.warning(f"{input.bold}: fmri.confounds.strategy {ignored} not applied: {RAW_BOLD_CONFOUNDS}")
     _write_json(output.json, sidecar)
+
+
+RAW_BOLD_CONFOUNDS = (
+    "with fmri.input: raw there are no confound time series (motion parameters, WM/CSF signals come "
+    "from fMRIPrep), and raw BOLD is used as it is: it must already be motion-corrected and in one space "
+    "across runs. Use fmri.input: fmriprep to apply confounds."
+)
+
+
+def raw_bold_ignored_confounds(cfg):
+    """The configured confound strategies that raw BOLD input cannot apply (``cfg`` = config['fmri'])."""
+    if cfg["input"] != "raw":
+        return []
+    return [s for s in cfg["confounds"]["strategy"] if s != "high_pass"]  # high_pass: the cosine drifts
 
 
 # ---------------------------------------------------------------------------------------- reports
@@ -240,5 +258,6 @@ def group_report(input, output, params, threads):
     report = build_group_report(
         params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa,
         glm=params.glm,
+        planned_out=getattr(params, "planned_out", ()),
     )
     save_report(report, output.html)

@@ -31,7 +31,7 @@ def _subject_rows(units, summary_paths):
     ]
 
 
-def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=(), glm=()):
+def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=(), glm=(), planned_out=()):
     """The group ``mne.Report``.
 
     Parameters
@@ -52,6 +52,9 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
     failed : list of (unit, reason, log path)
         Subjects whose jobs failed in a ``--keep-going`` run, one row per failed job (the page of
         an incomplete run, see :func:`neuroopt.pipeline.rule.report_failed_run`).
+    planned_out : list of (group, stage, reason)
+        Stages left out of the plan because their preconditions fail (e.g. decoding of a
+        single-run recording), see :mod:`neuroopt.pipeline.preconditions`.
     """
     from ..decoding.group import GroupDecodingResult
     from ..rsa.inference import ModelComparisonResult
@@ -72,6 +75,13 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
         report.add_html(intro + html_table(rows, ("subject", "error", "log")), title="Failed subjects", section="Subjects")
     rows = [(html.escape(str(p)), f'<span style="color:#a00">{html.escape(str(r))}</span>') for p, r in excluded]
     report.add_html(html_table(rows, ("input", "reason")) if rows else "<p>None.</p>", title="Excluded inputs", section="Subjects")
+    if planned_out:
+        rows = [
+            (html.escape(group.replace("_", " ")), html.escape(stage), html.escape(reason))
+            for group, stage, reason in planned_out
+        ]
+        intro = "<p>These stages cannot apply to these recordings, so they were not run (decided when the run was planned).</p>"
+        report.add_html(intro + html_table(rows, ("recording", "stage", "reason")), title="Stages planned out", section="Subjects")
     for name, path in decoding:
         add_decoding_section(report, GroupDecodingResult.load(path), title=f"Group decoding {name}", section="Group decoding")
     for name, path in rsa:
