@@ -17,6 +17,8 @@ import numpy as np
 from ..io.bids import events_trials
 
 FAMILY_NAMES = {"meeg": "M/EEG", "func": "fMRI"}
+# training trials of each class that the decoders' shrinkage LDA needs in every fold
+MIN_TRAIN_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def _class_counts(counts, classes):
 
 def _single_run_hint(family):
     if family == "func":
-        return " (fmri.single_run: split_half decodes across the two halves of the run instead)"
+        return " (or set fmri.single_run: split_half to use the two halves of the run as runs)"
     return ""
 
 
@@ -111,11 +113,13 @@ def decoding_problem(counts, unit, classes, family):
         return f"classes {absent} have no trial, so fewer than 2 of the classes {list(classes)} are present"
     if absent:
         return f"class(es) {absent} of {list(classes)} have no trial"
-    rare = [c for c, n in zip(classes, (table > 0).sum(axis=0)) if n < 2]
-    if rare:
+    # leave-one-run-out: the classifier (shrinkage LDA) needs 2 training trials of each class per fold
+    train = table.sum(axis=0)[None, :] - table
+    fold, klass = np.unravel_index(np.argmin(train), train.shape)
+    if train[fold, klass] < MIN_TRAIN_PER_CLASS:
         return (
-            f"class(es) {rare} occur in a single {unit}: with that {unit} held out, training has no trial of them "
-            f"(each class needs trials in 2 {unit}s or more)"
+            f"too few trials: with {unit} {fold + 1} held out, class {classes[klass]!r} has {train[fold, klass]} "
+            f"training trial(s); the classifier needs {MIN_TRAIN_PER_CLASS} per class in every fold"
         )
     return None
 

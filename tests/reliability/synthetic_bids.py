@@ -4,8 +4,9 @@ The tree has the layout of a real multi-session EEG + fMRI study, with tiny file
 the same 2x2x2x``n_scans`` NIfTI (with its TR in the header, which planning checks against the
 sidecar), every run has a valid ``events.tsv``, and ``RepetitionTime`` is inherited from one
 dataset-level ``task-<task>_bold.json`` (as BIDS allows). The EEG files are named like BrainVision
-recordings but hold placeholder text: planning only looks at their names, so they are for dry runs
-only (a real run would fail reading them).
+recordings but hold placeholder text: planning only looks at their names (and finds electrode
+positions in an ``electrodes.tsv`` per subject/session), so they are for dry runs only (a real run
+would fail reading them).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def make_synthetic_bids(
             base = root / f"sub-{sub:03d}" / f"ses-{ses}"
             (base / "func").mkdir(parents=True)
             (base / "eeg").mkdir()
+            # electrode positions (BIDS): planning plans the sparse stage only for EEG with positions
+            (base / "eeg" / f"sub-{sub:03d}_ses-{ses}_electrodes.tsv").write_text("name\tx\ty\tz\nCz\t0.0\t0.0\t0.09\n")
             for run in runs:
                 stem = f"sub-{sub:03d}_ses-{ses}_task-{task}_run-{run}"
                 (base / "func" / f"{stem}_bold.nii.gz").write_bytes(bold)
