@@ -110,8 +110,8 @@ def _write_events(events, path, rng):
 
 # subject -> session -> task -> number of runs
 LAYOUT = {
-    "01": {"1": {"motor": 2, "visual": 2}, "2": {"motor": 2}},
-    "02": {"1": {"visual": 1}},  # a single run
+    "01": {"1": {"motor": 2}, "2": {"motor": 2}},
+    "02": {"1": {"visual": 1}},  # another task with other conditions, a single run
     "03": {"1": {"motor": 2}},  # in participants.tsv, left out by the config's subjects
 }
 

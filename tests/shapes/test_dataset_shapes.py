@@ -93,10 +93,10 @@ def test_plan_of_tasks_sessions_and_single_runs(simulated, caplog):
     with caplog.at_level("WARNING", logger="neuroopt"):
         plan = make_plan(_load_config(bids_root=str(root), subjects=["01", "02"], **FMRI_ONLY))
     groups = sorted(plan.fmri_groups())
-    assert groups == ["sub-01_ses-1_task-motor", "sub-01_ses-1_task-visual", "sub-01_ses-2_task-motor", "sub-02_ses-1_task-visual"]
+    assert groups == ["sub-01_ses-1_task-motor", "sub-01_ses-2_task-motor", "sub-02_ses-1_task-visual"]
     assert sorted(plan.units()) == ["sub-01_ses-1", "sub-01_ses-2", "sub-02_ses-1"]  # sub-03: not selected
     assert plan.contrasts("sub-01_ses-1_task-motor", "func") == {"leftVsRight": ("left", "right")}
-    assert plan.contrasts("sub-01_ses-1_task-visual", "func") == {"allConditions": ("chair", "face", "house")}
+    assert plan.contrasts("sub-02_ses-1_task-visual", "func") == {"allConditions": ("chair", "face", "house")}
     skipped = {(p.stage, p.group): p.reason for p in plan.planned_out()}
     assert set(skipped) == {("decoding", "sub-02_ses-1_task-visual"), ("rsa", "sub-02_ses-1_task-visual")}
     assert skipped[("decoding", "sub-02_ses-1_task-visual")].startswith("1 run; cross-validation needs runs")
@@ -107,11 +107,12 @@ def test_plan_of_tasks_sessions_and_single_runs(simulated, caplog):
     # the group model comparison of task motor: two sessions of sub-01 (2 conditions, one pair)
     assert plan.group_members("motor", "func", "rsa") == ["sub-01_ses-1_task-motor", "sub-01_ses-2_task-motor"]
     assert plan.group_rsa_output("motor", "func") in targets
-    assert plan.group_rsa_output("visual", "func") not in targets  # one subject with RSA
-    # the single-run alternative: the halves of the run act as runs
+    assert plan.group_rsa_output("visual", "func") not in targets  # no subject with RSA
+    # the single-run alternative: the halves of the run act as runs, and are checked as such
     halves = make_plan(_load_config(bids_root=str(root), subjects=["02"], fmri={"single_run": "split_half", "single_run_gap": 10.0},
                                     **FMRI_ONLY))
-    assert [p.reason for p in halves.planned_out() if p.stage == "rsa"] == []
+    reasons = [p.reason for p in halves.planned_out()]
+    assert all("half" in r and "1 run" not in r for r in reasons), reasons
 
 
 @pytest.mark.slow
@@ -133,8 +134,9 @@ def test_plan_eeg_without_positions_has_no_sparse_stage(tiny_demo, tmp_path):
 
 
 # ------------------------------------------------------------------------------ end to end
-def _run(workdir, config):
-    result = snakemake(workdir, configfile=_config(workdir / "config.yaml", **config))
+def _run(workdir, config, targets=()):
+    # "--" ends --configfile's list of files: what follows are targets
+    result = snakemake(workdir, *(["--", *targets] if targets else []), configfile=_config(workdir / "config.yaml", **config))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
 
@@ -201,7 +203,6 @@ def test_tasks_sessions_single_run_and_raw_bold(simulated, tmp_path):
     for group in ("sub-01/ses-1/func/sub-01_ses-1_task-motor", "sub-01/ses-2/func/sub-01_ses-2_task-motor"):
         assert (deriv / f"{group}_desc-leftVsRight_decoding.npz").is_file()
         assert (deriv / f"{group}_desc-crossnobis_rdm.npz").is_file()
-    assert (deriv / "sub-01/ses-1/func/sub-01_ses-1_task-visual_desc-allConditions_decoding.npz").is_file()
     assert not list((deriv / "sub-02").rglob("*_decoding.npz"))  # single run: planned out
     assert (deriv / "sub-02/ses-1/func/sub-02_ses-1_task-visual_desc-r1glm_summary.json").is_file()
     # the group comparison with two conditions (one pair) runs
@@ -218,12 +219,16 @@ def test_tasks_sessions_single_run_and_raw_bold(simulated, tmp_path):
 def test_fmriprep_input_applies_confounds(simulated, tmp_path):
     root, prep = simulated
     deriv = tmp_path / "deriv"
-    _run(tmp_path, {"bids_root": str(root), "deriv_root": str(deriv), "subjects": ["01"], "sessions": ["1"], "tasks": ["motor"],
-                    **FMRI_ONLY, "fmri": {"input": "fmriprep", "fmriprep_root": str(prep)}, "report": {"enabled": False},
-                    "rsa": {"enabled": False}})
-    sidecar = json.loads((deriv / "sub-01/ses-1/func/sub-01_ses-1_task-motor_run-01_desc-clean_bold.json").read_text())
-    assert "trans_x" in sidecar["Confounds"] and "ConfoundsNotApplied" not in sidecar
-    assert (deriv / "sub-01/ses-1/func/sub-01_ses-1_task-motor_desc-leftVsRight_decoding.npz").is_file()
+    sidecar = deriv / "sub-01/ses-1/func/sub-01_ses-1_task-motor_run-01_desc-clean_bold.json"
+    # the fMRIPrep-specific jobs only (mask from fMRIPrep's masks, one run cleaned with its confounds);
+    # the stages after them are the same as with raw input
+    result = _run(tmp_path, {"bids_root": str(root), "deriv_root": str(deriv), "subjects": ["01"], "sessions": ["1"],
+                             "tasks": ["motor"], **FMRI_ONLY, "fmri": {"input": "fmriprep", "fmriprep_root": str(prep)}},
+                  targets=[str(sidecar)])
+    sidecar = json.loads(sidecar.read_text())
+    assert "trans_x" in sidecar["Confounds"] and "white_matter" in sidecar["Confounds"] and "ConfoundsNotApplied" not in sidecar
+    assert "space-MNI152NLin2009cAsym_desc-preproc_bold" in sidecar["Sources"][0]
+    assert "not applied" not in result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -238,3 +243,22 @@ def test_eeg_without_eog_and_positions_runs(tiny_demo, tmp_path):
     assert not list(deriv.rglob("*_sources.h5")) and not list(deriv.rglob("*_decoding.npz"))
     index = (deriv / "reports" / "index.html").read_text()
     assert "Stages planned out" in index and "without electrode positions" in index
+
+
+def test_single_run_trials_split_in_halves_by_the_jobs():
+    """What the fMRI decoding / RSA jobs use as runs: the run, or its halves with fmri.single_run: split_half."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from neuroopt.pipeline.stages import _trial_runs
+
+    trials = pd.DataFrame({"run": 1, "onset": np.arange(0.0, 300.0, 20.0), "trial_type": ["a", "b", "c"] * 5})
+    params = SimpleNamespace(single_run={"single_run": "split_half", "single_run_gap": 40.0})
+    runs = _trial_runs(trials, params)
+    np.testing.assert_array_equal(runs, split_half_runs(trials["onset"], 40.0))
+    assert set(runs) == {0, 1, 2}
+    skip = SimpleNamespace(single_run={"single_run": "skip", "single_run_gap": 40.0})
+    np.testing.assert_array_equal(_trial_runs(trials, skip), 1)
+    two_runs = trials.assign(run=[1] * 7 + [2] * 8)
+    np.testing.assert_array_equal(_trial_runs(two_runs, params), two_runs["run"])  # several runs: unchanged
