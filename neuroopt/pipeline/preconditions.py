@@ -63,10 +63,10 @@ def partitions(recs, conditions, single_run="skip", gap=30.0):
     unit : str
         ``"run"`` or ``"half"``.
     """
-    from ..decoding.cv import split_half_runs
-
     conditions = set(conditions)
     if len(recs) == 1 and single_run == "split_half":
+        from ..decoding.cv import split_half_runs  # only here: planning does not import scikit-learn otherwise
+
         types, onsets = events_trials(recs[0].events)
         keep = np.array([t in conditions for t in types], dtype=bool)
         if not keep.any():
