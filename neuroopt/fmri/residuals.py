@@ -71,10 +71,12 @@ def r1glm_residuals(estimator, runs, events, confounds=None):
 
 
 def save_residuals(residuals, dof, masker, path):
-    """Write residuals as a 4D float32 NIfTI (one volume per scan, zeros outside the mask) + sidecar.
+    """Write residuals as a 4D NIfTI (one volume per scan, zeros outside the mask) + sidecar.
 
-    The file is as small as the in-mask data: float32, and gzip removes the zeros outside the
-    mask. The JSON sidecar beside it (same name, ``.json``) holds ``DegreesOfFreedom``.
+    The file is kept small: values are stored as int16 with the NIfTI scale factor (nibabel picks
+    it from the range: a quantisation step of about 1e-4 standard deviations, far below what a
+    covariance estimate resolves), and gzip removes the zeros outside the mask. The JSON sidecar
+    beside it (same name, ``.json``) holds ``DegreesOfFreedom``.
 
     Parameters
     ----------
@@ -99,6 +101,7 @@ def save_residuals(residuals, dof, masker, path):
 
     img = masker.inverse_transform(np.asarray(residuals, dtype=np.float32))
     img = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+    img.set_data_dtype(np.int16)  # scaled on save (scl_slope / scl_inter)
     path = Path(path)
     with atomic_path(path) as tmp:
         nib.save(img, tmp)

@@ -65,9 +65,11 @@ def test_crossnobis_with_glm_residuals_one_trial_per_cell(block_design, tmp_path
 
     shape = (4, 3, 2)
     mask = nib.Nifti1Image(np.ones(shape, dtype=np.uint8), np.eye(4))
-    masker = NiftiMasker(mask_img=mask).fit()
+    masker = NiftiMasker(mask_img=mask, standardize=None).fit()
     path, sidecar = save_residuals(residuals, dof, masker, tmp_path / "sub-01_desc-residuals_bold.nii.gz")
-    assert nib.load(path).shape == shape + (N_RUNS * N_SCANS,) and nib.load(path).get_data_dtype() == np.float32
+    assert nib.load(path).shape == shape + (N_RUNS * N_SCANS,) and nib.load(path).get_data_dtype() == np.int16
+    saved = masker.transform(nib.load(path))
+    assert np.abs(saved - residuals).max() < 1e-3 * residuals.std()  # int16 with scale factor
     stack = roi_rdms(masker.inverse_transform(est.betas_), mask, trials_cond, trials_run,
                      noise="shrinkage_diag", residuals=nib.load(path), dof=dof, roi_names=["all"])
     np.testing.assert_allclose(stack.dissimilarities[0], ours, rtol=1e-4)
