@@ -7,10 +7,8 @@ left out, raw and fMRIPrep input; and EEG without EOG channels nor electrode pos
 """
 
 import json
-import re
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
