@@ -238,5 +238,7 @@ def roi_rdms(betas_img, roi_imgs, conditions, runs, *, noise="shrinkage_diag", r
         for roi in roi_imgs
     ]
     noise_name = "none" if noise is None else (noise if isinstance(noise, str) else "precision")
+    if residuals is not None:
+        noise_name += " from GLM residuals"
     return RDMStack(np.array(dist), condition_order(conditions), np.array(names), "roi",
                     "crossnobis", noise_name)

@@ -73,5 +73,6 @@ def test_crossnobis_with_glm_residuals_one_trial_per_cell(block_design, tmp_path
     stack = roi_rdms(masker.inverse_transform(est.betas_), mask, trials_cond, trials_run,
                      noise="shrinkage_diag", residuals=nib.load(path), dof=dof, roi_names=["all"])
     np.testing.assert_allclose(stack.dissimilarities[0], ours, rtol=1e-4)
+    assert stack.noise == "shrinkage_diag from GLM residuals"  # shown in the report
     with pytest.raises(ValueError, match="only used to estimate the noise"):
         roi_rdms(masker.inverse_transform(est.betas_), mask, trials_cond, trials_run, noise=None, residuals=nib.load(path))
