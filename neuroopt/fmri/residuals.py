@@ -83,6 +83,7 @@ def save_residuals(residuals, dof, masker, path):
     residuals : ndarray, shape (n_scans_total, n_voxels)
         From :func:`r1glm_residuals` (voxels in ``masker`` order).
     dof : int
+        Their degrees of freedom (from :func:`r1glm_residuals`), written to the sidecar.
     masker : nilearn.maskers.NiftiMasker
         The fitted masker of the voxels.
     path : path-like

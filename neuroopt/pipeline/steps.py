@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.derivatives import write_dataset_description
-from ..utils import atomic_path, atomic_write_text, log_result
+from ..utils import atomic_path, atomic_write_text, log_result, logger
 
 
 def read_derivative(reader, path, **kwargs):

@@ -170,7 +170,6 @@ def _write_fmriprep_run(folder, stem, img, rng):
 
 def eeg_without_positions_bids(demo_root, root):
     """One run of the demo's EEG, without its EOG channels and electrode positions, via mne-bids."""
-    import mne
     import mne_bids
 
     demo_root, root = Path(demo_root), Path(root)

@@ -13,8 +13,8 @@ from collections import Counter
 import numpy as np
 import pytest
 import yaml
-
 from bids_shapes import eeg_without_positions_bids, haxby_bids, pyhrf_localizer_bids, simulated_fmri_bids
+
 from conftest import REPO_ROOT, shared_dataset
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "foundation"))
