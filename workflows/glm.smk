@@ -82,12 +82,12 @@ rule group_hrf:
 
 rule group_fmri_decoding:
     input:
-        results=lambda w: [PLAN.decoding_output(g, "func", w.contrast) for g in PLAN.group_sets("func")[w.task]],
+        results=lambda w: [PLAN.decoding_output(g, "func", w.contrast) for g in PLAN.group_members(w.task, "func", "decoding", w.contrast)],
     output:
         result=str(DERIV / "group/func/task-{task}_desc-{contrast}_decoding.npz"),
     params:
         **rule_params(config, "group_fmri_decoding"),
-        subjects=lambda w: PLAN.group_sets("func")[w.task],
+        subjects=lambda w: PLAN.group_members(w.task, "func", "decoding", w.contrast),
     log:
         str(LOGS / "group_fmri_decoding/task-{task}_{contrast}.log"),
     threads: 1

@@ -469,7 +469,8 @@ class Plan:
         for family in ("meeg", "func"):
             for task, groups in self.group_sets(family).items():
                 # fMRI group decoding (scores, not curves) is on the page through group_glm_results
-                contrasts = {c for g in groups for c in self.decoding_contrasts(g, family)} if self.decoding_enabled(family) and family == "meeg" else ()
+                meeg_decoding = self.decoding_enabled(family) and family == "meeg"
+                contrasts = {c for g in groups for c in self.decoding_contrasts(g, family)} if meeg_decoding else ()
                 for contrast in sorted(contrasts):
                     path = self.group_decoding_output(task, family, contrast)
                     if path in targets:
