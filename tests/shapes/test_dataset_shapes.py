@@ -127,6 +127,7 @@ def test_plan_eeg_without_positions_has_no_sparse_stage(tiny_demo, tmp_path):
     assert set(skipped) == {"sparse", "decoding", "rsa"}
     assert "without electrode positions" in skipped["sparse"] and "-fwd.fif" in skipped["sparse"]
     assert not any("sources" in t or "fwd" in t for t in plan.targets())
+    (tmp_path / "01-fwd.fif").write_bytes(b"")  # planning checks that it exists; no job reads it here
     with_fwd = make_plan(_load_config(bids_root=str(root), fmri={"enabled": False}, sparse={"forward": str(tmp_path / "{subject}-fwd.fif")}))
     assert "sparse" not in {p.stage for p in with_fwd.planned_out()}
 
