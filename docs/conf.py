@@ -35,6 +35,7 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
+    "sphinx-mathjax-offline",  # MathJax shipped with the site: the equations render offline
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

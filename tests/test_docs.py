@@ -26,6 +26,8 @@ def test_docs_build_without_warnings(tmp_path):
                  "generated/api_reference.html", "generated/api/neuroopt.sparse.MultiTaskLasso.html",
                  "stages/sparse.html", "user_guide/running.html", "benchmarks.html"):
         assert (html / page).is_file(), f"{page} was not built"
+    # MathJax ships with the site, so the stage pages' equations render without network
+    assert (html / "_static/mathjax/tex-chtml.js").is_file(), "MathJax was not copied into the site"
     config_page = (html / "generated/configuration_reference.html").read_text()
     # every top-level section of the schema is documented
     for key in ("meeg.epochs.tmax", "r1glm.noise_model", "sparse.alpha", "rsa.n_bootstrap"):
