@@ -35,8 +35,14 @@ def _all_paths(schema, prefix=""):
 
 
 def _hint(key, prefix, known, root):
-    """``did you mean ...?`` from the keys beside ``key``, else from any key of the schema."""
-    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    """``did you mean ...?`` from the keys beside ``key``, else from any key of the schema.
+
+    Beside ``key``, a key that starts with it (or that it starts with) comes first: a shortened
+    name (``zscore`` for ``zscore_threshold``) is a closer guess than a similar word elsewhere.
+    """
+    name = str(key)
+    close = [k for k in known if k.startswith(name) or name.startswith(k)]
+    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if close:
         return f"did you mean {prefix}{close[0]}?"
     paths = _all_paths(root)

@@ -197,7 +197,8 @@ PLANNING_CASES = {
     "bold is 3D": (
         lambda s: _bold_with(s, FUNC1 + "_bold.nii.gz", drop_dim=True), {}, lambda s: [f"{s.path(FUNC1 + '_bold.nii.gz')} is not a 4D image"]),
     "unknown nested config key": (
-        lambda s: None, {"meeg": {"bad_channels": {"zscore": 4}}}, lambda s: ["'zscore' was unexpected", "bad_channels"]),
+        lambda s: None, {"meeg": {"bad_channels": {"zscore": 4}}}, lambda s: [
+            "meeg.bad_channels.zscore: unknown key", "did you mean meeg.bad_channels.zscore_threshold?"]),
     "config value of the wrong type": (
         lambda s: None, {"fmri": {"high_pass": "0.01"}}, lambda s: ["'0.01' is not of type", "high_pass"]),
     "subject filter matching nothing": (
