@@ -180,3 +180,64 @@ def test_maxwell_filter_megin_only(meg_dataset):
     eeg = mne.io.RawArray(np.zeros((3, 100)), mne.create_info(3, 100.0, "eeg"), verbose=False)
     with pytest.raises(ValueError, match="eeg.fif: meeg.maxwell is enabled but this recording has no MEG channel"):
         maxwell_filter_raw(eeg, source="eeg.fif")
+
+
+def test_maxwell_uses_the_bids_fine_calibration_file(meg_dataset, tmp_path):
+    """A fine-calibration file stored in the BIDS dataset (``write_meg_calibration``) is found for the
+    recording and applied. Cross-talk files are FIF products of MEGIN's software that cannot be made
+    here; ``bids_maxwell_files`` returns None for them, and the filter runs without."""
+    import mne_bids
+
+    from neuroopt.meeg.preprocessing import bids_maxwell_files, maxwell_filter_raw
+
+    root = tmp_path / "ds"
+    shutil.copytree(meg_dataset["root"], root)
+    raw_path = sorted(root.rglob("*_meg.fif"))[0]
+    assert bids_maxwell_files(raw_path) == (None, None)
+
+    raw = mne.io.read_raw_fif(raw_path, preload=True, verbose=False).crop(0.0, 10.0)
+    meg = mne.pick_types(raw.info, meg=True, exclude=[])
+    calibration = {
+        "ch_names": [raw.ch_names[i].replace(" ", "") for i in meg],  # the file's names have no space
+        "locs": np.array([raw.info["chs"][i]["loc"][:12] for i in meg]),
+        # magnetometers: one calibration factor; gradiometers: one imbalance term
+        "imb_cals": [np.array([1.01]) if raw.info["chs"][i]["coil_type"] == 3024 else np.array([0.0]) for i in meg],
+    }
+    cal_file = tmp_path / "sss_cal.dat"
+    mne.preprocessing.write_fine_calibration(cal_file, calibration)
+    subject = mne_bids.get_entities_from_fname(raw_path)["subject"]
+    mne_bids.write_meg_calibration(cal_file, mne_bids.BIDSPath(subject=subject, root=root), verbose=False)
+
+    found, cross_talk = bids_maxwell_files(raw_path)
+    assert found is not None and found.name == f"sub-{subject}_acq-calibration_meg.dat" and cross_talk is None
+    sss, details = maxwell_filter_raw(raw, calibration=found)
+    assert details["calibration"] == str(found)
+    assert sss.info["proc_history"][0]["max_info"]["sss_cal"]  # MNE records the fine calibration it applied
+    plain, _ = maxwell_filter_raw(raw)
+    assert not plain.info["proc_history"][0]["max_info"]["sss_cal"]
+    calibrated, uncalibrated = sss.get_data(picks="mag"), plain.get_data(picks="mag")
+    assert np.linalg.norm(calibrated - uncalibrated) > 1e-3 * np.linalg.norm(uncalibrated)
+
+
+def test_find_bem_from_watershed_surfaces(tmp_path):
+    """FreeSurfer's watershed output (``bem/watershed/<subject>_inner_skull_surface``, linked as
+    ``bem/inner_skull.surf`` by ``mne watershed_bem``) gives a 1-layer BEM; without the link, the error
+    names the missing file and the command that makes it."""
+    from mne.surface import _get_ico_surface
+
+    from neuroopt.meeg.forward import find_bem
+
+    bem_dir = tmp_path / "sample" / "bem"
+    (bem_dir / "watershed").mkdir(parents=True)
+    # watershed surfaces are ico-5 meshes in mm (surface RAS): an 80 mm sphere of that topology
+    ico = _get_ico_surface(5)
+    surface = bem_dir / "watershed" / "sample_inner_skull_surface"
+    mne.write_surface(surface, 80.0 * ico["rr"], ico["tris"], overwrite=True)
+    with pytest.raises(FileNotFoundError, match=r"inner_skull.surf is missing .*mne watershed_bem -s sample"):
+        find_bem("sample", tmp_path)
+    (bem_dir / "inner_skull.surf").symlink_to(surface)
+    bem, source = find_bem("sample", tmp_path)
+    assert source.endswith("(watershed)")
+    assert len(bem["surfs"]) == 1 and bem["surfs"][0]["np"] == 2562  # downsampled to ico 4 by make_bem_model
+    with pytest.raises(FileNotFoundError, match="No BEM with 3 layer"):
+        find_bem("sample", tmp_path, n_layers=3)
