@@ -107,10 +107,12 @@ def plot_sources_on_anatomy(stc, src, *, truth=None, title=None):
     from matplotlib.colors import LinearSegmentedColormap
     from nilearn import plotting
 
-    img = source_volume(stc, src)
     # orange (weak) to dark red (strong): every active source stays visible on the white brain
     cmap = LinearSegmentedColormap.from_list("sources", ["#fdae61", "#d7191c", "#67001f"])
     fig = plt.figure(figsize=(12, 3.8))
+    if not _is_volume(src):
+        return _plot_point_sources(fig, stc, src, cmap, truth=truth, title=title)
+    img = source_volume(stc, src)
     vmax = float(np.max(img.get_fdata())) if len(stc.data) else 1.0
     display = plotting.plot_glass_brain(img if len(stc.data) else None, display_mode="lyrz",
                                         figure=fig, colorbar=bool(len(stc.data)),
@@ -119,6 +121,49 @@ def plot_sources_on_anatomy(stc, src, *, truth=None, title=None):
     if not len(stc.data):
         fig.text(0.5, 0.5, "no active source", ha="center", va="center", fontsize=16,
                  color="tab:red")
+    if truth is not None and len(truth):
+        display.add_markers(truth[["x", "y", "z"]].to_numpy(dtype=float) * 1e3,
+                            marker_color="tab:blue", marker_size=60, marker="x")
+    return fig
+
+
+def _is_volume(src):
+    grid_src = src["src"] if isinstance(src, mne.Forward) else src
+    return all(s["type"] == "vol" for s in grid_src)
+
+
+def _display_positions_mm(stc, src):
+    """Source positions (mm) for the glass brain: MRI coordinates when a forward gives the
+    head<->MRI transform of a head-frame source space (cortical surfaces), else the frame of ``src``."""
+    head = mne.io.constants.FIFF.FIFFV_COORD_HEAD
+    positions = source_positions(stc, src)
+    if isinstance(src, mne.Forward) and src["src"][0]["coord_frame"] == head and src.get("mri_head_t") is not None:
+        to_mri = src["mri_head_t"]
+        if to_mri["from"] != head:
+            to_mri = mne.transforms.invert_transform(to_mri)
+        positions = mne.transforms.apply_trans(to_mri, positions)
+    return positions * 1e3
+
+
+def _plot_point_sources(fig, stc, src, cmap, *, truth=None, title=None):
+    """Glass brain with one marker per active source, for source spaces without a voxel grid
+    (cortical surfaces, discrete positions): area and colour grow with the peak amplitude."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from nilearn import plotting
+
+    # the brain leaves the right edge to the colour bar
+    display = plotting.plot_glass_brain(None, display_mode="lyrz", figure=fig, axes=(0.0, 0.0, 0.93, 1.0),
+                                        title=title)
+    if len(stc.data):
+        peak = source_amplitudes(stc).max(axis=1) * 1e9
+        norm = Normalize(vmin=0.0, vmax=float(peak.max()) or 1.0)
+        order = np.argsort(peak)  # strongest drawn last, on top
+        display.add_markers(_display_positions_mm(stc, src)[order], marker_color=cmap(norm(peak[order])),
+                            marker_size=20 + 120 * norm(peak[order]), edgecolor="k", linewidths=0.5)
+        fig.colorbar(ScalarMappable(norm, cmap), cax=fig.add_axes([0.935, 0.12, 0.012, 0.72]), label="peak (nA·m)")
+    else:
+        fig.text(0.5, 0.5, "no active source", ha="center", va="center", fontsize=16, color="tab:red")
     if truth is not None and len(truth):
         display.add_markers(truth[["x", "y", "z"]].to_numpy(dtype=float) * 1e3,
                             marker_color="tab:blue", marker_size=60, marker="x")
@@ -167,6 +212,9 @@ def sparse_inverse_fit(solution):
 
 def _frame_name(src):
     grid_src = src["src"] if isinstance(src, mne.Forward) else src
+    if not _is_volume(src):
+        if isinstance(src, mne.Forward) and src.get("mri_head_t") is not None:
+            return "MRI (FreeSurfer surface RAS)"  # _display_positions_mm goes through mri_head_t
     if grid_src[0].get("vox_mri_t") is not None:
         return "MRI (scanner RAS)"  # source_volume goes through as_volume
     frame = grid_src[0]["coord_frame"]
