@@ -22,9 +22,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mne  # noqa: E402
 import numpy as np  # noqa: E402
 
+from neuroopt.datasets import sample_meg_gain  # noqa: E402
 from neuroopt.sparse import SGCL, CLaR, MultiTaskLasso, warmup  # noqa: E402
 from neuroopt.utils import pin_blas_threads  # noqa: E402
 
@@ -40,20 +40,10 @@ out_dir.mkdir(parents=True, exist_ok=True)
 print(f"numba kernel ready in {warmup():.2f} s")
 
 # %% Whitened fixed-orientation gain of a 15 mm volume grid (MEG), unit-norm columns
-info = mne.io.read_info(data / "test-ave.fif.gz", verbose=False)
-info = mne.pick_info(info, mne.pick_types(info, meg=True, exclude="bads"))
-noise_cov = mne.read_cov(data / "test-cov.fif", verbose=False)
-bem = mne.read_bem_solution(data / "bem" / "sample-1280-bem-sol.fif", verbose=False)
-src = mne.setup_volume_source_space(None, pos=15.0, bem=bem, verbose=False)
-fwd = mne.make_forward_solution(info, data / "sample_audvis_trunc-trans.fif", src, bem,
-                                meg=True, eeg=False, verbose=False)
-whitener, _ = mne.cov.compute_whitener(noise_cov, info, pca=True, verbose=False)
-free = whitener @ fwd["sol"]["data"]
-# one orientation per source (the one of largest gain), unit-norm columns (full depth weighting)
-gain = np.stack([np.linalg.svd(free[:, 3 * k:3 * k + 3], full_matrices=False)[0][:, 0]
-                 for k in range(free.shape[1] // 3)], axis=1)
-channel_types = np.array(info.get_channel_types())
-sensor_types = channel_types[np.abs(whitener).argmax(axis=1)]  # dominant channel of each row
+# one orientation per source (the one of largest gain), unit-norm columns (full depth weighting);
+# sensor_types: the channel type of each whitened row (the PCA whitener mixes channels)
+sample = sample_meg_gain(data, pos=15.0, orientation="fixed")
+gain, sensor_types = sample["gain"], sample["sensor_types"]
 n_sensors, n_sources = gain.shape
 print(f"gain: {n_sensors} whitened sensors x {n_sources} sources")
 

@@ -21,9 +21,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mne  # noqa: E402
 import numpy as np  # noqa: E402
 
+from neuroopt.datasets import sample_meg_gain  # noqa: E402
 from neuroopt.sparse import SGCL, MultiTaskLasso, lasso_path, warmup  # noqa: E402
 from neuroopt.sparse.penalties import group_norms  # noqa: E402
 from neuroopt.utils import pin_blas_threads  # noqa: E402
@@ -38,22 +38,10 @@ data = root / "meg_sample"
 print(f"numba kernel ready in {warmup():.2f} s")
 
 # %% Whitened forward model: volume grid, MEG only, noise covariance whitener
-evoked = mne.read_evokeds(data / "test-ave.fif.gz", condition="Left visual", verbose=False)
-evoked.pick("meg", exclude="bads")
-noise_cov = mne.read_cov(data / "test-cov.fif", verbose=False)
-bem = mne.read_bem_solution(data / "bem" / "sample-1280-bem-sol.fif", verbose=False)
-src = mne.setup_volume_source_space(None, pos=15.0, bem=bem, verbose=False)
-fwd = mne.make_forward_solution(evoked.info, data / "sample_audvis_trunc-trans.fif", src, bem,
-                                meg=True, eeg=False, verbose=False)
-picks = [evoked.info["ch_names"].index(name) for name in fwd["sol"]["row_names"]]
-whitener, _ = mne.cov.compute_whitener(noise_cov, evoked.info, picks=picks, pca=True,
-                                       verbose=False)
-gain = whitener @ fwd["sol"]["data"]  # (n_sensors, 3 * n_sources), free orientation
-# full depth weighting: unit-norm source blocks, else the L21 penalty favours superficial sources
-gain /= np.repeat(np.linalg.norm(gain.reshape(gain.shape[0], -1, 3), axis=(0, 2)), 3)
-src_pos = fwd["source_rr"]
-# sensor type of each whitened row (the PCA whitener mixes channels: take the dominant one)
-sensor_types = np.array(evoked.get_channel_types(picks=picks))[np.abs(whitener).argmax(axis=1)]
+# free orientation, each source's 3 columns of unit norm (full depth weighting: else the L21
+# penalty favours superficial sources); sensor_types: channel type of each whitened row
+sample = sample_meg_gain(data, pos=15.0, orientation="free")
+gain, sensor_types, src_pos = sample["gain"], sample["sensor_types"], sample["source_rr"]
 print(f"gain {gain.shape}, {src_pos.shape[0]} sources")
 
 # %% Simulate three dipoles with distinct time courses, unit whitened noise

@@ -1,4 +1,4 @@
-"""Built-in datasets: the simulated demo BIDS dataset with ground truth."""
+"""Built-in datasets: the simulated demo BIDS dataset with ground truth, and the sample MEG gain."""
 
 from .demo import (
     DEMO_EEG_CONDITIONS,
@@ -7,6 +7,7 @@ from .demo import (
     load_demo_truth,
     make_demo_dataset,
 )
+from .sample import sample_meg_gain
 
 __all__ = [
     "DEMO_EEG_CONDITIONS",
@@ -14,4 +15,5 @@ __all__ = [
     "DEMO_TASK",
     "load_demo_truth",
     "make_demo_dataset",
+    "sample_meg_gain",
 ]
