@@ -14,7 +14,7 @@ import yaml
 # the public sub-packages, in the order of the data flow, with one line on each
 PUBLIC_PACKAGES = {
     "neuroopt.io": "BIDS layout, events and sidecars; derivative paths.",
-    "neuroopt.datasets": "The built-in demo dataset and its ground truth.",
+    "neuroopt.datasets": "The built-in demo dataset and its ground truth; the sample MEG gain for simulations.",
     "neuroopt.meeg": "M/EEG forward models and the sparse inverse (Evoked + Forward + Covariance -> sources).",
     "neuroopt.sparse": "Sparse multitask estimators on arrays (MxNE, square-root Lasso, SGCL, CLaR).",
     "neuroopt.fmri": "fMRI preprocessing and the rank-1 GLM (R1-GLM, R1-GLMS).",
