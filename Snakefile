@@ -1,6 +1,7 @@
 # neuroopt workflow: BIDS raw data -> preprocessing -> stage results -> HTML reports.
 # Run from any folder:  snakemake --cores 2 [--configfile my.yaml]   (or: neuroopt run)
-# The rules only wire files to functions of the neuroopt package (neuroopt/pipeline/steps.py).
+# The rules only wire files to functions of the neuroopt package: the rules of workflows/<name>.smk
+# to neuroopt/pipeline/steps/<name>.py.
 
 from pathlib import Path
 

@@ -6,13 +6,14 @@ from .plan import Plan, make_plan
 
 
 def get_step(rule):
-    """The step function of a workflow rule: preprocessing steps, then the analysis stages'."""
-    from . import glm_steps, stages, steps
+    """The step function of a workflow rule (``neuroopt.pipeline.steps.STEPS``)."""
+    from .steps import STEPS
 
-    for module in (steps, stages, glm_steps):
-        if hasattr(module, rule):
-            return getattr(module, rule)
-    raise KeyError(f"No step function for rule {rule!r} in neuroopt.pipeline.steps or .stages.")
+    try:
+        return STEPS[rule]
+    except KeyError:
+        raise KeyError(f"No step function for rule {rule!r}: add it to neuroopt.pipeline.steps.STEPS "
+                       "(its function goes in neuroopt/pipeline/steps/<workflow>.py).") from None
 
 
 __all__ = ["Plan", "get_step", "make_plan"]

@@ -814,7 +814,7 @@ def make_plan(config, workdir="."):
         _check_meeg_anatomy(layout, config, bids_root)
     plan = Plan(config=config, bids_root=bids_root, deriv_root=deriv_root, layout=layout, is_demo=is_demo, invalid=invalid + layout.excluded)
     if config["fmri"]["enabled"] and plan.fmri_groups():
-        from .steps import RAW_BOLD_CONFOUNDS, raw_bold_ignored_confounds
+        from .steps.fmri import RAW_BOLD_CONFOUNDS, raw_bold_ignored_confounds
 
         ignored = raw_bold_ignored_confounds(config["fmri"])
         if ignored:

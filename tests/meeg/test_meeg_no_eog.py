@@ -43,7 +43,7 @@ def eeg_no_eog_bids(tmp_path_factory):
 
 
 def test_preprocess_without_eog_writes_every_declared_output(eeg_no_eog_bids, tmp_path):
-    from neuroopt.pipeline.steps import meeg_preprocess
+    from neuroopt.pipeline.steps.meeg import meeg_preprocess
 
     assert eeg_no_eog_bids.exists()
     cfg = {

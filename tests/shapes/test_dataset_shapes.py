@@ -250,7 +250,7 @@ def test_single_run_trials_split_in_halves_by_the_jobs():
 
     import pandas as pd
 
-    from neuroopt.pipeline.stages import _trial_runs
+    from neuroopt.pipeline.steps.decoding_rsa import _trial_runs
 
     trials = pd.DataFrame({"run": 1, "onset": np.arange(0.0, 300.0, 20.0), "trial_type": ["a", "b", "c"] * 5})
     params = SimpleNamespace(single_run={"single_run": "split_half", "single_run_gap": 40.0})

@@ -1,15 +1,11 @@
-"""Step functions of the fMRI contrast statistics (subject maps, group maps, group decoding).
-
-Same contract as :mod:`neuroopt.pipeline.steps`: ``step(input, output, params, threads)``,
-outputs written atomically; each step calls the library functions a notebook would call.
-"""
+"""Steps of ``workflows/glm.smk``: fMRI contrast statistics (subject maps, group maps, group decoding)."""
 
 from __future__ import annotations
 
 import json
 
-from ..io.derivatives import write_provenance
-from ..utils import atomic_path, logger
+from ...io.derivatives import write_provenance
+from ...utils import atomic_path, logger
 
 STATS = ("effect", "variance", "t", "z")
 
@@ -23,7 +19,7 @@ def _provenance(input, output, params, seed=None):
 
 
 def _threshold_and_table(z_img, mask_img, cfg, path):
-    from ..stats.thresholding import cluster_table, save_cluster_table, threshold_z_map
+    from ...stats.thresholding import cluster_table, save_cluster_table, threshold_z_map
 
     _, threshold = threshold_z_map(z_img, mask_img, correction=cfg["correction"], alpha=cfg["alpha"],
                                    height=cfg["height"], cluster_extent=cfg["cluster_extent"])
@@ -38,9 +34,9 @@ def fmri_glm_contrast(input, output, params, threads):
     import joblib
     import nibabel as nib
 
-    from ..fmri.contrast_maps import canonical_contrast_images, r1glm_contrast_images, save_contrast_maps
-    from ..fmri.maps import R1GLMImages
-    from ..io.bids import read_events
+    from ...fmri.contrast_maps import canonical_contrast_images, r1glm_contrast_images, save_contrast_maps
+    from ...fmri.maps import R1GLMImages
+    from ...io.bids import read_events
 
     cfg = params.cfg
     name = output.z.split("_desc-")[-1].split("_stat-")[0]
@@ -69,8 +65,8 @@ def fmri_glm_contrast(input, output, params, threads):
 
 def group_glm_contrast(input, output, params, threads):
     """Subjects' effect maps of one contrast -> one-sample group maps (SecondLevelModel) + clusters."""
-    from ..fmri.contrast_maps import save_contrast_maps
-    from ..stats.second_level import one_sample_group_map
+    from ...fmri.contrast_maps import save_contrast_maps
+    from ...stats.second_level import one_sample_group_map
 
     name = output.z.split("_desc-")[-1].split("_stat-")[0]
     maps = one_sample_group_map(list(input.effects), names=list(params.subjects))
@@ -90,7 +86,7 @@ def _active_voxels(z_paths, cluster_paths, subjects):
     import nibabel as nib
     import numpy as np
 
-    from ..stats.thresholding import read_cluster_table
+    from ...stats.thresholding import read_cluster_table
 
     counts = None
     for subject in subjects:
@@ -118,8 +114,8 @@ def group_hrf(input, output, params, threads):
     import nibabel as nib
     import numpy as np
 
-    from ..stats.second_level import median_map
-    from ..utils import atomic_write_text
+    from ...stats.second_level import median_map
+    from ...utils import atomic_write_text
 
     active = _active_voxels(list(input.zmaps), list(input.clusters), list(params.subjects))
     for kind, paths, what in (("hrf_peak", input.peaks, "time to peak"), ("hrf_fwhm", input.fwhms, "FWHM")):
@@ -139,8 +135,8 @@ def group_hrf(input, output, params, threads):
 
 def group_fmri_decoding(input, output, params, threads):
     """Subjects' fMRI trial-decoding scores of one contrast -> sign-flip test against chance."""
-    from ..decoding.trials import TrialDecodingResult
-    from ..stats.second_level import group_trial_decoding
+    from ...decoding.trials import TrialDecodingResult
+    from ...stats.second_level import group_trial_decoding
 
     results = [TrialDecodingResult.load(p) for p in input.results]
     group_trial_decoding(results, subjects=params.subjects, n_permutations=params.cfg["n_permutations"],

@@ -1,0 +1,32 @@
+"""Steps of ``workflows/report.smk``: the subject pages and the group page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...io.derivatives import write_dataset_description
+
+
+def subject_report(input, output, params, threads):
+    """Per-subject HTML report: every stage's section for this subject (or subject/session)."""
+    from ...report import save_report
+    from ...report.subject import build_subject_report
+    from ..rule import collect_warnings
+
+    logs = getattr(params, "logs", None)
+    warnings = collect_warnings(logs, params.unit) if logs else None
+    save_report(build_subject_report(params.unit, params.sections, warnings=warnings), output.html)
+
+
+def group_report(input, output, params, threads):
+    """Group page: subject report links, excluded inputs, group decoding and RSA."""
+    from ...report import save_report
+    from ...report.group import build_group_report
+
+    write_dataset_description(Path(output.description).parent, source_name=params.dataset_name)
+    report = build_group_report(
+        params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa,
+        glm=params.glm,
+        planned_out=getattr(params, "planned_out", ()),
+    )
+    save_report(report, output.html)
