@@ -4,14 +4,12 @@ from pathlib import Path
 
 from neuroopt.pipeline import make_plan
 from neuroopt.pipeline.params import rule_params
-from neuroopt.pipeline.plan import r1glm_suffixes, sparse_suffixes
+from neuroopt.pipeline.outputs import rule_outputs
 
 RUN_START = time.time()  # failures recorded before this belong to earlier runs
 PLAN = make_plan(config)
 DERIV = PLAN.deriv_root
 LOGS = Path("logs")
-R1GLM_SUFFIXES = r1glm_suffixes(config)
-SPARSE_SUFFIXES = sparse_suffixes(config)
 
 wildcard_constraints:
     sdir=r"sub-[a-zA-Z0-9]+(/ses-[a-zA-Z0-9]+)?",
@@ -19,6 +17,11 @@ wildcard_constraints:
     group=r"sub-[a-zA-Z0-9]+[^/]*",
     unit=r"sub-[a-zA-Z0-9]+(_ses-[a-zA-Z0-9]+)?",
     dtype=r"eeg|meg",
+
+
+def deriv_outputs(rule):
+    """The rule's output: block, from the one table of output names (neuroopt/pipeline/outputs.py)."""
+    return {key: str(DERIV / pattern) for key, pattern in rule_outputs(config, rule).items()}
 
 
 def demo_input(wildcards=None):

@@ -16,7 +16,7 @@ rule meeg_decoding:
     input:
         epochs=lambda w: PLAN.meeg_outputs(w.group)["epochs"],
     output:
-        result=str(DERIV / "{sdir}/{dtype}/{group}_desc-{contrast}_decoding.npz"),
+        **deriv_outputs("meeg_decoding"),
     params:
         **rule_params(config, "meeg_decoding"),
         contrast=lambda w: PLAN.contrasts(w.group, "meeg")[w.contrast],
@@ -34,7 +34,7 @@ rule fmri_decoding:
     input:
         unpack(_trial_inputs),
     output:
-        result=str(DERIV / "{sdir}/func/{group}_desc-{contrast}_decoding.npz"),
+        **deriv_outputs("fmri_decoding"),
     params:
         **rule_params(config, "fmri_decoding"),
         single_run={k: config["fmri"][k] for k in ("single_run", "single_run_gap")},
@@ -53,7 +53,7 @@ rule meeg_rsa:
     input:
         epochs=lambda w: PLAN.meeg_outputs(w.group)["epochs"],
     output:
-        rdm=str(DERIV / "{sdir}/{dtype}/{group}_desc-crossnobis_rdm.npz"),
+        **deriv_outputs("meeg_rsa"),
     params:
         **rule_params(config, "meeg_rsa"),
     log:
@@ -76,7 +76,7 @@ rule fmri_rsa:
     input:
         unpack(_fmri_rsa_inputs),
     output:
-        rdm=str(DERIV / "{sdir}/func/{group}_desc-crossnobis_rdm.npz"),
+        **deriv_outputs("fmri_rsa"),
     params:
         **rule_params(config, "fmri_rsa"),
         single_run={k: config["fmri"][k] for k in ("single_run", "single_run_gap")},
@@ -94,7 +94,7 @@ rule group_decoding:
     input:
         results=lambda w: [PLAN.decoding_output(g, "meeg", w.contrast) for g in PLAN.group_members(w.task, "meeg", "decoding", w.contrast)],
     output:
-        result=str(DERIV / "group/meeg/task-{task}_desc-{contrast}_decoding.npz"),
+        **deriv_outputs("group_decoding"),
     params:
         **rule_params(config, "group_decoding"),
         subjects=lambda w: PLAN.group_members(w.task, "meeg", "decoding", w.contrast),
@@ -112,7 +112,7 @@ rule group_rsa:
     input:
         rdms=lambda w: [PLAN.rsa_output(g, w.family) for g in PLAN.group_members(w.task, w.family, "rsa")],
     output:
-        result=str(DERIV / "group/{family}/task-{task}_desc-models_rsa.npz"),
+        **deriv_outputs("group_rsa"),
     params:
         **rule_params(config, "group_rsa"),
     log:

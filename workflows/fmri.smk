@@ -13,8 +13,7 @@ rule fmri_mask:
     input:
         unpack(_fmri_mask_inputs),
     output:
-        mask=str(DERIV / "{sdir}/func/{group}_desc-brain_mask.nii.gz"),
-        summary=str(DERIV / "{sdir}/func/{group}_desc-brain_summary.json"),
+        **deriv_outputs("fmri_mask"),
     params:
         **rule_params(config, "fmri_mask"),
     log:
@@ -40,8 +39,7 @@ rule fmri_clean:
     input:
         unpack(_fmri_clean_inputs),
     output:
-        bold=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.nii.gz"),
-        json=str(DERIV / "{sdir}/func/{rec}_desc-clean_bold.json"),
+        **deriv_outputs("fmri_clean"),
     params:
         **rule_params(config, "fmri_clean"),
         bids_root=str(PLAN.bids_root),

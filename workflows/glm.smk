@@ -1,9 +1,5 @@
 # fMRI contrast statistics: per subject and contrast, effect / variance / t / z maps with each
 # voxel's R1-GLM HRF (+ nilearn's canonical GLM), cluster tables; then group maps per task.
-from neuroopt.pipeline.plan import glm_suffixes, group_glm_suffixes
-
-GLM_SUFFIXES = glm_suffixes(config)
-
 
 def _fmri_glm_inputs(wildcards):
     runs = _fmri_group_runs(wildcards)
@@ -19,7 +15,7 @@ rule fmri_glm_contrast:
     input:
         unpack(_fmri_glm_inputs),
     output:
-        **{k: str(DERIV / ("{sdir}/func/{group}_" + v)) for k, v in GLM_SUFFIXES.items()},
+        **deriv_outputs("fmri_glm_contrast"),
     wildcard_constraints:
         # "<group>_model-canonical" must not read as a group of its own
         group=r"sub-(?:(?!_model-)[^/])+",
@@ -44,7 +40,7 @@ rule group_glm_contrast:
     input:
         effects=lambda w: [PLAN.glm_outputs(g, w.contrast)["effect"] for g in PLAN.group_sets("func")[w.task]],
     output:
-        **{k: str(DERIV / ("group/func/task-{task}_" + v)) for k, v in group_glm_suffixes().items()},
+        **deriv_outputs("group_glm_contrast"),
     params:
         **rule_params(config, "group_glm_contrast"),
         subjects=lambda w: PLAN.group_sets("func")[w.task],
@@ -66,8 +62,7 @@ rule group_hrf:
         zmaps=lambda w: [PLAN.glm_outputs(g, c)["z"] for g in PLAN.group_sets("func")[w.task] for c in PLAN.glm_contrasts(g)],
         clusters=lambda w: [PLAN.glm_outputs(g, c)["clusters"] for g in PLAN.group_sets("func")[w.task] for c in PLAN.glm_contrasts(g)],
     output:
-        hrf_peak=str(DERIV / "group/func/task-{task}_desc-hrfpeak_stat-median_statmap.nii.gz"),
-        hrf_fwhm=str(DERIV / "group/func/task-{task}_desc-hrffwhm_stat-median_statmap.nii.gz"),
+        **deriv_outputs("group_hrf"),
     params:
         subjects=lambda w: PLAN.group_sets("func")[w.task],
     log:
@@ -84,7 +79,7 @@ rule group_fmri_decoding:
     input:
         results=lambda w: [PLAN.decoding_output(g, "func", w.contrast) for g in PLAN.group_members(w.task, "func", "decoding", w.contrast)],
     output:
-        result=str(DERIV / "group/func/task-{task}_desc-{contrast}_decoding.npz"),
+        **deriv_outputs("group_fmri_decoding"),
     params:
         **rule_params(config, "group_fmri_decoding"),
         subjects=lambda w: PLAN.group_members(w.task, "func", "decoding", w.contrast),

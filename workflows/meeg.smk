@@ -16,9 +16,7 @@ rule meeg_preprocess:
     input:
         unpack(_meeg_preprocess_inputs),
     output:
-        raw=str(DERIV / "{sdir}/{dtype}/{rec}_proc-clean_raw.fif"),
-        summary=str(DERIV / "{sdir}/{dtype}/{rec}_desc-preproc_summary.json"),
-        **({"ica": str(DERIV / "{sdir}/{dtype}/{rec}_ica.fif")} if PLAN.uses_ica() else {}),
+        **deriv_outputs("meeg_preprocess"),
     params:
         **rule_params(config, "meeg_preprocess"),
     log:
@@ -39,10 +37,7 @@ rule meeg_epochs:
     input:
         raws=lambda w: [PLAN.meeg_clean_raw(r) for r in _meeg_group_runs(w)],
     output:
-        epochs=str(DERIV / "{sdir}/{dtype}/{group}_epo.fif"),
-        evoked=str(DERIV / "{sdir}/{dtype}/{group}_ave.fif"),
-        cov=str(DERIV / "{sdir}/{dtype}/{group}_cov.fif"),
-        summary=str(DERIV / "{sdir}/{dtype}/{group}_desc-epochs_summary.json"),
+        **deriv_outputs("meeg_epochs"),
     params:
         **rule_params(config, "meeg_epochs"),
         runs=lambda w: [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(w))],

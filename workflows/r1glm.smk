@@ -14,7 +14,7 @@ rule fmri_r1glm:
     input:
         unpack(_fmri_r1glm_inputs),
     output:
-        **{k: str(DERIV / ("{sdir}/func/{group}_" + v)) for k, v in R1GLM_SUFFIXES.items()},
+        **deriv_outputs("fmri_r1glm"),
     params:
         **rule_params(config, "fmri_r1glm"),
         events=lambda w: [str(r.events) for r in _fmri_group_runs(w)],

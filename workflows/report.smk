@@ -6,7 +6,7 @@ rule subject_report:
         lambda w: PLAN.report_inputs(w.unit),
     output:
         html=report(
-            str(DERIV / "reports/{unit}_report.html"),
+            deriv_outputs("subject_report")["html"],
             caption="report/subject.rst",
             category="Subject reports",
         ),
@@ -31,8 +31,8 @@ rule group_report:
         results=[path for _, path in PLAN.group_results()[0] + PLAN.group_results()[1]],
         glm=[v for sec in PLAN.group_glm_results() for k, v in sec.items() if k not in ("kind", "title", "n_subjects")],
     output:
-        html=report(str(DERIV / "reports/index.html"), caption="report/group.rst", category="Group"),
-        description=str(DERIV / "dataset_description.json"),
+        html=report(deriv_outputs("group_report")["html"], caption="report/group.rst", category="Group"),
+        description=deriv_outputs("group_report")["description"],
     params:
         units=list(PLAN.units()),
         excluded=[(str(p), reason) for p, reason in PLAN.invalid],

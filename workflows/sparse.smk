@@ -22,9 +22,7 @@ rule meeg_forward:
     input:
         unpack(_meeg_forward_inputs),
     output:
-        forward=str(DERIV / "{sdir}/{dtype}/{unit}_fwd.fif"),
-        summary=str(DERIV / "{sdir}/{dtype}/{unit}_desc-forward_summary.json"),
-        **({"trans": str(DERIV / "{sdir}/{dtype}/{unit}_trans.fif")} if config["sparse"]["forward"] == "bem" else {}),
+        **deriv_outputs("meeg_forward"),
     params:
         **rule_params(config, "meeg_forward"),
         fs_subject=_meeg_forward_params,
@@ -48,7 +46,7 @@ rule meeg_sparse:
     input:
         unpack(_meeg_sparse_inputs),
     output:
-        **{k: str(DERIV / ("{sdir}/{dtype}/{group}_" + v)) for k, v in SPARSE_SUFFIXES.items()},
+        **deriv_outputs("meeg_sparse"),
     params:
         **rule_params(config, "meeg_sparse"),
         subject=lambda w: _meeg_group_runs(w)[0].subject,

@@ -20,6 +20,7 @@ from ..io.bids import (
     read_repetition_time,
 )
 from ..utils import logger
+from .outputs import OUTPUTS, rule_outputs, uses_ica
 
 DEMO = "demo"
 DEMO_TASK = "demo"
@@ -44,55 +45,6 @@ def demo_layout(root, demo):
                 Recording("func", base / "func" / f"{stem}_bold.nii.gz", tuple(entities.items()), base / "func" / f"{stem}_events.tsv")
             )
     return layout
-
-
-def r1glm_suffixes(config):
-    """Output kind -> file suffix of the rank-1 GLM rule (BIDS-derivative names)."""
-    kinds = {
-        "hrf_peak": "desc-hrf_peak.nii.gz",
-        "hrf_fwhm": "desc-hrf_fwhm.nii.gz",
-        "betas": "desc-conditions_stat-beta_statmap.nii.gz",
-        "r2_gain": "desc-r2gain_statmap.nii.gz",
-        "model": "desc-r1glm_model.joblib",
-        "summary": "desc-r1glm_summary.json",
-    }
-    if config["r1glm"]["trial_betas"]:
-        kinds.update(trial_betas="desc-trials_stat-beta_statmap.nii.gz", trials="desc-trials_events.tsv")
-    if uses_glm_residuals(config):
-        kinds.update(residuals="desc-residuals_bold.nii.gz", residuals_json="desc-residuals_bold.json")
-    return kinds
-
-
-def uses_glm_residuals(config):
-    """fMRI RSA estimates its noise from the R1-GLM residuals (saved by the R1-GLM rule)."""
-    rsa = config["rsa"]
-    return bool(rsa["enabled"] and rsa["noise"] != "none" and rsa.get("fmri_noise", "glm_residuals") == "glm_residuals"
-                and config["r1glm"]["trial_betas"])
-
-
-def sparse_suffixes(config):
-    """Output kind -> file suffix of the sparse source-estimation rule."""
-    kinds = {"summary": "desc-sparse_summary.json"}
-    kinds.update({est: f"desc-{est}_sources.h5" for est in config["sparse"]["estimators"]})
-    return kinds
-
-
-def glm_suffixes(config):
-    """Output kind -> file suffix (with a ``{contrast}`` field) of one subject contrast's maps."""
-    kinds = {stat: f"desc-{{contrast}}_stat-{stat}_statmap.nii.gz" for stat in ("effect", "variance", "t", "z")}
-    kinds["clusters"] = "desc-{contrast}_clusters.tsv"
-    if config["glm"]["canonical"]:
-        kinds.update({f"canonical_{stat}": f"model-canonical_desc-{{contrast}}_stat-{stat}_statmap.nii.gz"
-                      for stat in ("effect", "variance", "t", "z")})
-        kinds["canonical_clusters"] = "model-canonical_desc-{contrast}_clusters.tsv"
-    return kinds
-
-
-def group_glm_suffixes():
-    """Output kind -> file suffix (``{contrast}`` field) of one group contrast's maps."""
-    kinds = {stat: f"desc-{{contrast}}_stat-{stat}_statmap.nii.gz" for stat in ("effect", "variance", "t", "z")}
-    kinds["clusters"] = "desc-{contrast}_clusters.tsv"
-    return kinds
 
 
 @dataclass
@@ -144,54 +96,59 @@ class Plan:
         return dict(self._memoized(("units",), compute))
 
     # ---------------------------------------------------------------- outputs
-    def path(self, sdir, datatype, basename, suffix):
+    def outputs(self, rule, **wildcards):
+        """The outputs of one job of ``rule``: key -> path, from the table :mod:`.outputs`."""
+        patterns = self._memoized(("outputs", rule), lambda: rule_outputs(self.config, rule))
         # plain string joins: the same text as str(deriv_root / ...), at a fraction of the cost
-        return f"{self._deriv}/{sdir}/{datatype}/{basename}_{suffix}"
+        return {key: f"{self._deriv}/{pattern.format(**wildcards)}" for key, pattern in patterns.items()}
+
+    def output(self, rule, key, **wildcards):
+        """One output path of a job of ``rule`` (``OUTPUTS[rule][key]`` formatted)."""
+        return f"{self._deriv}/{OUTPUTS[rule][key].format(**wildcards)}"
 
     @property
     def _deriv(self):
         return self._memoized(("deriv",), lambda: str(self.deriv_root))
 
+    def meeg_preprocess_outputs(self, rec):
+        return self.outputs("meeg_preprocess", sdir=rec.sdir, dtype=rec.datatype, rec=rec.stem)
+
     def meeg_clean_raw(self, rec):
-        return self.path(rec.sdir, rec.datatype, rec.stem, "proc-clean_raw.fif")
+        return self.output("meeg_preprocess", "raw", sdir=rec.sdir, dtype=rec.datatype, rec=rec.stem)
 
     def meeg_outputs(self, group):
         def compute():
             rec = self._groups("meeg")[group][0]
-            return {
-                kind: self.path(rec.sdir, rec.datatype, group, suffix)
-                for kind, suffix in (
-                    ("epochs", "epo.fif"),
-                    ("evoked", "ave.fif"),
-                    ("cov", "cov.fif"),
-                    ("summary", "desc-epochs_summary.json"),
-                )
-            }
+            return self.outputs("meeg_epochs", sdir=rec.sdir, dtype=rec.datatype, group=group)
 
         return dict(self._memoized(("meeg_outputs", group), compute))
 
+    def fmri_clean_outputs(self, rec):
+        return self.outputs("fmri_clean", sdir=rec.sdir, rec=rec.stem)
+
     def fmri_clean_bold(self, rec):
-        return self.path(rec.sdir, "func", rec.stem, "desc-clean_bold.nii.gz")
+        return self.output("fmri_clean", "bold", sdir=rec.sdir, rec=rec.stem)
+
+    def fmri_mask_outputs(self, group):
+        return self.outputs("fmri_mask", sdir=self._groups("func")[group][0].sdir, group=group)
 
     def fmri_mask(self, group):
-        rec = self._groups("func")[group][0]
-        return self.path(rec.sdir, "func", group, "desc-brain_mask.nii.gz")
+        return self.output("fmri_mask", "mask", sdir=self._groups("func")[group][0].sdir, group=group)
 
     def meeg_summary(self, rec):
-        return self.path(rec.sdir, rec.datatype, rec.stem, "desc-preproc_summary.json")
+        return self.output("meeg_preprocess", "summary", sdir=rec.sdir, dtype=rec.datatype, rec=rec.stem)
 
     def meeg_ica(self, rec):
-        return self.path(rec.sdir, rec.datatype, rec.stem, "ica.fif")
+        return self.output("meeg_preprocess", "ica", sdir=rec.sdir, dtype=rec.datatype, rec=rec.stem)
 
     def uses_ica(self):
-        return self.config["meeg"]["artifacts"]["method"] == "ica"
+        return uses_ica(self.config)
 
     def fmri_sidecar(self, rec):
-        return self.path(rec.sdir, "func", rec.stem, "desc-clean_bold.json")
+        return self.output("fmri_clean", "json", sdir=rec.sdir, rec=rec.stem)
 
     def fmri_mask_summary(self, group):
-        rec = self._groups("func")[group][0]
-        return self.path(rec.sdir, "func", group, "desc-brain_summary.json")
+        return self.output("fmri_mask", "summary", sdir=self._groups("func")[group][0].sdir, group=group)
 
     # ---------------------------------------------------------------- analysis stages
     def r1glm_enabled(self):
@@ -200,7 +157,7 @@ class Plan:
     def r1glm_outputs(self, group):
         def compute():
             rec = self._groups("func")[group][0]
-            return {kind: self.path(rec.sdir, "func", group, suffix) for kind, suffix in r1glm_suffixes(self.config).items()}
+            return self.outputs("fmri_r1glm", sdir=rec.sdir, group=group)
 
         return dict(self._memoized(("r1glm_outputs", group), compute))
 
@@ -209,7 +166,7 @@ class Plan:
 
     def sparse_outputs(self, group):
         rec = self._groups("meeg")[group][0]
-        return {kind: self.path(rec.sdir, rec.datatype, group, suffix) for kind, suffix in sparse_suffixes(self.config).items()}
+        return self.outputs("meeg_sparse", sdir=rec.sdir, dtype=rec.datatype, group=group)
 
     def forward_recordings(self):
         """``(sdir, datatype)`` -> the recording whose sensor geometry the forward model uses.
@@ -229,11 +186,7 @@ class Plan:
     def forward_outputs(self, group):
         """Files of the forward job of ``group``'s subject/session (``trans`` with ``forward: bem``)."""
         rec = self._groups("meeg")[group][0]
-        unit = rec.sdir.replace("/", "_")
-        kinds = {"forward": "fwd.fif", "summary": "desc-forward_summary.json"}
-        if self.config["sparse"]["forward"] == "bem":
-            kinds["trans"] = "trans.fif"
-        return {kind: self.path(rec.sdir, rec.datatype, unit, suffix) for kind, suffix in kinds.items()}
+        return self.outputs("meeg_forward", sdir=rec.sdir, dtype=rec.datatype, unit=rec.sdir.replace("/", "_"))
 
     def conditions(self, group, family):
         """Sorted trial types of a group's runs (``family`` "meeg" or "func"), read from events.tsv.
@@ -292,11 +245,7 @@ class Plan:
         return dict(self._memoized(("glm_contrasts", group), compute))
 
     def glm_outputs(self, group, contrast):
-        rec = self._groups("func")[group][0]
-        return {
-            kind: self.path(rec.sdir, "func", group, suffix.format(contrast=contrast))
-            for kind, suffix in glm_suffixes(self.config).items()
-        }
+        return self.outputs("fmri_glm_contrast", sdir=self._groups("func")[group][0].sdir, group=group, contrast=contrast)
 
     def group_glm_space_problem(self):
         """Why fMRI group maps cannot be made (subjects not in one space), or None."""
@@ -311,12 +260,10 @@ class Plan:
                 "(e.g. MNI152NLin2009cAsym). Subject maps, and group decoding of scores, are still made.")
 
     def group_glm_output(self, task, contrast):
-        return {kind: str(self.deriv_root / "group" / "func" / f"task-{task}_{suffix.format(contrast=contrast)}")
-                for kind, suffix in group_glm_suffixes().items()}
+        return self.outputs("group_glm_contrast", task=task, contrast=contrast)
 
     def group_hrf_output(self, task):
-        return {kind: str(self.deriv_root / "group" / "func" / f"task-{task}_desc-{kind.replace('_', '')}_stat-median_statmap.nii.gz")
-                for kind in ("hrf_peak", "hrf_fwhm")}
+        return self.outputs("group_hrf", task=task)
 
     def group_fmri_decoding_output(self, task, contrast):
         return self.group_decoding_output(task, "func", contrast)
@@ -433,13 +380,12 @@ class Plan:
 
     def decoding_output(self, group, family, contrast):
         rec = self._group_rec(group, family)
-        datatype = rec.datatype if family == "meeg" else "func"
-        return self.path(rec.sdir, datatype, group, f"desc-{contrast}_decoding.npz")
+        rule = "meeg_decoding" if family == "meeg" else "fmri_decoding"
+        return self.output(rule, "result", sdir=rec.sdir, dtype=rec.datatype, group=group, contrast=contrast)
 
     def rsa_output(self, group, family):
         rec = self._group_rec(group, family)
-        datatype = rec.datatype if family == "meeg" else "func"
-        return self.path(rec.sdir, datatype, group, "desc-crossnobis_rdm.npz")
+        return self.output("meeg_rsa" if family == "meeg" else "fmri_rsa", "rdm", sdir=rec.sdir, dtype=rec.datatype, group=group)
 
     def group_sets(self, family):
         """Task -> list of the subject-level groups of that task (for the group-level rules)."""
@@ -453,10 +399,10 @@ class Plan:
         return {task: list(groups) for task, groups in self._memoized(("group_sets", family), compute).items()}
 
     def group_decoding_output(self, task, family, contrast):
-        return str(self.deriv_root / "group" / family / f"task-{task}_desc-{contrast}_decoding.npz")
+        return self.output("group_decoding" if family == "meeg" else "group_fmri_decoding", "result", task=task, contrast=contrast)
 
     def group_rsa_output(self, task, family):
-        return str(self.deriv_root / "group" / family / f"task-{task}_desc-models_rsa.npz")
+        return self.output("group_rsa", "result", family=family, task=task)
 
     def group_results(self):
         """``(decoding, rsa)``: lists of (title, path) of the group-level results shown on the group page."""
@@ -562,7 +508,7 @@ class Plan:
                         "sidecars": [self.fmri_sidecar(r) for r in recs],
                         "bolds": [self.fmri_clean_bold(recs[0])],
                         "space": None if self.group_glm_space_problem() else "MNI",
-                        **{kind: [o[kind] for o in outs] for kind in glm_suffixes(self.config)},
+                        **{kind: [o[kind] for o in outs] for kind in rule_outputs(self.config, "fmri_glm_contrast")},
                     }
                 )
             sections += self._decoding_rsa_sections(group, "func")
@@ -609,10 +555,10 @@ class Plan:
         return out + [self.fmri_mask_summary(g) for g in self._groups("func")]
 
     def report(self, unit):
-        return str(self.deriv_root / "reports" / f"{unit}_report.html")
+        return self.output("subject_report", "html", unit=unit)
 
     def group_report(self):
-        return str(self.deriv_root / "reports" / "index.html")
+        return self.output("group_report", "html")
 
     def demo_marker(self):
         """A file the demo generator writes last-but-atomically; raw inputs depend on it."""
@@ -675,9 +621,7 @@ class Plan:
         """``targets`` as the output lists of the jobs that write them (one list per job)."""
         jobs = []
         for recs in self._groups("meeg").values():
-            for rec in recs:
-                outputs = [self.meeg_clean_raw(rec), self.meeg_summary(rec)]
-                jobs.append(outputs + ([self.meeg_ica(rec)] if self.uses_ica() else []))
+            jobs += [list(self.meeg_preprocess_outputs(rec).values()) for rec in recs]
         forwards = {}
         for group in self._groups("meeg"):
             jobs.append(list(self.meeg_outputs(group).values()))
@@ -687,8 +631,8 @@ class Plan:
                 forwards.setdefault(outputs[0], outputs)
         jobs += list(forwards.values())
         for group, recs in self._groups("func").items():
-            jobs += [[self.fmri_clean_bold(rec), self.fmri_sidecar(rec)] for rec in recs]
-            jobs.append([self.fmri_mask(group), self.fmri_mask_summary(group)])
+            jobs += [list(self.fmri_clean_outputs(rec).values()) for rec in recs]
+            jobs.append(list(self.fmri_mask_outputs(group).values()))
             if self.r1glm_enabled():
                 jobs.append(list(self.r1glm_outputs(group).values()))
             if self.glm_enabled():
@@ -698,7 +642,7 @@ class Plan:
                 jobs += [list(self.group_glm_output(task, c).values()) for c in self.glm_contrasts(groups[0])]
                 jobs.append(list(self.group_hrf_output(task).values()))
         if self.config["report"]["enabled"]:
-            jobs.append([self.group_report(), str(self.deriv_root / "dataset_description.json")])
+            jobs.append(list(self.outputs("group_report").values()))
         # every target is in exactly one job; the others (decoding, RSA, reports, group results)
         # write one file each
         grouped = {path for outputs in jobs for path in outputs}
