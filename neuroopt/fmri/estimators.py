@@ -35,6 +35,7 @@ from ._r1glm import (
     rank1_als,
     rank1_precision,
 )
+from .ar1 import ar1_bias_map, correct_ar1
 from .design import check_events, condition_design, drift_basis, event_regressors, project_out
 from .hrf_basis import HRFBasis
 
@@ -416,7 +417,9 @@ class R1GLM(_RankOneBase):
         Fraction of drift-free variance explained by the rank-1 model, and by the ordinary GLM
         with the canonical HRF (one regressor per condition), both in the unwhitened metric.
     rho_ : ndarray, (n_voxels,) or None
-        AR(1) coefficients (``"ar1"``), else None.
+        AR(1) coefficients (``"ar1"``), else None: the lag-1 autocorrelation of the residuals of
+        the unconstrained GLM (every condition x basis function), corrected for the bias of
+        residual autocorrelations (:mod:`neuroopt.fmri.ar1`).
     hrf_prior_mean_, hrf_prior_cov_ : ndarray or None
         Mean ``m`` and covariance ``S`` of the empirical HRF prior (``hrf_shrinkage="auto"``
         with the 3hrf basis), else None.
@@ -504,6 +507,8 @@ class R1GLM(_RankOneBase):
         pinv_canonical = _pinv_psd(canonical_design.T @ canonical_design)
         canonical_in_design = self.basis_.kind == "3hrf"
         penalty = alpha = None
+        # expected raw AR(1) estimate of this design's residuals, to correct its bias
+        bias_map = ar1_bias_map(drifts, design, self.run_starts_) if ar1 else None
         if n_voxels > self.chunk_size:
             # HRF prior from voxels spread over all chunks (a separate pass over the data)
             sample = _prior_sample(n_voxels)
@@ -536,14 +541,15 @@ class R1GLM(_RankOneBase):
             w_init = self._initial_hrf(pinv_gram, b0)
             if ar1:
                 # AR(1) coefficient of the unconstrained GLM residuals r = y - Z c (as nilearn):
-                # sum r_t^2 = yy - b^T c and sum r_t r_(t-1) from the lag-1 terms
+                # sum r_t^2 = yy - b^T c and sum r_t r_(t-1) from the lag-1 terms, then
+                # corrected for the negative bias of residual autocorrelations (Worsley 2002)
                 coef = pinv_gram @ b0
                 rss = yy_terms[0] - np.einsum("pv,pv->v", b0, coef)
                 lag = 0.5 * (yy_terms[1] - 2.0 * np.einsum("pv,pv->v", b_terms[1], coef)
                              + np.einsum("pv,pv->v", coef, gram_terms[1] @ coef))
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    rho = np.where(rss > 1e-12 * yy_terms[0], lag / rss, 0.0)
-                rho = np.clip(np.nan_to_num(rho), -0.99, 0.99)
+                    fitted = rss > 1e-12 * yy_terms[0]
+                    rho = np.where(fitted, correct_ar1(np.nan_to_num(lag / rss), bias_map), 0.0)
                 self.rho_[columns] = rho
                 # the whitened residuals have the innovation variance sigma^2 (1 - rho^2)
                 w, beta, loss, n_iter = self._fit_rank1(

@@ -97,7 +97,9 @@ def test_shrinkage_pulls_towards_canonical():
     canonical = free.basis_.canonical_coef()
     assert np.median(np.abs(shrunk.hrf_coef_.T @ canonical)) > np.median(
         np.abs(free.hrf_coef_.T @ canonical))
-    assert np.all(shrunk.r2_ <= free.r2_ + 1e-9)
+    # the data fit both minimise: the residual sum of squares in the AR(1)-whitened metric (same
+    # rho_ for both); r2_ is measured unwhitened, so it need not be ordered
+    assert np.all(shrunk.loss_ >= free.loss_ * (1 - 1e-9))
     with pytest.raises(ValueError, match="hrf_shrinkage"):
         R1GLM(t_r=T_R, hrf_shrinkage=-1.0).fit(Y, events)
 
