@@ -24,7 +24,10 @@ Methods: ``R1-GLM (LORO HRF)``, the default of :func:`neuroopt.fmri.contrast_map
 ``canonical GLM``: nilearn ``run_glm`` / ``FirstLevelModel`` with the 'spm' HRF, cosine drifts and
 AR(1), the runs combined by fixed effects. All fits use AR(1) noise.
 
-Usage: python benchmarks/bench_fmri_contrasts.py [--quick]
+``--null``: the null distribution of the z maps instead (:func:`run_null`: the same simulation
+with no active voxel, true AR(1) 0.3 and 0, both noise models).
+
+Usage: python benchmarks/bench_fmri_contrasts.py [--quick] [--null]
 """
 
 from __future__ import annotations
@@ -62,18 +65,18 @@ def _events(rng):
     return pd.DataFrame({"onset": onsets, "duration": 1.0, "trial_type": np.array(CONDITIONS)[kinds]})
 
 
-def simulate(n_voxels, noise_sd, seed=0):
+def simulate(n_voxels, noise_sd, seed=0, active_fraction=0.3, ar1=0.3):
     """Two runs of simulated BOLD, their events and the true betas (n_conditions, n_voxels)."""
     rng = np.random.default_rng(seed)
     library = np.column_stack([rng.uniform(4.0, 7.5, 40), rng.uniform(0.8, 1.3, 40), rng.uniform(0.1, 0.35, 40)])
     shapes = rng.integers(0, len(library), n_voxels)
-    active = rng.random(n_voxels) < 0.3
+    active = rng.random(n_voxels) < active_fraction
     betas = np.where(active & (rng.random((len(CONDITIONS), n_voxels)) < 0.6),
                      rng.uniform(7.5, 22.5, (len(CONDITIONS), n_voxels)), 0.0)
     runs, events = [], []
     for _ in range(2):
         ev = _events(rng)
-        y, _ = simulate_bold(ev, T_R, N_SCANS, library, shapes, betas, noise_sd=noise_sd, ar1=0.3,
+        y, _ = simulate_bold(ev, T_R, N_SCANS, library, shapes, betas, noise_sd=noise_sd, ar1=ar1,
                              drift_sd=noise_sd, random_state=rng.integers(2 ** 31))
         runs.append(y + 100.0)
         events.append(ev)
@@ -207,10 +210,47 @@ def run_demo(resolution):
     return rows
 
 
+def run_null(n_voxels, ar1_values=(0.3, 0.0)):
+    """Null distribution of the z maps: the same simulation without any active voxel.
+
+    For each true AR(1) coefficient, each fit's noise model and each method: the mean and sd of z
+    over all voxels and contrasts, its two-sided tail rates at |z| > 1.96 and 3.29 (5 % and
+    0.1 % for N(0, 1)) and its 0.1 % / 99.9 % quantiles (N(0, 1): -3.09 / 3.09), the points of a
+    QQ plot against N(0, 1) where false positives are decided.
+    """
+    contrasts = {c: {c: 1.0} for c in CONDITIONS}
+    rows = []
+    for ar1 in ar1_values:
+        runs, events, _ = simulate(n_voxels, 1.0, seed=1, active_fraction=0.0, ar1=ar1)
+        methods = {}
+        for noise_model in ("ar1", "ols"):
+            est = R1GLM(T_R, noise_model=noise_model).fit(runs, events)
+            for hrf_fit, label in (("leave-one-run-out", "LORO HRF"), ("same-data", "same-data HRF")):
+                maps = r1glm_contrasts(est, runs, events, contrasts, hrf_fit=hrf_fit)
+                methods[f"R1-GLM ({label}), {noise_model}"] = [m.z for m in maps.values()]
+            if noise_model == "ar1":
+                rho = f"{est.rho_.mean():.3f}"
+        methods["canonical GLM (nilearn), ar1"] = list(canonical_z(runs, events, contrasts).values())
+        for label, z in methods.items():
+            z = np.nan_to_num(np.concatenate(z))
+            q_low, q_high = np.quantile(z, [0.001, 0.999])
+            rows.append((ar1, rho, label, z.mean(), z.std(), np.mean(np.abs(z) > 1.96),
+                         np.mean(np.abs(z) > FIXED_Z), q_low, q_high))
+    table = pd.DataFrame(rows, columns=["true AR(1)", "R1GLM rho_ mean", "method", "z mean", "z sd",
+                                        "P(|z|>1.96)", f"P(|z|>{FIXED_Z})", "z 0.1 %", "z 99.9 %"])
+    return table.round({"z mean": 3, "z sd": 3, "P(|z|>1.96)": 4, f"P(|z|>{FIXED_Z})": 5,
+                        "z 0.1 %": 2, "z 99.9 %": 2})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2000 voxels, demo at 6 mm")
+    parser.add_argument("--null", action="store_true",
+                        help="only the null distribution of the z maps (no active voxel)")
     args = parser.parse_args()
+    if args.null:
+        print(run_null(2000 if args.quick else 6000).to_markdown(index=False))
+        return
     rows = run_simulation(2000 if args.quick else 6000, (1.0, 2.0, 3.0))
     rows += run_demo(6.0 if args.quick else 4.0)
     table = pd.DataFrame(rows, columns=["data", "setting", "method", "TP", "FP", "truly active",
