@@ -9,10 +9,11 @@ bias-corrected (:mod:`neuroopt.fmri.ar1`): the raw residual autocorrelation unde
 
 Which HRF, and the degrees of freedom. Choosing each voxel's HRF as the one that best fits the
 data also fits the noise, which inflates |t| where there is no activation (on an AR(1) null
-simulation, rho 0.3, 2 runs x 200 scans: z sd 1.18, and 3.6 times the nominal rate of
-|z| > 3.29). So by default (``hrf_fit="leave-one-run-out"``) each run's regressors use the HRF of
-a rank-1 fit on the *other* runs: a run's noise never chooses the HRF it is tested with, and on
-the same null simulation the z maps are calibrated (z sd 1.01; nilearn's canonical GLM 1.05).
+simulation, rho 0.3, 2 runs x 200 scans, ``benchmarks/bench_fmri_contrasts.py --null``: z sd
+1.14, and 2.5 times the nominal rate of |z| > 3.29). So by default
+(``hrf_fit="leave-one-run-out"``) each run's regressors use the HRF of a rank-1 fit on the
+*other* runs: a run's noise never chooses the HRF it is tested with, and on the same null
+simulation the z maps are calibrated (z sd 1.01; nilearn's canonical GLM 1.06).
 Then ``dof = n_scans - n_nuisance - n_conditions`` (the nuisance columns are the drifts, run
 constants and confounds), as for a GLM with a known HRF. With ``hrf_fit="same-data"`` (also used
 when there is a single run) the HRF's free shape parameters are subtracted too,
