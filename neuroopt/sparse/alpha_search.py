@@ -3,12 +3,19 @@
 1. A coarse geometric grid from ``alpha_max`` down, solved with warm starts at a loose
    tolerance; each solution is polished on its support (:func:`criteria.polish`) and the
    criterion and its hypergradient (:mod:`~neuroopt.sparse.criteria`) are evaluated. The path
-   stops ``patience`` points after the criterion stopped decreasing (small alphas are the
-   expensive ones).
+   stops at the first point above the best one whose hypergradient says the criterion still
+   rises towards smaller alphas, else ``patience`` points after the criterion stopped
+   decreasing: small alphas are the expensive ones (on MNE's sample data, 5 mm grid, the two
+   smallest alphas of the path cost 40-50 % of the search).
 2. Refinement around the best grid point, HOAG-style (Pedregosa 2016): in ``log(alpha)``, a
    safeguarded secant step on the hypergradient inside the bracket where it changes sign
    (bisection when the secant leaves it), each inner solve warm-started and at a tolerance
-   divided by ``tol_decrease`` at every step.
+   divided by ``tol_decrease`` at every step. It stops when the decrease that the quadratic
+   model of the bracket (secant of the hypergradient) predicts from the best point is below
+   ``refine_rtol`` times the best value: a smaller gain is far below the statistical error
+   of the criterion (SURE's standard deviation is at least ``sqrt(2 n T)`` noise variances
+   for white noise: 90, 1.5 % of its minimum, for the multitask Lasso on MNE's sample Left
+   Auditory data), and every step costs a solve.
 
 The alpha returned is the best one tried (the criterion is piecewise smooth: it jumps where the
 support changes, so the smallest value seen is kept rather than the last iterate).
@@ -114,7 +121,7 @@ class _Evaluator:
 
 def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=10,
                  alpha_min_ratio=0.01, patience=2, n_refine=6, tol_grid=1e-4, tol=1e-6,
-                 tol_decrease=3.0, cv_alpha_scale=None, time_cov=None):
+                 tol_decrease=3.0, cv_alpha_scale=None, time_cov=None, refine_rtol=1e-4):
     """Alpha of ``estimator`` minimising SURE or the held-out error (see the module docstring).
 
     Parameters
@@ -135,9 +142,15 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
     n_alphas, alpha_min_ratio : int, float
         Coarse grid: ``n_alphas`` values from ``alpha_max`` to ``alpha_min_ratio * alpha_max``.
     patience : int
-        Grid points evaluated after the criterion stopped decreasing.
+        Grid points evaluated after the criterion stopped decreasing, unless the hypergradient
+        at a point above the best one is negative (the criterion still rises towards smaller
+        alphas), which stops the path there.
     n_refine : int
-        Hypergradient refinement steps.
+        Maximum hypergradient refinement steps.
+    refine_rtol : float
+        The refinement stops when the decrease predicted from the best point by the quadratic
+        model of the bracket is below ``refine_rtol`` times the best value (0: run
+        ``n_refine`` steps unless the bracket closes).
     tol_grid, tol : float
         Solver tolerance on the grid, and the smallest one of the refinement.
     tol_decrease : float
@@ -175,15 +188,15 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
     grid = alpha_max * np.geomspace(1.0, alpha_min_ratio, int(n_alphas))
     best, since_best = np.inf, 0
     for alpha in grid:
-        value, _ = record(float(alpha), tol_grid)
+        value, grad = record(float(alpha), tol_grid)
         if value < best:
             best, since_best = value, 0
         else:
             since_best += 1
-            if since_best > patience:
+            if since_best > patience or grad < 0:
                 break
     grid_size = len(tried)
-    _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease)
+    _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease, refine_rtol)
     i = int(np.argmin(values))
     return AlphaSearchResult(alpha=float(tried[i]), alphas=np.array(tried),
                              criterion_values=np.array(values), hypergradients=np.array(grads),
@@ -192,7 +205,17 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
                              noise_std=np.atleast_1d(noise_std))
 
 
-def _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease):
+def _predicted_decrease(g_best, lo, hi, g_lo, g_hi):
+    """Decrease from the best point to the minimum of the bracket's quadratic model.
+
+    The model's curvature is the secant of the hypergradient over the bracket; ``inf`` when
+    it is not positive (no model: keep refining).
+    """
+    curvature = (g_hi - g_lo) / (hi - lo)
+    return g_best ** 2 / (2 * curvature) if curvature > 0 else np.inf
+
+
+def _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease, rtol=0.0):
     """Safeguarded secant steps on the hypergradient in log(alpha) around the best grid point."""
     order = np.argsort(tried)
     la = np.log(np.array(tried)[order])
@@ -206,8 +229,12 @@ def _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease)
         lo, hi, g_lo, g_hi = la[i], la[i + 1], g[i], g[i + 1]
     else:
         return
+    best_value, best_grad = v[i], g[i]
     tol_now = tol_grid
     for _ in range(int(n_refine)):
+        if (_predicted_decrease(best_grad, lo, hi, g_lo, g_hi)
+                < rtol * abs(best_value)):
+            break
         if g_lo < 0 < g_hi:
             step = lo - g_lo * (hi - lo) / (g_hi - g_lo)
         else:
@@ -215,7 +242,9 @@ def _refine(record, tried, values, grads, n_refine, tol_grid, tol, tol_decrease)
         if not (lo + 0.05 * (hi - lo) < step < hi - 0.05 * (hi - lo)):
             step = 0.5 * (lo + hi)
         tol_now = max(tol, tol_now / tol_decrease)
-        _, grad = record(float(np.exp(step)), tol_now)
+        value, grad = record(float(np.exp(step)), tol_now)
+        if value < best_value:
+            best_value, best_grad = value, grad
         if grad > 0:
             hi, g_hi = step, grad
         else:
