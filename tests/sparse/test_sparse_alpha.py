@@ -139,6 +139,41 @@ def test_search_refines_between_grid_points():
     assert result.n_solves == result.alphas.size
 
 
+def test_search_stops_once_the_criterion_rises():
+    # noise std 1 and 3 on the two sensor halves: RMS sqrt(5); SURE's minimum is inside the grid
+    X, Y, _, _ = _problem(seed=0, sigma=1.0)
+    result = search_alpha(MultiTaskLasso(n_orient=N_ORIENT), X, Y, noise_std=np.sqrt(5),
+                          patience=2)
+    values = result.criterion_values[:result.grid_size]
+    grads = result.hypergradients[:result.grid_size]
+    i = int(np.argmin(values))
+    assert result.grid_size < 10  # the path did not run to its smallest alpha
+    # every point after the best is above it; the path ends at the first one whose
+    # hypergradient says the criterion still rises towards smaller alphas (or after patience)
+    assert np.all(values[i + 1:] > values[i])
+    assert np.all(grads[i + 1:-1] >= 0)
+    assert grads[-1] < 0 or result.grid_size - 1 - i > 2
+
+
+def test_refinement_stop_predicts_the_quadratic_decrease():
+    from neuroopt.sparse.alpha_search import _predicted_decrease
+
+    # f(x) = c (x - x0)^2 / 2: from any point of the bracket the decrease to the minimum
+    c, x0, lo, hi = 3.0, 0.4, -1.0, 2.0
+    grad = lambda x: c * (x - x0)  # noqa: E731
+    for best in (lo, hi, 1.3):
+        expected = c * (best - x0) ** 2 / 2
+        assert np.isclose(_predicted_decrease(grad(best), lo, hi, grad(lo), grad(hi)), expected)
+    assert _predicted_decrease(1.0, lo, hi, 2.0, 1.0) == np.inf  # concave: keep refining
+    # with a tolerance no step can meet, the refinement runs its n_refine steps (or closes)
+    X, Y, _, _ = _problem(seed=0, sigma=1.0)
+    loose = search_alpha(MultiTaskLasso(n_orient=N_ORIENT), X, Y, noise_std=np.sqrt(5),
+                         refine_rtol=1.0)
+    full = search_alpha(MultiTaskLasso(n_orient=N_ORIENT), X, Y, noise_std=np.sqrt(5),
+                        refine_rtol=0)
+    assert loose.alphas.size == loose.grid_size < full.alphas.size
+
+
 def test_one_alpha_convention_and_errors():
     X, Y, _, groups = _problem(seed=8)
     for est in (MultiTaskLasso(), MultiTaskSqrtLasso(), SGCL(), CLaR()):
