@@ -530,7 +530,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
                           n_reweighting=n_reweighting, debias=debias)
     alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)
     time_cov = noise_time_correlation(mean_whitened)
-    criterion_path = None
+    criterion_path = search_coef = None
     if alpha == "auto" or (alpha == "sure" and estimator != "mtl"):
         evals, evecs = np.linalg.eigh(time_cov)
         colour = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
@@ -562,7 +562,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         result = search_alpha(solver, gain, mean_whitened if alpha == "sure" else whitened,
                               criterion=alpha, noise_std=noise_std, tol=tol,
                               time_cov=time_cov if alpha == "sure" else None)
-        alpha_abs = result.alpha
+        alpha_abs, search_coef = result.alpha, result.coef
         criterion_path = _criterion_table(result, alpha_max)
         label = "SURE (exact degrees of freedom)" if alpha == "sure" else "held-out epoch halves"
         alpha_method = (f"{label}"
@@ -576,7 +576,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     logger.info("%s: alpha = %.4g = %.3f alpha_max (%s)", estimator, alpha_abs,
                 alpha_abs / alpha_max, alpha_method)
     est.set_params(alpha=alpha_abs)
+    if search_coef is not None:  # warm start (sklearn's) from the search's solution at alpha
+        est.set_params(warm_start=True).coef_ = search_coef
     est.fit(gain, whitened if estimator == "clar" else mean_whitened)
+    est.set_params(warm_start=False)
 
     coef = est.coef_.T  # (n_sources * n_orient, n_times) in the weighted problem
     active_set = np.repeat(est.active_set_, n_orient)

@@ -64,6 +64,9 @@ class AlphaSearchResult:
         stops early once the criterion rises).
     noise_std : ndarray | None
         Noise standard deviation(s) SURE used (one per sensor group); unused by ``"cv"``.
+    coef : ndarray, shape (n_times, n_features) | None
+        ``"sure"``: the solver's solution at ``alpha`` (its ``coef_``, convex problem), to
+        warm-start a final fit at that alpha; ``None`` for ``"cv"`` (fitted on halves).
     """
 
     alpha: float
@@ -76,6 +79,7 @@ class AlphaSearchResult:
     criterion: str
     grid_size: int = 0
     noise_std: np.ndarray | None = field(default=None, repr=False)
+    coef: np.ndarray | None = field(default=None, repr=False)
 
 
 class _Evaluator:
@@ -177,9 +181,12 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
     alpha_max = float(np.mean([evaluate.solvers[0].alpha_max(X, Yf) for Yf, _ in evaluate.folds]))
     alpha_max /= scale
     tried, values, grads, actives = [], [], [], []
+    best_coef = {}
 
     def record(alpha, tol_now):
         value, grad, n_active = evaluate(alpha, tol_now)
+        if criterion == "sure" and (not values or value < min(values)):
+            best_coef["coef"] = evaluate.solvers[0].coef_  # a new array at every fit
         tried.append(alpha), values.append(value), grads.append(grad), actives.append(n_active)
         logger.info(f"alpha {alpha:.4g} ({alpha / alpha_max:.3f} alpha_max): {criterion} "
                     f"{value:.6g}, d/dlog(alpha) {grad:.3g}, {n_active} active")
@@ -202,7 +209,8 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
                              criterion_values=np.array(values), hypergradients=np.array(grads),
                              n_active=np.array(actives), n_solves=evaluate.n_solves,
                              alpha_max=alpha_max, criterion=criterion, grid_size=grid_size,
-                             noise_std=np.atleast_1d(noise_std))
+                             noise_std=np.atleast_1d(noise_std),
+                             coef=best_coef.get("coef"))
 
 
 def _predicted_decrease(g_best, lo, hi, g_lo, g_hi):

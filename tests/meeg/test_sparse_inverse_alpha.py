@@ -57,6 +57,12 @@ def test_sparse_inverse_searches_alpha(problem, alpha):
     vertno = forward["src"][0]["vertno"]
     pos = forward["source_rr"][np.searchsorted(vertno, sol.stc.vertices[0][peak])]
     assert np.linalg.norm(pos - true_pos) < 0.03
+    # "sure" warm-starts the final fit from the search's solution: the same as a cold fit
+    assert sol.estimator.warm_start is False
+    if alpha == "sure":
+        cold = sparse_inverse(inst, forward, cov, estimator="mtl", alpha=sol.alpha_fraction)
+        np.testing.assert_array_equal(cold.stc.vertices[0], sol.stc.vertices[0])
+        np.testing.assert_allclose(cold.stc.data, sol.stc.data, atol=1e-3 * sol.stc.data.max())
     fig = plot_criterion_curve(path.to_dict("list"))
     assert len(fig.axes[0].lines) == 2  # the curve and the chosen alpha
 
