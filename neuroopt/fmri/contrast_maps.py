@@ -39,6 +39,7 @@ from scipy import stats
 from ..utils import atomic_path, atomic_write_text, logger
 from ._r1glm import ar1_column_products, ar1_products, ar1_weights
 from .design import check_events, condition_design, drift_basis, project_out
+from .held_out_hrf import leave_one_run_out_hrfs, split_run_hrfs
 
 #: statistics written per contrast, in the order of the BIDS ``stat-`` entity
 STATS = ("effect", "variance", "t", "z")
@@ -114,26 +115,11 @@ def _weights(contrasts, conditions):
 
 
 #: how each run's HRF is obtained for its contrast statistics
-HRF_FITS = ("leave-one-run-out", "same-data")
+HRF_FITS = ("leave-one-run-out", "split-run", "same-data")
 
 
-def _held_out_hrfs(estimator, runs, events, confounds):
-    """HRF coefficients of each run, from a rank-1 fit on the other runs (n_basis, n_voxels) each."""
-    import inspect
-
-    from .estimators import R1GLM
-
-    names = inspect.signature(R1GLM).parameters
-    params = {k: v for k, v in estimator.get_params().items() if k in names}
-    out = []
-    for r in range(len(runs)):
-        keep = [i for i in range(len(runs)) if i != r]
-        fit = R1GLM(**params).fit([runs[i] for i in keep], [events[i] for i in keep], [confounds[i] for i in keep])
-        out.append(fit.hrf_coef_)
-    return out
-
-
-def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="leave-one-run-out"):
+def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="leave-one-run-out",
+                    n_segments=2, run_names=None):
     """t contrasts of the condition betas refitted with each voxel's estimated HRF.
 
     Parameters
@@ -150,14 +136,23 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
         nilearn-style expression (``"audio - video"``).
     confounds : array-like or list of them (one per run) or None
         As given to ``fit``.
-    hrf_fit : {"leave-one-run-out", "same-data"}
-        Which HRF each run's regressors use. ``"leave-one-run-out"`` (default, needs 2 runs or
-        more): the HRF of a rank-1 fit (same parameters) on the other runs, so a run's noise
-        never chose the HRF it is tested with and, with no activation, the t values follow
-        their t distribution. ``"same-data"``: the estimator's own HRF, fitted on all runs;
+    hrf_fit : {"leave-one-run-out", "split-run", "same-data"}
+        Which HRF each run's regressors use. ``"leave-one-run-out"`` (default): the HRF of a
+        rank-1 fit (same parameters) on the other runs, so a run's noise never chose the HRF it
+        is tested with and, with no activation, the t values follow their t distribution; with
+        a single run, ``"split-run"`` is used instead (logged), or ``"same-data"`` with a
+        warning naming the run when its segments are too short to fit. ``"split-run"``: each
+        run is cut into ``n_segments`` contiguous segments and the rows of each segment use the
+        HRF fitted on the other segments (:func:`neuroopt.fmri.held_out_hrf.split_run_hrfs`;
+        events crossing a boundary keep their whole regressor); an error names the run if a
+        segment cannot be fitted. ``"same-data"``: the estimator's own HRF, fitted on all runs;
         choosing the HRF that best fits the noise inflates ``|t|`` where there is no activation
         (on AR(1) noise simulations, 2 to 4 times the nominal rate of z > 3.09), so use it for
-        effect sizes, not for thresholds. With one run, ``"same-data"`` is used (logged).
+        effect sizes, not for thresholds.
+    n_segments : int
+        Segments per run with ``"split-run"`` (2: each HRF is fitted on half the run).
+    run_names : list of str or None
+        Names of the runs in messages (default ``"run 1"``...).
 
     Returns
     -------
@@ -184,16 +179,8 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
         if y.ndim != 2 or y.shape != (estimator.n_scans_[r], estimator.hrf_coef_.shape[1]):
             raise ValueError(f"Y[{r}] has shape {y.shape} but the model was fitted on "
                              f"({estimator.n_scans_[r]}, {estimator.hrf_coef_.shape[1]}).")
-    if hrf_fit == "leave-one-run-out" and len(runs) < 2:
-        from ..utils import logger as _logger
-
-        _logger.warning("r1glm_contrasts: one run, so the HRF is the one fitted on the same data "
-                        "(hrf_fit='same-data'): |t| is inflated where there is no activation.")
-        hrf_fit = "same-data"
-    if hrf_fit == "same-data":
-        hrfs = [estimator.hrf_coef_] * len(runs)
-    else:
-        hrfs = _held_out_hrfs(estimator, runs, events, confounds)
+    names = list(run_names) if run_names is not None else [f"run {r + 1}" for r in range(len(runs))]
+    hrf_fit, blocks = _run_hrfs(estimator, runs, events, confounds, hrf_fit, n_segments, names)
     t_r, basis = float(estimator.t_r), estimator.basis_
     ar1 = getattr(estimator, "rho_", None) is not None
     nb, nc, n_voxels = basis.n_basis, len(conditions), runs[0].shape[1]
@@ -202,15 +189,24 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
     b_v = np.zeros((n_voxels, nc))
     yy = np.zeros(n_voxels)
     n_scans = n_nuisance = 0
-    # each run's design X_v = D_r (I kron w_v): its Gram and data products from shared terms
-    for r, (y, ev, conf, w) in enumerate(zip(runs, events, confounds, hrfs)):
+    # each run's design X_v = sum_i S_i D_r (I kron w_iv), S_i selecting the rows of the i-th HRF's
+    # segment (one segment but with split-run): with D_r's basis columns repeated per segment
+    # (zero outside it) and the segments' w stacked, X_v = D_stack (I kron w_stack_v), so its Gram
+    # and data products come from shared terms as with one HRF (AR(1) whitening crosses segments)
+    for r, (y, ev, conf, (bounds, hrfs)) in enumerate(zip(runs, events, confounds, blocks)):
         ev = check_events(ev, y.shape[0], t_r, name=f"events[{r}]")
         q = drift_basis(y.shape[0], t_r, estimator.drift_model, estimator.high_pass, confounds=conf)
-        design = project_out(q, condition_design(ev, basis, y.shape[0], t_r, conditions))
+        raw = condition_design(ev, basis, y.shape[0], t_r, conditions).reshape(y.shape[0], nc, nb)
+        k = len(hrfs)
+        stacked = np.zeros((y.shape[0], nc, k, nb))
+        for i in range(k):
+            stacked[bounds[i]:bounds[i + 1], :, i] = raw[bounds[i]:bounds[i + 1]]
+        design = project_out(q, stacked.reshape(y.shape[0], nc * k * nb))
+        w = np.concatenate(hrfs, axis=0)
         data = project_out(q, y)
         starts = np.array([0, y.shape[0]], dtype=np.int64)
-        gram = ar1_products(design, design, starts, ar1).reshape(-1, nc, nb, nc, nb)
-        b = ar1_products(design, data, starts, ar1).reshape(-1, nc, nb, n_voxels)
+        gram = ar1_products(design, design, starts, ar1).reshape(-1, nc, k * nb, nc, k * nb)
+        b = ar1_products(design, data, starts, ar1).reshape(-1, nc, k * nb, n_voxels)
         yy += np.einsum("sv,sv->v", ar1_column_products(data, starts, ar1), omega)
         gram_v += np.einsum("skilj,iv,jv,sv->vkl", gram, w, w, omega, optimize=True)
         b_v += np.einsum("skiv,iv,sv->vk", b, w, omega, optimize=True)
@@ -237,6 +233,31 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
     return out
 
 
+def _run_hrfs(estimator, runs, events, confounds, hrf_fit, n_segments, names):
+    """The HRF fit actually used and, per run, (segment bounds, HRF coefficients of each segment)."""
+    whole = [np.array([0, y.shape[0]]) for y in runs]
+    if hrf_fit == "leave-one-run-out" and len(runs) < 2:
+        hrf_fit = "split-run"
+        try:
+            bounds, hrfs = split_run_hrfs(estimator, runs[0], events[0], confounds[0], n_segments,
+                                          name=names[0])
+        except ValueError as err:
+            logger.warning("r1glm_contrasts: %s Using the HRF fitted on the whole run "
+                           "(hrf_fit='same-data'): |t| is inflated where there is no activation.", err)
+            hrf_fit = "same-data"
+        else:
+            logger.info("r1glm_contrasts: one run (%s): each of its %d segments uses the HRF fitted "
+                        "on the other segment(s)", names[0], n_segments)
+            return f"split-run ({n_segments} segments)", [(bounds, hrfs)]
+    if hrf_fit == "same-data":
+        return hrf_fit, [(b, [estimator.hrf_coef_]) for b in whole]
+    if hrf_fit == "leave-one-run-out":
+        return hrf_fit, list(zip(whole, ([h] for h in leave_one_run_out_hrfs(estimator, runs, events, confounds))))
+    blocks = [split_run_hrfs(estimator, y, ev, conf, n_segments, name=name)
+              for y, ev, conf, name in zip(runs, events, confounds, names)]
+    return f"split-run ({n_segments} segments)", blocks
+
+
 def _as_list(value):
     if isinstance(value, (str, Path)) or hasattr(value, "get_fdata") or hasattr(value, "columns"):
         return [value]
@@ -252,7 +273,8 @@ def _read_events_list(events, n_runs):
     return [pd.read_csv(e, sep="\t") if isinstance(e, (str, Path)) else e for e in events]
 
 
-def r1glm_contrast_images(result, bold_imgs, events, contrasts, confounds=None, hrf_fit="leave-one-run-out"):
+def r1glm_contrast_images(result, bold_imgs, events, contrasts, confounds=None, hrf_fit="leave-one-run-out",
+                          n_segments=2):
     """:func:`r1glm_contrasts` on the NIfTI runs a rank-1 GLM was fitted on.
 
     Parameters
@@ -267,7 +289,9 @@ def r1glm_contrast_images(result, bold_imgs, events, contrasts, confounds=None, 
         As in :func:`r1glm_contrasts`.
     confounds : array-like or list of them (one per run) or None
         As in :func:`r1glm_contrasts`.
-    hrf_fit : {"leave-one-run-out", "same-data"}
+    hrf_fit : {"leave-one-run-out", "split-run", "same-data"}
+        As in :func:`r1glm_contrasts`.
+    n_segments : int
         As in :func:`r1glm_contrasts`.
 
     Returns
@@ -279,7 +303,10 @@ def r1glm_contrast_images(result, bold_imgs, events, contrasts, confounds=None, 
     bold_imgs = _as_list(bold_imgs)
     events = _read_events_list(events, len(bold_imgs))
     runs = [result.masker.transform(img) for img in bold_imgs]
-    maps = r1glm_contrasts(result.estimator, runs, events, contrasts, confounds=confounds, hrf_fit=hrf_fit)
+    names = [Path(str(img)).name if isinstance(img, (str, Path)) else f"run {r + 1}"
+             for r, img in enumerate(bold_imgs)]
+    maps = r1glm_contrasts(result.estimator, runs, events, contrasts, confounds=confounds, hrf_fit=hrf_fit,
+                           n_segments=n_segments, run_names=names)
     return {name: _to_images(m, result.masker) for name, m in maps.items()}
 
 
