@@ -25,9 +25,10 @@ Methods: ``R1-GLM (LORO HRF)``, the default of :func:`neuroopt.fmri.contrast_map
 AR(1), the runs combined by fixed effects. All fits use AR(1) noise.
 
 ``--null``: the null distribution of the z maps instead (:func:`run_null`: the same simulation
-with no active voxel, true AR(1) 0.3 and 0, both noise models).
+with no active voxel, true AR(1) 0.3 and 0, both noise models; and one run of 400 scans, where
+``R1-GLM (split-run HRF)`` gives each half of the run the HRF fitted on the other half).
 
-Usage: python benchmarks/bench_fmri_contrasts.py [--quick] [--null]
+Usage: python benchmarks/bench_fmri_contrasts.py [--quick] [--null] [--single-run]
 """
 
 from __future__ import annotations
@@ -56,17 +57,17 @@ T_R, N_SCANS = 2.0, 200
 FIXED_Z = 3.29
 
 
-def _events(rng):
+def _events(rng, n_scans=N_SCANS):
     onsets, t = [], 6.0
-    while t < N_SCANS * T_R - 30:
+    while t < n_scans * T_R - 30:
         onsets.append(t)
         t += 1.0 + rng.uniform(3.0, 9.0)
     kinds = rng.permutation(np.resize(np.arange(len(CONDITIONS)), len(onsets)))
     return pd.DataFrame({"onset": onsets, "duration": 1.0, "trial_type": np.array(CONDITIONS)[kinds]})
 
 
-def simulate(n_voxels, noise_sd, seed=0, active_fraction=0.3, ar1=0.3):
-    """Two runs of simulated BOLD, their events and the true betas (n_conditions, n_voxels)."""
+def simulate(n_voxels, noise_sd, seed=0, active_fraction=0.3, ar1=0.3, n_runs=2, n_scans=N_SCANS):
+    """Runs of simulated BOLD, their events and the true betas (n_conditions, n_voxels)."""
     rng = np.random.default_rng(seed)
     library = np.column_stack([rng.uniform(4.0, 7.5, 40), rng.uniform(0.8, 1.3, 40), rng.uniform(0.1, 0.35, 40)])
     shapes = rng.integers(0, len(library), n_voxels)
@@ -74,9 +75,9 @@ def simulate(n_voxels, noise_sd, seed=0, active_fraction=0.3, ar1=0.3):
     betas = np.where(active & (rng.random((len(CONDITIONS), n_voxels)) < 0.6),
                      rng.uniform(7.5, 22.5, (len(CONDITIONS), n_voxels)), 0.0)
     runs, events = [], []
-    for _ in range(2):
-        ev = _events(rng)
-        y, _ = simulate_bold(ev, T_R, N_SCANS, library, shapes, betas, noise_sd=noise_sd, ar1=ar1,
+    for _ in range(n_runs):
+        ev = _events(rng, n_scans)
+        y, _ = simulate_bold(ev, T_R, n_scans, library, shapes, betas, noise_sd=noise_sd, ar1=ar1,
                              drift_sd=noise_sd, random_state=rng.integers(2 ** 31))
         runs.append(y + 100.0)
         events.append(ev)
@@ -151,21 +152,30 @@ def _rows(data, setting, scored):
             for label, (tp, fp, n_true, per, null) in scored.items()]
 
 
-def run_simulation(n_voxels, noise_levels):
+def run_simulation(n_voxels, noise_levels, single_run=False):
+    """Sensitivity on the simulation; ``single_run``: one run of 400 scans instead of 2 x 200,
+    where the held-out HRF is the split-run one (2 or 3 segments, each fitted on the others)."""
     rows = []
     contrasts = {c: {c: 1.0} for c in CONDITIONS}
     for noise_sd in noise_levels:
-        runs, events, betas = simulate(n_voxels, noise_sd)
+        if single_run:
+            runs, events, betas = simulate(n_voxels, noise_sd, n_runs=1, n_scans=2 * N_SCANS)
+        else:
+            runs, events, betas = simulate(n_voxels, noise_sd)
         start, cpu = time.perf_counter(), time.process_time()
         est = R1GLM(T_R, noise_model="ar1").fit(runs, events)
         scored = {}
-        for hrf_fit in ("leave-one-run-out", "same-data"):
-            maps = r1glm_contrasts(est, runs, events, contrasts, hrf_fit=hrf_fit)
-            label = "R1-GLM (LORO HRF)" if hrf_fit == "leave-one-run-out" else "R1-GLM (same-data HRF)"
+        fits = ((("split-run", 2), ("split-run", 3), ("same-data", 3)) if single_run else
+                (("leave-one-run-out", 3), ("same-data", 3)))
+        for hrf_fit, n_segments in fits:
+            maps = r1glm_contrasts(est, runs, events, contrasts, hrf_fit=hrf_fit, n_segments=n_segments)
+            label = {"same-data": "R1-GLM (same-data HRF)", "leave-one-run-out": "R1-GLM (LORO HRF)",
+                     "split-run": f"R1-GLM (split-run HRF, {n_segments} segments)"}[hrf_fit]
             scored[label] = score({k: m.z for k, m in maps.items()}, betas)
         r1_time, r1_cpu = time.perf_counter() - start, time.process_time() - cpu
         scored["canonical GLM (nilearn)"] = score(canonical_z(runs, events, contrasts), betas)
-        rows += _rows("simulation", f"noise sd {noise_sd:g}", scored)
+        data = "simulation, 1 run x 400" if single_run else "simulation"
+        rows += _rows(data, f"noise sd {noise_sd:g}", scored)
         print(f"noise sd {noise_sd:g}: R1-GLM fit + contrasts {r1_time:.1f} s wall, {r1_cpu:.1f} s CPU",
               flush=True)
     return rows
@@ -214,7 +224,8 @@ def run_null(n_voxels, ar1_values=(0.3, 0.0)):
     """Null distribution of the z maps: the same simulation without any active voxel.
 
     For each true AR(1) coefficient, each fit's noise model and each method: the mean and sd of z
-    over all voxels and contrasts, its two-sided tail rates at |z| > 1.96 and 3.29 (5 % and
+    over all voxels and contrasts (also on one run of 400 scans, AR(1) fits: the split-run HRF
+    with 2 and 3 segments against the same-data HRF), its two-sided tail rates at |z| > 1.96 and 3.29 (5 % and
     0.1 % for N(0, 1)) and its 0.1 % / 99.9 % quantiles (N(0, 1): -3.09 / 3.09), the points of a
     QQ plot against N(0, 1) where false positives are decided.
     """
@@ -231,6 +242,16 @@ def run_null(n_voxels, ar1_values=(0.3, 0.0)):
             if noise_model == "ar1":
                 rho = f"{est.rho_.mean():.3f}"
         methods["canonical GLM (nilearn), ar1"] = list(canonical_z(runs, events, contrasts).values())
+        # one run of 400 scans (the two runs' length): the split-run HRF instead of the other runs'
+        single, single_events, _ = simulate(n_voxels, 1.0, seed=1, active_fraction=0.0, ar1=ar1, n_runs=1,
+                                            n_scans=2 * N_SCANS)
+        est = R1GLM(T_R, noise_model="ar1").fit(single, single_events)
+        for hrf_fit, k in (("split-run", 2), ("split-run", 3), ("same-data", 2)):
+            maps = r1glm_contrasts(est, single, single_events, contrasts, hrf_fit=hrf_fit, n_segments=k)
+            label = f"split-run HRF, {k} segments" if hrf_fit == "split-run" else "same-data HRF"
+            methods[f"1 run: R1-GLM ({label}), ar1"] = [m.z for m in maps.values()]
+        methods["1 run: canonical GLM (nilearn), ar1"] = list(
+            canonical_z(single, single_events, contrasts).values())
         for label, z in methods.items():
             z = np.nan_to_num(np.concatenate(z))
             q_low, q_high = np.quantile(z, [0.001, 0.999])
@@ -247,12 +268,15 @@ def main():
     parser.add_argument("--quick", action="store_true", help="2000 voxels, demo at 6 mm")
     parser.add_argument("--null", action="store_true",
                         help="only the null distribution of the z maps (no active voxel)")
+    parser.add_argument("--single-run", action="store_true",
+                        help="only the simulation, as one run of 400 scans (split-run HRF)")
     args = parser.parse_args()
     if args.null:
         print(run_null(2000 if args.quick else 6000).to_markdown(index=False))
         return
-    rows = run_simulation(2000 if args.quick else 6000, (1.0, 2.0, 3.0))
-    rows += run_demo(6.0 if args.quick else 4.0)
+    rows = run_simulation(2000 if args.quick else 6000, (1.0, 2.0, 3.0), single_run=args.single_run)
+    if not args.single_run:
+        rows += run_demo(6.0 if args.quick else 4.0)
     table = pd.DataFrame(rows, columns=["data", "setting", "method", "TP", "FP", "truly active",
                                         "TP at canonical's FP", "null z sd",
                                         f"TP at |z|>{FIXED_Z}", f"FP at |z|>{FIXED_Z}"])

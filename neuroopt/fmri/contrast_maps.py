@@ -119,7 +119,7 @@ HRF_FITS = ("leave-one-run-out", "split-run", "same-data")
 
 
 def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="leave-one-run-out",
-                    n_segments=2, run_names=None):
+                    n_segments=3, run_names=None):
     """t contrasts of the condition betas refitted with each voxel's estimated HRF.
 
     Parameters
@@ -150,7 +150,8 @@ def r1glm_contrasts(estimator, Y, events, contrasts, confounds=None, hrf_fit="le
         (on AR(1) noise simulations, 2 to 4 times the nominal rate of z > 3.09), so use it for
         effect sizes, not for thresholds.
     n_segments : int
-        Segments per run with ``"split-run"`` (2: each HRF is fitted on half the run).
+        Segments per run with ``"split-run"`` (3: each HRF is fitted on two thirds of the run,
+        and each segment must last at least ``hrf_length``).
     run_names : list of str or None
         Names of the runs in messages (default ``"run 1"``...).
 
@@ -274,7 +275,7 @@ def _read_events_list(events, n_runs):
 
 
 def r1glm_contrast_images(result, bold_imgs, events, contrasts, confounds=None, hrf_fit="leave-one-run-out",
-                          n_segments=2):
+                          n_segments=3):
     """:func:`r1glm_contrasts` on the NIfTI runs a rank-1 GLM was fitted on.
 
     Parameters

@@ -81,7 +81,7 @@ class _SegmentsR1GLM(R1GLM):
         return np.concatenate([project_out(q, full[a:b]) for (a, b), q in zip(self._segments, drifts)])
 
 
-def split_run_hrfs(estimator, y, events, confounds=None, n_segments=2, name="the run"):
+def split_run_hrfs(estimator, y, events, confounds=None, n_segments=3, name="the run"):
     """HRF coefficients of each segment of one run, each from a rank-1 fit on the other segments.
 
     Parameters
@@ -109,8 +109,8 @@ def split_run_hrfs(estimator, y, events, confounds=None, n_segments=2, name="the
     Raises
     ------
     ValueError
-        If a training set has no event onset or too few scans for its rank-1 fit (the message
-        names the run and the segment).
+        If a segment is shorter than ``hrf_length`` or a training set has no event onset or too
+        few scans for its rank-1 fit (the message names the run).
     """
     if int(n_segments) != n_segments or n_segments < 2:
         raise ValueError(f"n_segments must be an integer >= 2, got {n_segments!r}.")
@@ -121,6 +121,12 @@ def split_run_hrfs(estimator, y, events, confounds=None, n_segments=2, name="the
     conf = None if confounds is None else np.asarray(confounds, dtype=float)
     if conf is not None and conf.ndim == 1:
         conf = conf[:, None]
+    shortest = int(np.diff(bounds).min())
+    if shortest * t_r < float(estimator.hrf_length):
+        raise ValueError(
+            f"Cannot split {name} ({n_scans} scans of {t_r:g} s) into {n_segments} segments: they "
+            f"would last {shortest * t_r:g} s, shorter than one HRF (hrf_length={estimator.hrf_length:g} "
+            "s). Use fewer segments (n_segments) or hrf_fit='same-data'.")
     conditions = sorted(set(events["trial_type"]))
     params = _r1glm_params(estimator)
     onsets = events["onset"].to_numpy()
