@@ -79,7 +79,7 @@ def test_audio_minus_video_agrees_with_nilearn_in_superior_temporal_cortex(local
     ours = apply_mask(r1["audioMinusVideo"]["z"], mask)
     theirs = apply_mask(canonical["audioMinusVideo"]["z"], mask)
     r = np.corrcoef(ours, theirs)[0, 1]
-    # measured: r = 0.95; global peaks both at (-62, -8, 0) mm, z 11.2 (R1-GLM) and 11.5 (nilearn)
+    # measured (one run: split-run HRF, 3 segments): r = 0.955; global peaks both at (-62, -8, 0) mm
     assert r >= 0.9
     ours_peaks, their_peaks = _peaks(r1["audioMinusVideo"]["z"]), _peaks(canonical["audioMinusVideo"]["z"])
     assert np.linalg.norm(ours_peaks[0] - their_peaks[0]) <= 10.0
@@ -95,7 +95,7 @@ def test_checkerboard_minus_sentences_peaks_in_occipital_cortex(localizer_maps):
     mask, r1, canonical = localizer_maps
     z = r1["checkerboardMinusSentences"]["z"]
     r = np.corrcoef(apply_mask(z, mask), apply_mask(canonical["checkerboardMinusSentences"]["z"], mask))[0, 1]
-    assert r >= 0.9  # measured 0.92
+    assert r >= 0.9  # measured 0.917 (split-run HRF, 3 segments; 0.885 with 2, 0.919 same-data)
     peaks = _peaks(z)
-    # measured: (16, -96, 0) and (24, -84, -9) mm, z 4.9 at the first: right occipital cortex
+    # measured: (18, -90, 0) and (24, -84, -9) mm: right occipital cortex
     assert len(peaks) == 2 and np.all(peaks[:, 1] <= -70)
