@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .base import BaseBlockMetricDatafit, BaseDatafit
+
 
 def _huber(t, sigma_min):
     t = np.asarray(t, dtype=float)
     return np.where(t >= sigma_min, t, t ** 2 / (2 * sigma_min) + sigma_min / 2)
 
 
-class Quadratic:
+class Quadratic(BaseBlockMetricDatafit):
     """Multitask least squares ``||Y - X B||_F^2 / (2 n)`` (no noise parameter).
 
     Dual: ``D(Theta) = <Theta, Y> - n ||Theta||_F^2 / 2`` under the penalty's dual constraint on
@@ -90,7 +92,7 @@ class Quadratic:
         return {}
 
 
-class SensorGroupConcomitant:
+class SensorGroupConcomitant(BaseBlockMetricDatafit):
     """Smoothed concomitant datafit with one noise level per sensor group (SGCL).
 
     ``min_{sigma_k >= sigma_min} sum_k ||R_k||^2 / (2 n T sigma_k) + n_k sigma_k / (2 n)`` where
@@ -177,7 +179,7 @@ class SensorGroupConcomitant:
         return {"sigmas": self.sigmas.copy()}
 
 
-class CovarianceConcomitant:
+class CovarianceConcomitant(BaseDatafit):
     """CLaR datafit: concomitant estimation of a full noise covariance from repetitions.
 
     ``min_{S >= sigma_min Id} sum_l ||Y^l - X B||^2_{S^-1} / (2 n T r) + tr(S) / (2 n)`` over the

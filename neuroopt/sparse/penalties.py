@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .base import BasePenalty
+
 
 def group_norms(B, n_orient):
     """Frobenius norm of each block of ``n_orient`` consecutive rows of ``B`` (n_groups,)."""
@@ -18,7 +20,7 @@ def group_norms(B, n_orient):
     return np.sqrt(sq)
 
 
-class L21:
+class L21(BasePenalty):
     """Weighted L2,1 penalty ``alpha * sum_g weights[g] * ||B_g||_F``.
 
     Parameters
