@@ -86,15 +86,22 @@ class _Evaluator:
     """Criterion at one alpha, with warm-started solver clones (one per data split)."""
 
     def __init__(self, estimator, X, Y, criterion, noise_std, scale, time_cov):
+        from .concomitant import CLaR
+
         self.X, self.criterion, self.noise_std, self.scale = X, criterion, noise_std, scale
         self.time_cov = time_cov
-        if criterion == "sure":
+        # CLaR: held-out only, each half fitted on its own epochs (see clar_held_out_folds)
+        self.clar = isinstance(estimator, CLaR)
+        if self.clar:
+            self.folds = clar_held_out_folds(Y, criterion)
+            self.model = None
+        elif criterion == "sure":
             self.folds = [(Y, None)]
         else:
             Y_a, Y_b = split_epochs(Y)
             self.folds = [(Y_a, Y_b), (Y_b, Y_a)]
-        n_sensors = self.folds[0][0].shape[0]
-        self.model = noise_model_of(estimator, n_sensors)
+        if not self.clar:
+            self.model = noise_model_of(estimator, self.folds[0][0].shape[0])
         self.n_orient = estimator.n_orient
         self.solvers = [clone(estimator).set_params(warm_start=True) for _ in self.folds]
         # as lasso_path: X validated once, its group norms and the last pass over X reused
@@ -111,6 +118,12 @@ class _Evaluator:
             est.set_params(alpha=float(alpha_fit), tol=tol)
             est._fit(self.X, Y_fit, path_cache=cache)
             self.n_solves += 1
+            if self.clar:  # no fixed-point derivative: the value only (grid search)
+                resid = Y_test - self.X @ est.coef_.T
+                value += float(np.sum(resid ** 2)) / len(self.folds)
+                grad = np.nan
+                n_active = max(n_active, int(est.active_set_.sum()))
+                continue
             B = polish(self.X, Y_fit, est.coef_.T, alpha_fit, self.n_orient, self.model)
             if Y_test is None:
                 c = sure(self.X, Y_fit, B, alpha_fit, self.n_orient, self.model, self.noise_std,
@@ -123,6 +136,34 @@ class _Evaluator:
         return value, grad, n_active
 
 
+def clar_held_out_folds(Y_epochs, criterion):
+    """Held-out folds of CLaR: ``[(even epochs, mean of odd), (odd epochs, mean of even)]``.
+
+    CLaR estimates its noise covariance from the repetitions, so each half is fitted on its own
+    epochs (not on their average) and scored on the other half's average. There is no SURE for
+    CLaR: its degrees of freedom need the derivative of the noise update
+    ``S = ClSqrt(residual covariance)``, a matrix square root of a function of the residual
+    (the Jacobian of the fixed point is no longer a Kronecker term plus a low-rank correction,
+    as in :mod:`~neuroopt.sparse.criteria`), which is not implemented; neither is the
+    hypergradient of the held-out error, so CLaR's ``"cv"`` is a grid search without the
+    refinement. Raises a ValueError naming ``criterion`` for ``"sure"`` and ``Y`` for fewer
+    than 4 epochs (each half needs 2 to estimate a covariance).
+    """
+    if criterion == "sure":
+        raise ValueError(
+            "alpha='sure': CLaR has no SURE (its degrees of freedom need the derivative of the "
+            "matrix square root of the residual covariance, not implemented); use alpha='cv' "
+            "(held-out halves of the epochs, grid search) or 'auto', or choose alpha with SGCL.")
+    Y_epochs = np.asarray(Y_epochs, dtype=float)
+    if Y_epochs.ndim != 3 or Y_epochs.shape[0] < 4:
+        raise ValueError(
+            f"alpha='cv' for CLaR fits each half of the epochs on its own repetitions: Y must "
+            f"have shape (n_epochs, n_sensors, n_times) with n_epochs >= 4, got shape "
+            f"{Y_epochs.shape}; pass more epochs or use alpha='auto'.")
+    even, odd = Y_epochs[0::2], Y_epochs[1::2]
+    return [(even, odd.mean(axis=0)), (odd, even.mean(axis=0))]
+
+
 def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=10,
                  alpha_min_ratio=0.01, patience=2, n_refine=6, tol_grid=1e-4, tol=1e-6,
                  tol_decrease=3.0, cv_alpha_scale=None, time_cov=None, refine_rtol=1e-4):
@@ -130,8 +171,9 @@ def search_alpha(estimator, X, Y, *, criterion="sure", noise_std=1.0, n_alphas=1
 
     Parameters
     ----------
-    estimator : MultiTaskLasso | MultiTaskSqrtLasso | SGCL
+    estimator : MultiTaskLasso | MultiTaskSqrtLasso | SGCL | CLaR
         Unfitted estimator (``n_reweighting=1``) whose other parameters are used; cloned.
+        CLaR: ``"cv"`` only, without hypergradient refinement (:func:`clar_held_out_folds`).
     X : ndarray, shape (n_sensors, n_features)
         Gain.
     Y : ndarray

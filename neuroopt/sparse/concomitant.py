@@ -5,7 +5,8 @@ noise covariance from repetitions). Their alpha is pivotal: it does not scale wi
 ``alpha_max`` is about ``max_g ||X_g^T Y||_F / (sqrt(n_sensors n_times) ||Y||_F)`` (exact formula
 in each ``alpha_max``). The default ``alpha="auto"`` is the quantile universal threshold (pivotal:
 the 95 % quantile of ``alpha_max`` over simulations of white noise); ``"sure"`` and ``"cv"``
-search it (see :class:`~neuroopt.sparse.MultiTaskLasso` for the convention; not for CLaR).
+search it (see :class:`~neuroopt.sparse.MultiTaskLasso` for the convention; CLaR: ``"cv"``
+only, a grid search, see :func:`~neuroopt.sparse.alpha_search.clar_held_out_folds`).
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ class SGCL(_SensorGroupBase):
     ----------
     alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
         Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
-        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"`` or a float).
+        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"``, ``"cv"`` on
+        4 epochs or more, without hypergradient refinement, or a float; no ``"sure"``).
     sensor_groups : array-like, shape (n_sensors,) | None
         Group label of each sensor; ``None``: one group (the square-root Lasso).
     sigma_min : float
@@ -197,7 +199,8 @@ class MultiTaskSqrtLasso(_SensorGroupBase):
     ----------
     alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
         Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
-        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"`` or a float).
+        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"``, ``"cv"`` on
+        4 epochs or more, without hypergradient refinement, or a float; no ``"sure"``).
     sigma_min : float
         Lower bound of the noise level (smoothing), > 0. At this floor the fit interpolates
         the data; the solver stops early with a ``ConvergenceWarning`` and sets
@@ -259,7 +262,8 @@ class CLaR(_ConcomitantBase):
     ----------
     alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
         Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
-        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"`` or a float).
+        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"``, ``"cv"`` on
+        4 epochs or more, without hypergradient refinement, or a float; no ``"sure"``).
     sigma_min : float
         Lower bound of the eigenvalues of ``S``, > 0. Must be well above zero when
         ``n_sensors > r * n_times`` (the residual covariance is then singular).
@@ -320,10 +324,10 @@ class CLaR(_ConcomitantBase):
         return self._alpha_max_from_datafit(X, Y_mean, datafit, n_orient)
 
     def _prepare_fit(self, X, Y, alpha):
-        if alpha in ("sure", "cv"):
-            raise ValueError(f"alpha={alpha!r}: CLaR has no SURE / held-out criterion (its noise "
-                             "covariance enters the fixed point through a matrix square root); "
-                             "use alpha='auto' or a float, or choose alpha with SGCL.")
+        if alpha == "sure":
+            from .alpha_search import clar_held_out_folds
+
+            clar_held_out_folds(Y, alpha)  # raises: CLaR has no SURE (see its docstring)
         X, Y_mean, n_orient, datafit = self._prepare(X, Y)
         Y_epochs = Y if isinstance(Y, np.ndarray) and Y.ndim == 3 else None
         return X, Y_mean, Y_epochs, n_orient, datafit

@@ -77,9 +77,10 @@ def noise_model_of(estimator, n_sensors):
             "with reweighting at that alpha."
         )
     if isinstance(estimator, CLaR):
-        raise ValueError("estimator=CLaR: SURE / held-out criteria with implicit differentiation "
-                         "cover MultiTaskLasso, MultiTaskSqrtLasso and SGCL; use one of them to "
-                         "choose alpha (or a float alpha for CLaR).")
+        raise ValueError("estimator=CLaR: the implicit differentiation of the criteria covers "
+                         "MultiTaskLasso, MultiTaskSqrtLasso and SGCL (CLaR's noise update is a "
+                         "matrix square root); for CLaR use search_alpha(criterion='cv'), a grid "
+                         "search of the held-out error, or alpha='auto'.")
     if isinstance(estimator, _SensorGroupBase):
         groups = estimator._sensor_group_labels()
         if groups is None:

@@ -79,5 +79,5 @@ def test_sparse_inverse_alpha_errors(problem):
         sparse_inverse(epochs.average(), forward, cov, alpha="best")
     with pytest.raises(ValueError, match="at least 2 are needed"):
         sparse_inverse(epochs[:1], forward, cov, alpha="cv")
-    with pytest.raises(ValueError, match="estimator=CLaR: SURE / held-out"):
-        sparse_inverse(epochs, forward, cov, estimator="clar", alpha="cv")
+    with pytest.raises(ValueError, match="CLaR has no SURE"):
+        sparse_inverse(epochs, forward, cov, estimator="clar", alpha="sure")

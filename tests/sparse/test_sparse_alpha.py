@@ -195,3 +195,28 @@ def test_one_alpha_convention_and_errors():
     sqrt.fit(X, Y)
     assert "sensor_groups" not in sqrt.get_params()
     assert not hasattr(sqrt, "sensor_groups") and hasattr(sqrt, "sigma_")
+
+
+def test_clar_held_out_search():
+    """CLaR's ``alpha="cv"``: a grid search whose value is the other half's prediction error."""
+    from neuroopt.sparse.alpha_search import clar_held_out_folds
+
+    X, Y, B, _ = _problem(seed=4, n_epochs=8)
+    est = CLaR(alpha="cv", n_orient=N_ORIENT, sigma_min=0.1).fit(X, Y)
+    result = est.alpha_search_
+    assert np.all(np.isnan(result.hypergradients))  # no refinement: the grid only
+    assert result.alphas.size == result.grid_size
+    i = int(np.argmin(result.criterion_values))
+    assert est.alpha_ == result.alphas[i]
+    # the criterion at the chosen alpha, recomputed by hand from the two half-fits
+    errors = []
+    for fit_epochs, test_mean in clar_held_out_folds(Y, "cv"):
+        half = CLaR(est.alpha_, n_orient=N_ORIENT, sigma_min=0.1, tol=1e-6).fit(X, fit_epochs)
+        errors.append(np.sum((test_mean - half.predict(X)) ** 2))
+    assert np.mean(errors) == pytest.approx(result.criterion_values[i], rel=1e-3)
+    # the chosen model keeps the true groups 0 and 1
+    assert est.active_set_[:2].all()
+    with pytest.raises(ValueError, match="n_epochs >= 4"):
+        CLaR(alpha="cv", n_orient=N_ORIENT).fit(X, Y[:3])
+    with pytest.raises(ValueError, match="CLaR has no SURE.*alpha='cv'"):
+        CLaR(alpha="sure", n_orient=N_ORIENT).fit(X, Y)
