@@ -104,14 +104,16 @@ ALPHA_METHODS = ("auto", "sure", "cv")
 
 
 def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max_iter,
-                    n_reweighting, debias):
+                    n_reweighting, debias, prune_level=None, noise_std=1.0):
     """The array estimator of :mod:`neuroopt.sparse` behind each ``estimator`` name."""
     from .. import sparse
 
     common = dict(n_orient=n_orient, tol=tol, max_iter=max_iter, n_reweighting=n_reweighting,
                   debias=debias)
+    if name != "clar":  # CLaR's full noise covariance: no elimination test
+        common["prune_level"] = prune_level
     if name == "mtl":
-        return sparse.MultiTaskLasso(alpha, **common)
+        return sparse.MultiTaskLasso(alpha, noise_std=noise_std, **common)
     if name == "sqrt":
         return sparse.MultiTaskSqrtLasso(alpha, sigma_min=sigma_min, **common)
     if name == "sgcl":
@@ -386,7 +388,7 @@ def _criterion_table(res, alpha_max):
 def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", loose="auto",
                    depth=0.8, rank=None, pick_ori=None, sigma_min="auto", n_reweighting=1,
                    debias=False, tol=1e-6, max_iter=100, alpha_level=0.95, random_state=0,
-                   verbose=None):
+                   prune_level=None, verbose=None):
     """Sparse source estimate (MxNE-like) with a multitask Lasso or a concomitant estimator.
 
     The gain is whitened with ``noise_cov`` and weighted for depth and orientation exactly as in
@@ -453,6 +455,11 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     sigma_min : ``"auto"`` | float
         Lower bound of the noise level(s) of the concomitant estimators, in whitened units.
         ``"auto"``: ``1e-3`` times the RMS of the whitened data.
+    prune_level : float | None
+        Backward elimination of the active sources after the fit, at this family-wise level
+        (estimators' ``prune_level``, :mod:`neuroopt.sparse.selection`; noise std
+        ``1 / sqrt(nave)`` for mtl, the fitted noise levels for sqrt / sgcl; not for clar),
+        then a refit on the sources kept; ``None``: none.
     n_reweighting : int
         Iterative reweighting steps (irMxNE, log penalty); 1 solves the convex problem only.
         About 5 steps remove the spread of the convex L2,1 solution (neighbours of each true
@@ -527,7 +534,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         sigma_min = check_positive(sigma_min, "sigma_min")
     est = _make_estimator(estimator, 1.0, n_orient=n_orient, sensor_groups=row_groups,
                           sigma_min=sigma_min, tol=tol, max_iter=max_iter,
-                          n_reweighting=n_reweighting, debias=debias)
+                          n_reweighting=n_reweighting, debias=debias, prune_level=prune_level,
+                          noise_std=1.0 / np.sqrt(nave))
     alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)
     time_cov = noise_time_correlation(mean_whitened)
     criterion_path = search_coef = None
@@ -546,7 +554,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         # refitted at the lower alpha is lower again) and moved the strongest right source of
         # MNE's sample Left Auditory (sqrt, sgcl; 10 mm) 49 mm from Heschl's gyrus (20 mm with
         # the square root), while no correction left SGCL without a true source on the demo
-        ref = clone(est).set_params(alpha=alpha_qut, n_reweighting=1).fit(gain, mean_whitened)
+        ref = clone(est).set_params(alpha=alpha_qut, n_reweighting=1,
+                                    prune_level=None).fit(gain, mean_whitened)
         # SGCL's sigmas_ follow the sorted group labels, as np.unique counts them
         rows = np.unique(row_groups, return_counts=True)[1] if estimator == "sgcl" else np.ones(1)
         sigma_fit = float(np.sqrt(np.sum(rows * np.atleast_1d(ref._noise_levels()) ** 2)
@@ -554,6 +563,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         alpha_qut *= np.sqrt(min(1.0, noise_rms(mean_whitened) / sigma_fit))
     if alpha in ("sure", "cv"):
         solver = clone(est).set_params(n_reweighting=1)
+        if "prune_level" in solver.get_params():  # the criteria are those of the convex fit
+            solver.set_params(prune_level=None)
         noise_std = 1.0 / np.sqrt(nave)
         if alpha == "sure" and estimator != "mtl":
             # the concomitant noise levels at the pivotal (QUT) alpha, fixed along the search

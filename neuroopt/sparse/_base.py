@@ -145,6 +145,11 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             raise ValueError(f"n_reweighting must be >= 1 (1: no reweighting), got "
                              f"{self.n_reweighting}.")
         check_option("reweighting", self.reweighting, REWEIGHTINGS)
+        level = getattr(self, "prune_level", None)
+        if level is not None:
+            if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+                raise ValueError(f"prune_level must be None (no elimination) or a level in (0, 1), "
+                                 f"e.g. 0.05, got {level!r}.")
         return n_orient
 
     def _check_gain_and_data(self, X, Y, gain_checked=False):
@@ -190,7 +195,39 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             alpha = self._search_alpha(X, Y_fit, Y_epochs, alpha)
         self._run(X, Y_fit, datafit, n_orient, alpha, path_cache)
         self._finish_fit()
+        self.n_pruned_ = 0
+        if getattr(self, "prune_level", None) is not None and self.active_set_.any():
+            self._prune(X, Y_fit, datafit, n_orient, alpha)
         return self
+
+    def _row_noise_std(self, n_sensors):
+        """Noise std of each row of the data, for the elimination test (see the subclasses)."""
+        return np.full(n_sensors, float(self._qut_noise_std()))
+
+    def _prune(self, X, Y, datafit, n_orient, alpha):
+        """Backward elimination of the active sources, then the same fit on those kept.
+
+        The rows are divided by their noise std (``noise_std``, or the fitted noise levels of
+        the concomitant estimators), the noise's temporal correlation is estimated from the
+        data (:func:`~neuroopt.sparse.criteria.noise_time_correlation`), and the sources that
+        fail :func:`~neuroopt.sparse.selection.eliminate_sources` at ``prune_level`` get an
+        infinite penalty weight in a refit at the same alpha (warm-started).
+        """
+        from .criteria import noise_time_correlation
+        from .selection import eliminate_sources
+
+        stds = self._row_noise_std(Y.shape[0])
+        kept = eliminate_sources(X / stds[:, None], Y / stds[:, None], self.active_set_, n_orient,
+                                 1.0, level=self.prune_level,
+                                 time_cov=noise_time_correlation(Y / stds[:, None]))
+        n_pruned = int(self.active_set_.sum() - kept.sum())
+        if n_pruned:
+            logger.info(f"{type(self).__name__}: {n_pruned} of {int(self.active_set_.sum())} "
+                        f"active sources removed by backward elimination (level "
+                        f"{self.prune_level:g}); refitting the {int(kept.sum())} others.")
+            self._run(X, Y, datafit, n_orient, alpha, mask=np.where(kept, 1.0, np.inf))
+            self._finish_fit()
+        self.n_pruned_ = n_pruned
 
     def _epochs_input(self, Y, alpha):
         """``(Y_fit, Y_epochs)``: with ``alpha="cv"`` 3D epochs are averaged for the fit."""
@@ -230,6 +267,8 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                              "alpha='sure' with Y of shape (n_sensors, n_times).")
         noise_std = self._sure_noise_std(X, Y_fit) if criterion == "sure" else 1.0
         solver = clone(self).set_params(alpha=1.0, warm_start=False, n_reweighting=1, verbose=None)
+        if "prune_level" in solver.get_params():  # the criteria are those of the convex fit
+            solver.set_params(prune_level=None)
         result = search_alpha(solver, X, Y_fit if criterion == "sure" else Y_epochs,
                               criterion=criterion, noise_std=noise_std, tol=self.tol)
         order = np.argsort(result.alphas)[::-1]
@@ -239,17 +278,22 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         self.n_solves_ = result.n_solves
         return result.alpha
 
-    def _run(self, X, Y_solver, datafit, n_orient, alpha, cache=None):
-        """Solve (with reweighting and debiasing) and set the fitted attributes."""
+    def _run(self, X, Y_solver, datafit, n_orient, alpha, cache=None, mask=None):
+        """Solve (with reweighting and debiasing) and set the fitted attributes.
+
+        ``mask``: penalty weights multiplying every step's (``np.inf`` leaves a source out);
+        given, the fit starts from the current ``coef_``.
+        """
         validate_type(self.n_threads, numbers.Integral, "n_threads")
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be >= 1, got {self.n_threads}.")
         with blas_threads(int(self.n_threads)):
-            return self._run_pinned(X, Y_solver, datafit, n_orient, alpha, cache)
+            return self._run_pinned(X, Y_solver, datafit, n_orient, alpha, cache, mask)
 
-    def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha, cache):
+    def _run_pinned(self, X, Y_solver, datafit, n_orient, alpha, cache, mask=None):
         B0 = None
-        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (
+        warm = self.warm_start or mask is not None
+        if warm and hasattr(self, "coef_") and self.coef_.shape == (
                 Y_solver.shape[1], X.shape[1]):
             active = getattr(self, "active_set_", None)
             if active is not None and active.shape == (X.shape[1] // n_orient,):
@@ -265,7 +309,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             spectral = group_spectral_norms(X, n_orient)
         last_pass = None if cache is None or B0 is None else cache.get("last_pass")
         gradient_cache = None if cache is None else cache.get("gradient_cache")
-        weights = None
+        weights = mask
         n_passes = n_gram = n_iter = n_epochs = 0
         solve_time = 0.0
         for k in range(self.n_reweighting):
@@ -288,6 +332,8 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                         f"{result.n_gradient_passes} passes (+{result.n_gram_passes} cached)")
             if k + 1 < self.n_reweighting:
                 weights = reweighting_weights(B0, n_orient, self.reweighting)
+                if mask is not None:
+                    weights = weights * mask
         B = result.B
         if self.debias and active.any():
             B = self._debias(X, Y_solver, datafit, B, active, n_orient)

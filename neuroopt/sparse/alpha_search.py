@@ -104,6 +104,9 @@ class _Evaluator:
             self.model = noise_model_of(estimator, self.folds[0][0].shape[0])
         self.n_orient = estimator.n_orient
         self.solvers = [clone(estimator).set_params(warm_start=True) for _ in self.folds]
+        for solver in self.solvers:  # the criteria are those of the convex fit
+            if "prune_level" in solver.get_params():
+                solver.set_params(prune_level=None)
         # as lasso_path: X validated once, its group norms and the last pass over X reused
         self.X = X = check_gain(X)
         norms = group_spectral_norms(X, self.solvers[0]._validate_common(X.shape[1]))

@@ -94,7 +94,7 @@ class _SensorGroupBase(_ConcomitantBase):
                     f"{groups.shape}."
                 )
             labels, index = np.unique(groups, return_inverse=True)
-        self._labels = labels
+        self._labels, self._row_index = labels, index
         return X, Y, n_orient, SensorGroupConcomitant(index.astype(np.intp), sigma_min)
 
     def _prepare_fit(self, X, Y, alpha):
@@ -112,7 +112,7 @@ class _SensorGroupBase(_ConcomitantBase):
         from sklearn.base import clone
 
         ref = clone(self).set_params(alpha="auto", warm_start=False, n_reweighting=1,
-                                     verbose=None)
+                                     prune_level=None, verbose=None)
         ref._fit(X, Y)
         return np.atleast_1d(ref._noise_levels())
 
@@ -120,6 +120,10 @@ class _SensorGroupBase(_ConcomitantBase):
         """Smallest alpha with an all-zero solution (see the class docstring)."""
         X, Y, n_orient, datafit = self._prepare(X, Y)
         return self._alpha_max_from_datafit(X, Y, datafit, n_orient)
+
+    def _row_noise_std(self, n_sensors):
+        """The fitted noise level of each row's sensor group."""
+        return np.atleast_1d(self._noise_levels())[self._row_index]
 
 
 class SGCL(_SensorGroupBase):
@@ -148,6 +152,12 @@ class SGCL(_SensorGroupBase):
         means the fit interpolates that group's data (e.g. more features than sensors at a
         small alpha): the solver then stops early with a ``ConvergenceWarning`` and sets
         ``noise_at_floor_`` (see ``solve_working_set``'s ``floor_patience``).
+    prune_level : float | None
+        After the fit, drop the active sources that a least-squares refit does not find
+        significant at this family-wise level (backward elimination,
+        :func:`~neuroopt.sparse.selection.eliminate_sources`, with the fitted noise levels) and
+        refit at the same alpha on the others; ``None``: no elimination. Attribute
+        ``n_pruned_``: the number removed.
     %s
     Attributes
     ----------
@@ -163,8 +173,9 @@ class SGCL(_SensorGroupBase):
 
     def __init__(self, alpha="auto", *, sensor_groups=None, sigma_min=1e-6, n_orient=1, tol=1e-6,
                  max_iter=100, warm_start=False, n_reweighting=1, reweighting="log",
-                 debias=False, n_threads=1, verbose=None):
+                 debias=False, prune_level=None, n_threads=1, verbose=None):
         self.alpha = alpha
+        self.prune_level = prune_level
         self.sensor_groups = sensor_groups
         self.sigma_min = sigma_min
         self.n_orient = n_orient
@@ -205,6 +216,12 @@ class MultiTaskSqrtLasso(_SensorGroupBase):
         Lower bound of the noise level (smoothing), > 0. At this floor the fit interpolates
         the data; the solver stops early with a ``ConvergenceWarning`` and sets
         ``noise_at_floor_``.
+    prune_level : float | None
+        After the fit, drop the active sources that a least-squares refit does not find
+        significant at this family-wise level (backward elimination,
+        :func:`~neuroopt.sparse.selection.eliminate_sources`, with the fitted noise levels) and
+        refit at the same alpha on the others; ``None``: no elimination. Attribute
+        ``n_pruned_``: the number removed.
     %s
     Attributes
     ----------
@@ -216,8 +233,9 @@ class MultiTaskSqrtLasso(_SensorGroupBase):
 
     def __init__(self, alpha="auto", *, sigma_min=1e-6, n_orient=1, tol=1e-6, max_iter=100,
                  warm_start=False, n_reweighting=1, reweighting="log", debias=False,
-                 n_threads=1, verbose=None):
+                 prune_level=None, n_threads=1, verbose=None):
         self.alpha = alpha
+        self.prune_level = prune_level
         self.sigma_min = sigma_min
         self.n_orient = n_orient
         self.tol = tol

@@ -50,6 +50,13 @@ class MultiTaskLasso(BaseMultiTaskSparse):
     debias : bool
         Rescale each active source by the factor ``>= 1`` that best fits the data, as MNE's
         ``mixed_norm(debias=True)`` (``dual_gap_`` refers to the penalised solution).
+    prune_level : float | None
+        After the fit, drop the active sources that a least-squares refit does not find
+        significant at this family-wise level (backward elimination with noise std
+        ``noise_std``, :func:`~neuroopt.sparse.selection.eliminate_sources`) and refit at the
+        same alpha on the others; ``None``: no elimination. It removes the sources that only
+        absorb the amplitude the L2,1 penalty takes from the true ones (see
+        ``benchmarks/bench_alpha.py``).
     n_threads : int
         BLAS threads used during the fit (1 is fastest on small shared machines).
     verbose : bool | str | int | None
@@ -87,12 +94,15 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         cached Gram columns of the few non-zero features (see ``solvers.GradientCache``).
     solve_time_ : float
         Solver seconds (excludes numba compilation, see ``solvers.warmup``).
+    n_pruned_ : int
+        Active sources removed by ``prune_level`` (0 without it).
     """
 
     def __init__(self, alpha="auto", *, noise_std=1.0, n_orient=1, tol=1e-6, max_iter=100,
-                 warm_start=False, n_reweighting=1, reweighting="log", debias=False, n_threads=1,
-                 verbose=None):
+                 warm_start=False, n_reweighting=1, reweighting="log", debias=False,
+                 prune_level=None, n_threads=1, verbose=None):
         self.alpha = alpha
+        self.prune_level = prune_level
         self.noise_std = noise_std
         self.n_orient = n_orient
         self.tol = tol
