@@ -3,6 +3,8 @@
 Usage::
 
     python benchmarks/bench_alpha.py [--skip-mne] [--mne-only] [--n-seeds 20] [--skip-sim]
+        [--skip-real] [--criteria-seeds 5] [--sim-variants auto:1:- auto:1:0.05 ...]
+        [--sim-cells 2:1 5:3] [--mne-cells 2:1 5:3]
 
 Sections (Markdown tables, one run, anchors in the same run unless ``--skip-mne``):
 
@@ -17,8 +19,11 @@ Sections (Markdown tables, one run, anchors in the same run unless ``--skip-mne`
    each condition's 0-200 ms window stand out from its baseline, and where and when is the
    strongest right-hemisphere source.
 2. Simulations with the real 10 mm gain: 2-5 dipoles, several SNRs, ``--n-seeds`` seeds per
-   cell; median support F1 (a true source is found when an active source lies within 10 mm)
-   and median localisation error for each alpha method.
+   cell; median support F1 (a true source is found when an active source lies within 10 mm),
+   precision, recall and median localisation error for each variant (alpha method,
+   reweighting, backward elimination; ``--sim-variants``), next to MNE's
+   ``mixed_norm(alpha="sure")`` run step for step on the same arrays (cached per seed in
+   ``results/mne_sim/``, computed for ``--mne-cells``).
 
 The forwards (~15 s for 10 mm, ~1 min for 5 mm) are cached in ``benchmarks/results/``
 (gitignored), as MNE's result (``--mne-only`` computes and stores it).
@@ -279,60 +284,164 @@ def _simulate(gain, src_rr, n_sources, snr, n_epochs, n_times, rng):
     return epochs, np.array(chosen)
 
 
+def run_mne_sim_sure(gain, M, n_orient=3, seed=0):
+    """MNE's ``mixed_norm(alpha="sure")`` on whitened arrays, step for step with its defaults.
+
+    ``mixed_norm`` whitens the evoked, replaces it by its time PCA (``time_pca=True``), scales
+    the gain so that alpha is in percent of ``alpha_max``, then runs ``_compute_mxne_sure``
+    (15 alphas from 100 to 10 %, Monte-Carlo finite-difference SURE with ``sigma=1``, two
+    solves per alpha, ``debias=True``). The simulated evoked is already whitened with the
+    epochs' noise covariance, as ``mixed_norm`` does with the covariance a user passes.
+    Returns the active sources (indices), the seconds and the selected alpha (% alpha_max).
+    """
+    from mne.inverse_sparse.mxne_inverse import _compute_mxne_sure
+    from mne.inverse_sparse.mxne_optim import norm_l2inf
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    U, s, _ = np.linalg.svd(M, full_matrices=False)
+    M = U * s
+    tol = 1e-4 * float(np.sum(M ** 2))
+    G = gain / (0.01 * norm_l2inf(gain.T @ M, n_orient, copy=False))
+    X, active, alpha = _compute_mxne_sure(
+        M, G, np.geomspace(100, 10, num=15), sigma=1, n_mxne_iter=1, maxit=3000, tol=tol,
+        n_orient=n_orient, active_set_size=10, debias=True, solver="auto", dgap_freq=10,
+        rng=np.random.default_rng(seed), verbose=False)
+    active = np.flatnonzero(np.asarray(active).reshape(-1, n_orient).any(axis=1))
+    return dict(active=active.tolist(), seconds=time.perf_counter() - t0,
+                cpu_seconds=time.process_time() - c0, alpha_percent=float(alpha))
+
+
+def mne_sim_result(gain, M, key):
+    """:func:`run_mne_sim_sure` of one simulation, read back from ``results/mne_sim/`` if cached."""
+    fname = CACHE / "mne_sim" / f"{key}.json"
+    if fname.exists():
+        return json.loads(fname.read_text())
+    fname.parent.mkdir(parents=True, exist_ok=True)
+    result = run_mne_sim_sure(gain, M)
+    atomic_write_text(fname, json.dumps(result))
+    return result
+
+
 def _support_scores(active, truth, src_rr, radius=0.010):
+    """F1, precision, recall of the active sources, and each true source's distance (m).
+
+    A true source is found when an active source lies within ``radius`` of it; an active
+    source is correct when it lies within ``radius`` of a true source.
+    """
     est = np.flatnonzero(active)
     if est.size == 0:
-        return 0.0, np.full(truth.size, np.inf)
+        return 0.0, 0.0, 0.0, np.full(truth.size, np.inf)
     dist = np.linalg.norm(src_rr[truth][:, None] - src_rr[est][None], axis=2)
-    found = dist.min(axis=1) <= radius
-    precise = dist.min(axis=0) <= radius
-    recall, precision = found.mean(), precise.mean()
+    recall = (dist.min(axis=1) <= radius).mean()
+    precision = (dist.min(axis=0) <= radius).mean()
     f1 = 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
-    return f1, dist.min(axis=1)
+    return f1, precision, recall, dist.min(axis=1)
 
 
-def simulation_section(*, n_seeds=20, n_sources=(2, 5), snrs=(1.0, 3.0), n_epochs=20,
-                       n_times=20):
-    """Median support F1 / localisation error of each alpha method on the real 10 mm gain."""
+# (alpha method, irMxNE reweightings, backward-elimination level or None)
+SIM_VARIANTS = (("auto", 1, None), ("auto", 1, 0.05), ("auto", 10, None), ("sure", 1, None),
+                ("cv", 1, None), ("pivotal", 1, None))
+
+
+def simulation_section(*, n_seeds=20, criteria_seeds=None,
+                       cells=((2, 1.0), (2, 3.0), (5, 1.0), (5, 3.0)), n_epochs=20, n_times=20,
+                       mne_cells=(), variants=SIM_VARIANTS):
+    """Support F1 / localisation error of each alpha method on the real 10 mm gain.
+
+    Each variant is an alpha method of the multitask Lasso (``auto``: the quantile universal
+    threshold of white noise; ``sure``; ``cv``) or ``pivotal`` (the square-root Lasso with its
+    own ``alpha="auto"``, which needs no noise level), the number of irMxNE reweightings
+    (``n_reweighting``, log penalty; the table shows ``n_reweighting - 1``) and the level
+    of the backward elimination (``prune_level``, :mod:`neuroopt.sparse.selection`). The
+    searches (``sure``, ``cv``) run on the first ``criteria_seeds`` seeds only (default: all).
+    MNE's ``mixed_norm(alpha="sure")`` (:func:`run_mne_sim_sure`) is read from
+    ``results/mne_sim/`` for every seed cached, and computed for the cells of ``mne_cells``
+    (``(n_sources, snr)`` pairs; ~1 min per fit).
+    """
     from neuroopt.meeg import _mne_private
-    from neuroopt.sparse import MultiTaskLasso, quantile_universal_alpha, search_alpha
+    from neuroopt.sparse import (
+        MultiTaskLasso,
+        MultiTaskSqrtLasso,
+        quantile_universal_alpha,
+        search_alpha,
+        warmup,
+    )
 
+    warmup()
+    criteria_seeds = n_seeds if criteria_seeds is None else criteria_seeds
     problem = load_real(10.0)
     ev = problem["evoked"]
     _, gain, _, _, _ = _mne_private.prepare_gain(problem["forward"], ev.info, problem["cov"],
                                                  depth=0.8, loose="auto", rank=None)
     src_rr = problem["forward"]["source_rr"]
     print(f"\n### Simulations, real 10 mm gain ({gain.shape[1] // 3} sources, free orientation), "
-          f"{n_epochs} epochs x {n_times} samples, white noise; {n_seeds} seeds per cell\n")
-    print("| sources | SNR | method | median F1 | median loc. error (mm) | median active "
-          "| mean seconds |")
-    print("|---|---|---|---|---|---|---|")
-    for k in n_sources:
-        for snr in snrs:
-            stats = {m: ([], [], [], []) for m in ("auto", "sure", "cv")}
-            for seed in range(n_seeds):
-                rng = np.random.default_rng(1000 * k + seed)
-                epochs, truth = _simulate(gain, src_rr, k, snr, n_epochs, n_times, rng)
-                Y = epochs.mean(axis=0)
-                est = MultiTaskLasso(n_orient=3, noise_std=1 / np.sqrt(n_epochs))
-                for method in stats:
-                    t0 = time.perf_counter()
+          f"{n_epochs} epochs x {n_times} samples, white noise; {n_seeds} seeds per cell "
+          f"({criteria_seeds} for sure / cv)\n")
+    print("| sources | SNR | alpha | reweightings | elimination | seeds | median F1 "
+          "| median precision | median recall | median loc. error (mm) | median active "
+          "| mean CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    overall = {}
+    for k, snr in cells:
+        stats = {}
+        for seed in range(n_seeds):
+            rng = np.random.default_rng(1000 * k + seed)
+            epochs, truth = _simulate(gain, src_rr, k, snr, n_epochs, n_times, rng)
+            Y = epochs.mean(axis=0)
+            noise_std = 1 / np.sqrt(n_epochs)
+            est = MultiTaskLasso(n_orient=3, noise_std=noise_std)
+            alphas = {}
+            for method, rw, level in variants:
+                if method in ("sure", "cv") and seed >= criteria_seeds:
+                    continue
+                t0 = time.process_time()
+                if method == "pivotal":  # the square-root Lasso's own (pivotal) "auto"
+                    fit = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw,
+                                             prune_level=level).fit(gain, Y)
+                    *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
+                    stats.setdefault((method, rw, level), []).append(
+                        (*scores, np.median(errors) * 1e3, fit.active_set_.sum(),
+                         time.process_time() - t0))
+                    continue
+                if method not in alphas:
                     if method == "auto":
                         alpha = quantile_universal_alpha(est, gain, Y.shape,
-                                                         noise_std=1 / np.sqrt(n_epochs))
+                                                         noise_std=noise_std)
                     else:
                         alpha = search_alpha(est, gain, Y if method == "sure" else epochs,
-                                             criterion=method,
-                                             noise_std=1 / np.sqrt(n_epochs)).alpha
-                    fit = MultiTaskLasso(alpha, n_orient=3).fit(gain, Y)
-                    f1, errors = _support_scores(fit.active_set_, truth, src_rr)
-                    s = stats[method]
-                    s[0].append(f1), s[1].extend(errors * 1e3)
-                    s[2].append(fit.active_set_.sum()), s[3].append(time.perf_counter() - t0)
-            for method, (f1s, errs, actives, secs) in stats.items():
-                print(f"| {k} | {snr:g} | {method} | {np.median(f1s):.2f} | "
-                      f"{np.median(errs):.1f} | {np.median(actives):.0f} | {np.mean(secs):.1f} |",
-                      flush=True)
+                                             criterion=method, noise_std=noise_std).alpha
+                    alphas[method] = (alpha, time.process_time() - t0)
+                alpha, t_alpha = alphas[method]
+                t1 = time.process_time()
+                fit = MultiTaskLasso(alpha, n_orient=3, noise_std=noise_std,
+                                     n_reweighting=rw, prune_level=level).fit(gain, Y)
+                seconds = t_alpha + time.process_time() - t1
+                *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
+                stats.setdefault((method, rw, level), []).append(
+                    (*scores, np.median(errors) * 1e3, fit.active_set_.sum(), seconds))
+            key = f"k{k}_snr{snr:g}_seed{seed}"
+            if (k, snr) in mne_cells or (CACHE / "mne_sim" / f"{key}.json").exists():
+                res = mne_sim_result(gain, Y, key)
+                active = np.zeros(gain.shape[1] // 3, bool)
+                active[res["active"]] = True
+                *scores, errors = _support_scores(active, truth, src_rr)
+                stats.setdefault(("MNE mixed_norm sure", 1, None), []).append(
+                    (*scores, np.median(errors) * 1e3, active.sum(), res.get("cpu_seconds", np.nan)))
+        for (method, rw, level), rows in stats.items():
+            v = np.array(rows, dtype=float)
+            overall.setdefault((method, rw, level), []).append(v)
+            print(f"| {k} | {snr:g} | {method} | {rw - 1} | {level or '-'} | {len(v)} | "
+                  f"{np.median(v[:, 0]):.2f} | {np.median(v[:, 1]):.2f} | "
+                  f"{np.median(v[:, 2]):.2f} | {np.median(v[:, 3]):.1f} | "
+                  f"{np.median(v[:, 4]):.0f} | {np.mean(v[:, 5]):.1f} |", flush=True)
+    print("\nAll cells pooled:\n")
+    print("| alpha | reweightings | elimination | fits | median F1 | mean F1 "
+          "| median loc. error (mm) |")
+    print("|---|---|---|---|---|---|---|")
+    for (method, rw, level), parts in overall.items():
+        v = np.concatenate(parts)
+        print(f"| {method} | {rw - 1} | {level or '-'} | {len(v)} | {np.median(v[:, 0]):.2f} | "
+              f"{np.mean(v[:, 0]):.2f} | {np.median(v[:, 3]):.1f} |", flush=True)
 
 
 def main():
@@ -347,18 +456,34 @@ def main():
     parser.add_argument("--methods", nargs="+", default=["auto", "sure"],
                         help="alpha methods of the real-data table")
     parser.add_argument("--n-seeds", type=int, default=20, help="seeds per simulation cell")
+    parser.add_argument("--criteria-seeds", type=int, default=None,
+                        help="seeds per cell for the sure / cv searches (default: --n-seeds)")
+    parser.add_argument("--sim-variants", nargs="+", default=None,
+                        help="simulation variants alpha:reweightings:level, e.g. auto:1:- "
+                             "auto:1:0.05 sure:1:- (default: SIM_VARIANTS)")
+    parser.add_argument("--sim-cells", nargs="+", default=["2:1", "2:3", "5:1", "5:3"],
+                        help="simulation cells n_sources:snr")
+    parser.add_argument("--mne-cells", nargs="*", default=["2:1", "5:3"],
+                        help="simulation cells n_sources:snr where MNE's SURE is computed "
+                             "(others: read from the cache when present)")
     args = parser.parse_args()
     if args.mne_only:
         result, origin = mne_result(10.0, recompute=True)
         print(json.dumps(result, indent=1), origin)
         return
-    mne_res, origin = mne_result(10.0, recompute=not args.skip_mne)
     if not args.skip_real:
+        mne_res, origin = mne_result(10.0, recompute=not args.skip_mne)
         real_data_section(mne_res, origin, positions=tuple(args.grids),
                           methods=tuple(args.methods))
         data_support_section(min(args.grids))
     if not args.skip_sim:
-        simulation_section(n_seeds=args.n_seeds)
+        cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.mne_cells]
+        variants = SIM_VARIANTS if args.sim_variants is None else tuple(
+            (m, int(rw), None if lev == "-" else float(lev))
+            for m, rw, lev in (v.split(":") for v in args.sim_variants))
+        sim_cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.sim_cells]
+        simulation_section(n_seeds=args.n_seeds, criteria_seeds=args.criteria_seeds,
+                           mne_cells=cells, variants=variants, cells=sim_cells)
 
 
 if __name__ == "__main__":
