@@ -326,14 +326,19 @@ def _support_scores(active, truth, src_rr, radius=0.010):
     """F1, precision, recall of the active sources, and each true source's distance (m).
 
     A true source is found when an active source lies within ``radius`` of it; an active
-    source is correct when it lies within ``radius`` of a true source.
+    source is correct when it lies within ``radius`` of a true source. "Within" includes the
+    radius up to 1 um: on the 10 mm grid the face neighbours are exactly 10 mm apart, and the
+    positions read back from a -fwd.fif (float32) put them at 10 mm +- 1e-9 m, so without the
+    tolerance a neighbour counted or not by rounding (MNE's median F1 at 2 sources, SNR 1 was
+    0.50 from a freshly computed forward and 0.67 from the cached one).
     """
     est = np.flatnonzero(active)
     if est.size == 0:
         return 0.0, 0.0, 0.0, np.full(truth.size, np.inf)
     dist = np.linalg.norm(src_rr[truth][:, None] - src_rr[est][None], axis=2)
-    recall = (dist.min(axis=1) <= radius).mean()
-    precision = (dist.min(axis=0) <= radius).mean()
+    within = radius + 1e-6
+    recall = (dist.min(axis=1) <= within).mean()
+    precision = (dist.min(axis=0) <= within).mean()
     f1 = 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
     return f1, precision, recall, dist.min(axis=1)
 
