@@ -496,6 +496,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
             f"alpha must be one of {list(ALPHA_METHODS)} or a fraction of alpha_max in (0, 1], "
             f"got {alpha!r} (MNE's mixed_norm alpha=50 corresponds to alpha=0.5)."
         )
+    if estimator == "clar" and alpha == "sure":
+        from ..sparse.alpha_search import clar_held_out_folds
+
+        clar_held_out_folds(None, "sure")  # raises: CLaR has no SURE, before any fit
     evoked_like, data, nave = _check_inst(inst, estimator, alpha)
     _mne_private.check_reference(evoked_like)
     inst_name = _inst_name(inst)
