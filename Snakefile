@@ -33,3 +33,6 @@ rule all:
     input:
         PLAN.final_targets(),
     default_target: True
+
+
+read_signatures_once(workflow.rules)  # after every rule is defined (workflows/common.smk)
