@@ -24,6 +24,26 @@ rule subject_report:
         "scripts/run_step.py"
 
 
+# A subject with several sessions: its sessions table waits for every session's results, which
+# makes the sessions one connected part of the job graph, so the cluster profile's job group
+# `subject` runs them as one SLURM job (groups only join connected jobs).
+rule subject_sessions:
+    input:
+        lambda w: PLAN.sessions_inputs(w.subject),
+    output:
+        **deriv_outputs("subject_sessions"),
+    params:
+        rows=lambda w: PLAN.sessions_rows(w.subject),
+    log:
+        str(LOGS / "subject_sessions/{subject}.log"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "scripts/run_step.py"
+
+
 rule group_report:
     input:
         reports=[PLAN.report(u) for u in PLAN.units()],

@@ -126,3 +126,27 @@ def write_dataset_description(deriv_root, source_name="unknown"):
     path = Path(deriv_root) / "dataset_description.json"
     atomic_write_text(path, json.dumps(description, indent=2) + "\n")
     return path
+
+
+def write_sessions_table(path, rows):
+    """Write a BIDS ``sub-<label>_sessions.tsv``: one row per session, ``session_id`` first.
+
+    Parameters
+    ----------
+    path : path-like
+        The table, e.g. ``derivatives/neuroopt/sub-01/sub-01_sessions.tsv`` (written atomically).
+    rows : list of dict
+        One mapping per session, each with ``session_id`` and the same other columns.
+
+    Returns
+    -------
+    path : Path
+    """
+    if not rows or any("session_id" not in row for row in rows):
+        raise ValueError(f"rows of {path} must be one mapping per session, each with 'session_id'; got {rows!r}.")
+    columns = ["session_id", *[key for key in rows[0] if key != "session_id"]]
+    if any(set(row) != set(columns) for row in rows):
+        raise ValueError(f"rows of {path} must have the same columns ({', '.join(columns)}); got {rows!r}.")
+    lines = ["\t".join(columns)] + ["\t".join(str(row[c]) for c in columns) for row in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return Path(path)

@@ -5,7 +5,7 @@
 of the next rules, so a new output is one edit here. The patterns are relative to the
 derivatives folder and use the rules' wildcards (``{sdir}``: ``sub-01`` or ``sub-01/ses-1``,
 ``{dtype}``: ``eeg`` / ``meg``, ``{rec}``: one run's BIDS stem, ``{group}``: a subject/session/task,
-``{unit}``: a subject/session, ``{task}``, ``{contrast}``, ``{family}``: ``meeg`` / ``func``).
+``{unit}``: a subject/session, ``{subject}``: ``sub-01``, ``{task}``, ``{contrast}``, ``{family}``: ``meeg`` / ``func``).
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ OUTPUTS = {
     "group_decoding": {"result": "group/meeg/task-{task}_desc-{contrast}_decoding.npz"},
     "group_rsa": {"result": "group/{family}/task-{task}_desc-models_rsa.npz"},
     "subject_report": {"html": "reports/{unit}_report.html"},
+    "subject_sessions": {"table": "{subject}/{subject}_sessions.tsv"},
     "group_report": {"html": "reports/index.html", "description": "dataset_description.json"},
 }
 

@@ -5,6 +5,7 @@ Built once when the Snakefile is parsed (one scan of the BIDS tree); rules only 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -560,6 +561,51 @@ class Plan:
     def group_report(self):
         return self.output("group_report", "html")
 
+    def multi_session_subjects(self):
+        """``sub-01`` -> its units (``sub-01_ses-01``...), for the subjects with several sessions."""
+
+        def compute():
+            units = {}
+            for unit, sdir in self.units().items():
+                units.setdefault(sdir.split("/")[0], []).append(unit)
+            return {subject: tuple(u) for subject, u in units.items() if len(u) > 1}
+
+        return dict(self._memoized(("multi_session_subjects",), compute))
+
+    def sessions_table(self, subject):
+        """``<deriv>/sub-01/sub-01_sessions.tsv``: the sessions of a subject with several sessions.
+
+        Its job reads every session's results, so a subject's sessions are one connected part of
+        the job graph: one job group (one SLURM job) with the cluster profile.
+        """
+        return self.output("subject_sessions", "table", subject=subject)
+
+    def sessions_inputs(self, subject):
+        """What the sessions table of ``subject`` waits for: each session's report, or its results."""
+        units = self.multi_session_subjects()[subject]
+        if self.config["report"]["enabled"]:
+            return [self.report(unit) for unit in units]
+        return [path for unit in units for path in self.report_inputs(unit)]
+
+    def sessions_rows(self, subject):
+        """One row per session: ``session_id``, runs per data type, the session's report."""
+        runs = {}
+        for family in ("meeg", "func"):
+            for recs in self._groups(family).values():
+                for rec in recs:
+                    unit = rec.sdir.replace("/", "_")
+                    runs.setdefault(unit, {}).setdefault(f"{rec.datatype}_runs", set()).add(rec.stem)
+        report = self.config["report"]["enabled"]
+        units = self.multi_session_subjects()[subject]
+        columns = sorted({key for unit in units for key in runs.get(unit, {})})
+        rows = []
+        for unit in units:
+            row = {"session_id": unit.split("_", 1)[1]}
+            row.update({key: len(runs.get(unit, {}).get(key, ())) for key in columns})
+            row["report"] = os.path.relpath(self.report(unit), os.path.dirname(self.sessions_table(subject))) if report else "n/a"
+            rows.append(row)
+        return rows
+
     def demo_marker(self):
         """A file the demo generator writes last-but-atomically; raw inputs depend on it."""
         return str(self.bids_root / "dataset_description.json")
@@ -590,6 +636,7 @@ class Plan:
         out += self.group_targets()
         if self.config["report"]["enabled"]:
             out += [self.report(unit) for unit in self.units()] + [self.group_report()]
+        out += [self.sessions_table(subject) for subject in self.multi_session_subjects()]
         return out
 
 

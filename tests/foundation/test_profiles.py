@@ -26,7 +26,7 @@ def test_every_rule_is_in_its_job_group():
     groups = dict(item.split("=", 1) for item in PROFILE["groups"])
     expected = {}
     for rule, outputs in _rule_outputs().items():
-        if re.search(r"\{(sdir|unit)\}", outputs):
+        if re.search(r"\{(sdir|unit|subject)\}", outputs):
             expected[rule] = "subject"
         elif "group/" in outputs or "index.html" in outputs:
             expected[rule] = "dataset"

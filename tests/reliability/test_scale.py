@@ -49,6 +49,14 @@ _COUNTING_MAIN = textwrap.dedent(
         outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name != "all"]
         calls["slurm_jobs"] = len(grouped) + len(outside)
         calls["group_jobs"] = len(grouped)
+        # subjects (sub-xxx, from any wildcard) of each subject group job, and its sessions
+        subjects = [
+            {str(v).split("/")[0].split("_")[0] for j in g for v in j.wildcards_dict.values() if str(v).startswith("sub-")}
+            for g in grouped
+        ]
+        sessions = [{str(v).split("/")[1] for j in g for k, v in j.wildcards_dict.items() if k == "sdir"} for g in grouped]
+        calls["subjects_per_group"] = sorted({len(s) for s, g in zip(subjects, grouped) if g.groupid == "subject"})
+        calls["sessions_per_group"] = sorted({len(s) for s, g in zip(sessions, grouped) if g.groupid == "subject"})
 
     dag.DAG.update_groups = counting_update_groups
 
@@ -77,9 +85,9 @@ def dry_run(large_dataset, tmp_path_factory):
     config.write_text(yaml.safe_dump({"bids_root": str(root), "deriv_root": str(workdir / "deriv")}))
     command = [sys.executable, "-c", _COUNTING_MAIN, "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
     command += ["--configfile", str(config), "-n", "--quiet", "rules", "host"]
-    # the job groups of the slurm profile (a dry run forms them as a cluster run would), with two
-    # subject/session units per group job
-    command += ["--groups", *PROFILE["groups"], "--group-components", "subject=2", "dataset=1"]
+    # the job groups of the slurm profile (a dry run forms them as a cluster run would): one group
+    # job per subject, with both its sessions
+    command += ["--groups", *PROFILE["groups"], "--group-components", *PROFILE["group-components"]]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, env={**os.environ})
@@ -120,7 +128,8 @@ def test_dry_run_plans_every_job(dry_run):
     # out: the synthetic BOLD is not in a template space)
     assert counts["fmri_glm_contrast"] == str(2 * n_units)
     group_level = sum(int(n) for rule, n in counts.items() if rule.startswith("group_"))
-    assert counts["total"] == str(2 * n_runs + 12 * n_units + group_level + 1)  # + all
+    assert counts["subject_sessions"] == str(N_SUBJECTS)  # one sessions table per subject
+    assert counts["total"] == str(2 * n_runs + 12 * n_units + N_SUBJECTS + group_level + 1)  # + all
 
 
 @pytest.mark.slow
@@ -138,13 +147,14 @@ def test_dry_run_takes_less_than_20_s(dry_run):
 
 
 @pytest.mark.slow
-def test_grouped_run_submits_at_most_one_job_per_subject(dry_run):
-    """400 subject/session units, two per group job, and one job for the group-level steps."""
+def test_grouped_run_submits_one_job_per_subject(dry_run):
+    """200 subjects, each with its 2 sessions in one group job, and one job for the group-level steps."""
     result, _, _ = dry_run
     line = next(line for line in result.stderr.splitlines() if line.startswith("PLANNING_COUNTS "))
     calls = json.loads(line.split(" ", 1)[1])
-    assert calls["group_jobs"] == N_SUBJECTS * len(SESSIONS) // 2 + 1
-    assert calls["slurm_jobs"] == calls["group_jobs"] <= N_SUBJECTS + 1
+    assert calls["group_jobs"] == N_SUBJECTS + 1
+    assert calls["slurm_jobs"] == calls["group_jobs"]
+    assert calls["subjects_per_group"] == [1] and calls["sessions_per_group"] == [len(SESSIONS)]
 
 
 @pytest.mark.slow

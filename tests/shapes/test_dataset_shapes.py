@@ -106,6 +106,14 @@ def test_plan_of_tasks_sessions_and_single_runs(simulated, caplog):
     assert plan.group_members("motor", "func", "rsa") == ["sub-01_ses-1_task-motor", "sub-01_ses-2_task-motor"]
     assert plan.group_rsa_output("motor", "func") in targets
     assert plan.group_rsa_output("visual", "func") not in targets  # no subject with RSA
+    # sub-01 has two sessions: a sessions table, whose job joins them (one cluster job group)
+    assert plan.multi_session_subjects() == {"sub-01": ("sub-01_ses-1", "sub-01_ses-2")}
+    runs = [len(plan.fmri_groups()[f"sub-01_ses-{s}_task-motor"]) for s in (1, 2)]
+    assert plan.sessions_rows("sub-01") == [
+        {"session_id": f"ses-{s}", "func_runs": n, "report": f"../reports/sub-01_ses-{s}_report.html"} for s, n in zip((1, 2), runs)
+    ]
+    assert plan.sessions_inputs("sub-01") == [plan.report("sub-01_ses-1"), plan.report("sub-01_ses-2")]
+    assert plan.sessions_table("sub-01") in targets and plan.sessions_table("sub-01") in plan.final_targets()
     # the single-run alternative: the halves of the run act as runs, and are checked as such
     halves = make_plan(_load_config(bids_root=str(root), subjects=["02"], fmri={"single_run": "split_half", "single_run_gap": 10.0},
                                     **FMRI_ONLY))
@@ -203,6 +211,10 @@ def test_tasks_sessions_single_run_and_raw_bold(simulated, tmp_path):
         assert (deriv / f"{group}_desc-leftVsRight_decoding.npz").is_file()
         assert (deriv / f"{group}_desc-crossnobis_rdm.npz").is_file()
     assert not list((deriv / "sub-02").rglob("*_decoding.npz"))  # single run: planned out
+    sessions = (deriv / "sub-01/sub-01_sessions.tsv").read_text().splitlines()
+    assert sessions[0].split("\t") == ["session_id", "func_runs", "report"] and len(sessions) == 3
+    assert sessions[1].startswith("ses-1\t") and sessions[1].endswith("\tn/a")  # reports disabled
+    assert not (deriv / "sub-02/sub-02_sessions.tsv").exists()  # one session
     assert (deriv / "sub-02/ses-1/func/sub-02_ses-1_task-visual_desc-r1glm_summary.json").is_file()
     # the group comparison with two conditions (one pair) runs
     from neuroopt.rsa.inference import ModelComparisonResult

@@ -34,6 +34,7 @@ STEPS = {
     "group_decoding": decoding_rsa.group_decoding,
     "group_rsa": decoding_rsa.group_rsa,
     "subject_report": report.subject_report,
+    "subject_sessions": report.subject_sessions,
     "group_report": report.group_report,
 }
 

@@ -18,6 +18,13 @@ def subject_report(input, output, params, threads):
     save_report(build_subject_report(params.unit, params.sections, warnings=warnings), output.html)
 
 
+def subject_sessions(input, output, params, threads):
+    """A subject's ``sub-<label>_sessions.tsv`` (BIDS): one row per session, with its runs and report."""
+    from ...io.derivatives import write_sessions_table
+
+    write_sessions_table(output.table, params.rows)
+
+
 def group_report(input, output, params, threads):
     """Group page: subject report links, excluded inputs, group decoding and RSA."""
     from ...report import save_report
