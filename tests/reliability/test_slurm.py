@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -226,3 +227,49 @@ def test_interrupted_group_job_resumes(slurm_cluster, tiny_demo, tmp_path):
     assert (deriv / "reports" / "sub-01_report.html").is_file()
     again, _ = neuroopt_run(tmp_path, config, "--profile", "slurm", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_cancelled_group_job_ends_the_run(slurm_cluster, tiny_demo, tmp_path):
+    """``scancel`` of a subject's group job. sacct reports its state as "CANCELLED by <uid>", which
+    the plugin (2.8) does not count as a failure: with its default status command (sacct) the run
+    waits for the job forever. With ``--slurm-status-command squeue`` (state "CANCELLED") the run
+    ends soon after, naming the group (README "When something goes wrong")."""
+    config = write_config(tmp_path / "c.yaml", bids_root=str(tiny_demo), deriv_root=str(tmp_path / "deriv"),
+                          fmri={"enabled": False}, sparse={"enabled": False})
+    command = [sys.executable, "-m", "neuroopt.cli", "run", "--configfile", str(config), "--profile", "slurm", *FAST_POLL,
+               "--slurm-status-command", "squeue"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline, job_id = time.monotonic() + 600, None
+        while job_id is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(1.0)
+            run_id = re.search(r"SLURM run ID: (\S+)", "".join(lines))
+            if run_id:
+                queue = subprocess.run(["squeue", "-h", "--name", run_id.group(1), "-o", "%i|%k|%T"],
+                                       capture_output=True, text=True).stdout
+                job_id = next((line.split("|")[0] for line in queue.splitlines()
+                               if line.split("|")[1].startswith("rule_subject_") and line.endswith("|RUNNING")), None)
+        assert job_id is not None, "the subject's group job did not start:\n" + "".join(lines)[-3000:]
+        subprocess.run(["scancel", job_id], check=True)
+        cancelled = time.monotonic()
+        state = ""
+        while not state.startswith("CANCELLED") and time.monotonic() - cancelled < 60:
+            time.sleep(1.0)
+            state = subprocess.run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True).stdout.strip()
+        assert re.fullmatch(r"CANCELLED by \d+", state), state  # what the plugin's sacct poll reads
+        process.wait(timeout=300)
+        seconds = time.monotonic() - cancelled
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=10)
+    output = "".join(lines)
+    assert process.returncode != 0, output[-3000:]
+    assert "neuroopt: the run failed" in output, output[-3000:]
+    snakemake_log = max((tmp_path / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
+    assert "Error in group subject" in snakemake_log, snakemake_log[-3000:]
+    assert seconds < 120, f"the run ended {seconds:.0f} s after the scancel"
+    print(f"\nrun ended {seconds:.0f} s after the scancel")
