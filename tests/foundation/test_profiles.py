@@ -6,26 +6,16 @@ import re
 import yaml
 
 from conftest import REPO_ROOT
+from neuroopt.pipeline.outputs import OUTPUTS
 
 PROFILE = yaml.safe_load((REPO_ROOT / "config" / "profiles" / "slurm" / "config.yaml").read_text())
-
-
-def _rule_outputs():
-    """rule -> the text of its ``output:`` section, for every rule of workflows/*.smk."""
-    rules = {}
-    for smk in sorted((REPO_ROOT / "workflows").glob("*.smk")):
-        for block in re.split(r"^(?=\s*rule \w+:)", smk.read_text(), flags=re.M):
-            match = re.match(r"\s*rule (\w+):", block)
-            if match:
-                section = re.search(r"^\s*output:\n(.*?)^\s*(params|log|threads|resources|script):", block, flags=re.M | re.S)
-                rules[match.group(1)] = section.group(1) if section else ""
-    return rules
 
 
 def test_every_rule_is_in_its_job_group():
     groups = dict(item.split("=", 1) for item in PROFILE["groups"])
     expected = {}
-    for rule, outputs in _rule_outputs().items():
+    for rule, patterns in OUTPUTS.items():  # every rule's outputs (workflows/*.smk take them from this table)
+        outputs = " ".join(patterns.values())
         if re.search(r"\{(sdir|unit|subject)\}", outputs):
             expected[rule] = "subject"
         elif "group/" in outputs or "index.html" in outputs:
