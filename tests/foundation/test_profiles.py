@@ -5,8 +5,9 @@ import re
 
 import yaml
 
-from conftest import REPO_ROOT
 from neuroopt.pipeline.outputs import OUTPUTS
+
+from conftest import REPO_ROOT
 
 PROFILE = yaml.safe_load((REPO_ROOT / "config" / "profiles" / "slurm" / "config.yaml").read_text())
 
