@@ -8,7 +8,8 @@ working set, with Anderson acceleration of the iterates (whose extrapolated resi
 dual extrapolation of the working-set gap), the closed-form noise update of concomitant datafits
 at every extrapolation step, and the working-set duality gap as stopping rule (for a
 fixed-metric datafit evaluated from the Gram quantities alone, so it is checked at every
-extrapolation step at no cost).
+extrapolation step at no cost; such datafits also take Newton's step on the iterate's support
+after each extrapolation step, see :mod:`.newton`).
 
 Passes over all features dominate the cost, so the solver saves them: ``X^T Theta`` is computed
 from ``X^T Y`` and cached Gram columns of the few non-zero features when that is cheaper
@@ -34,6 +35,7 @@ from ..penalties import group_norms
 from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
 from .dual import AndersonExtrapolator, dual_from_residual
 from .gram import GradientCache, _active_groups, _WorkingSetGram, group_columns
+from .newton import support_newton_step
 
 DATAFIT_METHODS = ("initialize", "value", "update_noise", "apply_metric", "dual_direction",
                    "dual_value", "noise_summary")
@@ -122,7 +124,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                       max_epochs=10_000, p0=50, check_every=10, K=5, screening=True,
                       spectral_norms=None, tol_ratio=0.02, initial_pass=None,
                       gradient_cache=None, near_target=10.0, final_ratio=0.5,
-                      ws_growth=1.5, floor_patience=10):
+                      ws_growth=1.5, floor_patience=10, newton=True):
     """Minimise ``datafit(Y - X B) + penalty(B)`` over ``B`` (n_features, n_times).
 
     Parameters
@@ -180,6 +182,12 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         (typically more features than sensors at a small alpha): the noise-scaled problem is
         as ill-conditioned as ``1 / sigma_min`` and would run ``max_iter`` x ``max_epochs``
         epochs without converging. ``result.noise_at_floor`` is True.
+    newton : bool
+        Fixed-metric datafits (least squares): after each Anderson step, take Newton's step on
+        the support of the working-set iterate (:mod:`.newton`; kept only if it lowers the
+        objective, retried after 2, 4, 8... steps when it does not). Block coordinate descent
+        finds the support, Newton's step converges on it quadratically: on badly conditioned
+        free-orientation gains it certifies the gap in about half the epochs.
 
     Returns
     -------
@@ -326,7 +334,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             # close to the target: finish in this working set rather than after one more pass
             tol_in = final_ratio * abs_tol
         R, candidate, n_ep = _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in,
-                                               max_epochs, check_every, K)
+                                               max_epochs, check_every, K, newton)
         active = _active_groups(B, ws, n_orient)
         n_epochs_total += n_ep
         logger.debug(f"    ws {ws.size} groups, {n_ep} epochs")
@@ -365,7 +373,8 @@ def _update_noise(gram, datafit, R, G, H, lips, Q, Bws, n_orient):
     return G, H, lips, G @ Bws
 
 
-def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, check_every, K):
+def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, check_every, K,
+                      newton=True):
     """Solve the problem restricted to groups ``ws`` in place in ``B``.
 
     Returns the final residual, ``(residual, cols, B_cols)`` for the residual whose dual point
@@ -393,9 +402,14 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
     gram_form = not datafit.has_noise and callable(getattr(datafit, "gram_values", None))
     if gram_form:
         YMY = float(np.vdot(Y, datafit.apply_metric(Y)))
+        # a factor F^T F = G for the Newton step: one sensor block with a scalar metric
+        F = None
+        if newton and gram.blocks is not None and len(gram.blocks) == 1 \
+                and gram.blocks[0] is None:
+            F = Xws * np.sqrt(datafit.block_weights()[0])
         return _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen,
                                       datafit, YMY, tol_in, max_epochs, check_every, K,
-                                      anderson, anderson_Q)
+                                      anderson, anderson_Q, newton, F)
     checks_every = max(1, -(-check_every // (K + 1)))  # in extrapolation steps
     n_ep = n_extrapolations = 0
     best_dual, best = -np.inf, None
@@ -448,7 +462,8 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
 
 
 def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, datafit, YMY,
-                           tol_in, max_epochs, min_epochs, K, anderson, anderson_Q):
+                           tol_in, max_epochs, min_epochs, K, anderson, anderson_Q,
+                           newton=True, F=None):
     """:func:`_solve_subproblem` for a fixed-metric datafit with ``gram_values``: the gap of
     ``Bws`` and of the Anderson point is checked after every extrapolation step, from the Gram
     quantities; the residuals of the final and of the best dual iterate are formed once.
@@ -456,6 +471,7 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
     n_orient = sub_pen.n_orient
     n_ep = 0
     best_dual, best_B = -np.inf, None
+    n_wait = n_fail = 0
 
     def gap_terms(Bc, Qc):
         HB, BQ = float(np.vdot(H, Bc)), float(np.vdot(Bc, Qc))
@@ -485,6 +501,19 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
                 primal = primal_acc
         anderson.clear()
         anderson_Q.clear()
+        if newton and n_wait == 0 and primal - best_dual > tol_in:
+            # Newton's step on the support (quadratic convergence once the support is right)
+            if support_newton_step(G, H, Bws, Q, thr, n_orient, F=F):
+                primal, dual = gap_terms(Bws, Q)
+                if dual > best_dual:
+                    best_dual, best_B = dual, Bws.copy()
+                logger.debug(f"      newton at ep {n_ep}: primal {primal:.10e} "
+                             f"gap {primal - best_dual:.2e}")
+            else:  # no descent: the support is far from settled, wait 2, 4, 8... cycles
+                n_fail += 1
+                n_wait = 2 ** n_fail
+        elif n_wait:
+            n_wait -= 1
         logger.debug(f"      ep {n_ep} primal {primal:.10e} gap {primal - best_dual:.2e} "
                      f"tol_in {tol_in:.2e}")
         if primal - best_dual <= tol_in and n_ep >= min_epochs:
