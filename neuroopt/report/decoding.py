@@ -9,6 +9,19 @@ from ._figures import add_figure, legend_outside, plt
 _LABELS = {"roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy"}
 
 
+def cluster_test_note(n_subjects, alpha=0.05, tail=1):
+    """What a sign-flip cluster test of ``n_subjects`` can show at ``alpha``: a sentence for
+    figures and captions, or None when clusters with ``p < alpha`` are possible."""
+    from ..stats import smallest_sign_flip_p
+
+    smallest = smallest_sign_flip_p(n_subjects, tail)
+    if smallest < alpha:
+        return None
+    needed = next(n for n in range(n_subjects, 64) if smallest_sign_flip_p(n, tail) < alpha)
+    return (f"{n_subjects} subjects: the sign-flip cluster test has {2 ** (n_subjects - (tail == 0))} sign patterns, "
+            f"so its smallest p is {smallest:.2g} and no cluster can reach p < {alpha:g} (that needs {needed} subjects or more)")
+
+
 def plot_decoding_curve(result, ax=None, alpha=0.05):
     """Score over time with the chance line; group results add the SEM band and significant clusters.
 
@@ -36,6 +49,9 @@ def plot_decoding_curve(result, ax=None, alpha=0.05):
             y_sig = np.full(times.size, np.nan)
             y_sig[mask] = result.chance - 0.02 * (mean.max() - result.chance + 1e-9) - 0.01
             ax.plot(times, y_sig, color="k", lw=4, solid_capstyle="butt", label=f"cluster p < {alpha}")
+        note = cluster_test_note(curves.shape[0], alpha)
+        if note is not None:  # said on the figure, where a reader looks for the cluster bars
+            ax.set_title(note.replace(", so", ",\nso"), fontsize=8, loc="left")
     else:
         mean = result.mean_scores if result.scores.ndim == 2 else np.diag(result.mean_scores)
         label = f"mean over {result.scores.shape[0]} folds"
@@ -94,6 +110,12 @@ def add_decoding_section(report, result, *, title="Decoding", section="Decoding"
     classes = " vs ".join(str(c) for c in classes) if classes is not None else ""
     caption = f"Cross-validated {_LABELS.get(result.scoring, result.scoring)}" + (
         f" for {classes}" if classes else "") + "; dashed line: chance."
+    if hasattr(result, "curves"):  # group: what the cluster test found, or why it cannot find anything
+        note = cluster_test_note(result.curves.shape[0])
+        n_significant = int(np.sum(np.asarray(result.cluster_p_values) < 0.05))
+        caption += (f" {note}." if note is not None else
+                    f" Black bars: clusters above chance with p < 0.05 (one-sided sign-flip cluster permutation test over "
+                    f"subjects); {n_significant} of {len(result.clusters)} cluster(s).")
     add_figure(report, plot_decoding_curve(result), f"{title}: score over time", section=section,
                caption=caption, tags=tags)
     scores = result.scores

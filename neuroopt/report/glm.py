@@ -74,6 +74,8 @@ def plot_thresholded_map(z_img, threshold, title, bg_img=None, unit="z"):
 def cluster_table_html(table, threshold):
     """The cluster table as HTML, with its threshold."""
     if table.empty:
+        if not np.isfinite(threshold.z):
+            return f"<p>No cluster: {html.escape(threshold.describe())}.</p>"
         return f"<p>No cluster at {html.escape(threshold.describe())}.</p>"
     table = table.copy()
     for col in ("X", "Y", "Z"):
@@ -109,7 +111,7 @@ def plot_design_and_contrasts(events, t_r, n_scans, contrasts, conditions):
     return fig
 
 
-def add_subject_contrast_section(report, *, title, contrasts, maps, events, t_r, n_scans, space=None):
+def add_subject_contrast_section(report, *, title, contrasts, maps, events, t_r, n_scans, space=None, section=None):
     """Add one subject's contrast maps (R1-GLM, and canonical when given) to ``report``.
 
     Parameters
@@ -127,8 +129,10 @@ def add_subject_contrast_section(report, *, title, contrasts, maps, events, t_r,
     n_scans : int
     space : "MNI" | None
         Draw over nilearn's MNI template when "MNI".
+    section : str | None
+        Report section of every entry; default ``"fMRI contrasts — <title>"``.
     """
-    section = f"fMRI contrasts — {title}"
+    section = section or f"fMRI contrasts — {title}"
     bg_img = _background(space)
     conditions = sorted(events["trial_type"].astype(str).unique())
     first = next(iter(maps.values()))
@@ -188,8 +192,16 @@ def add_group_sections(report, sections, space="MNI"):
             fig = plot_thresholded_map(nib.load(sec["z"]), threshold, f"{name}: one-sample z, {sec['n_subjects']} subjects", bg_img)
             add_figure(report, fig, f"{name} — z map", section=f"Group contrast {sec['title']}", tags=("fmri", "group"))
             weights = ", ".join(f"{w:+g} {c}" for c, w in zip(info["Contrast"]["Conditions"], info["Contrast"]["Weights"]) if w)
+            dof = float(info["DegreesOfFreedom"])
+            few = ""
+            if dof < 4:  # the t distribution's heavy tails: say why a group map of few subjects is empty
+                from scipy import stats
+
+                few = (f" With {sec['n_subjects']} subjects the one-sample t test has {dof:.0f} degree(s) of freedom: "
+                       f"p < 0.05 two-sided, uncorrected, needs |t| > {stats.t.ppf(0.975, dof):.1f}, so few or no voxels "
+                       "can pass a corrected threshold; the subjects' maps are on their pages.")
             report.add_html(f"<p>Contrast: {html.escape(weights)}; subjects' effect maps, SecondLevelModel "
-                            f"(dof {info['DegreesOfFreedom']:.0f}).</p>" + cluster_table_html(table, threshold),
+                            f"(dof {dof:.0f}).{few}</p>" + cluster_table_html(table, threshold),
                             title=f"{name} — clusters", section=f"Group contrast {sec['title']}", tags=("fmri", "group"))
         elif sec["kind"] == "hrf":
             fig = plt.figure(figsize=(12, 6))
@@ -203,8 +215,13 @@ def add_group_sections(report, sections, space="MNI"):
             decoding_rows.append((html.escape(sec["title"]), res.scoring, f"{res.mean_scores:.3f}", f"{res.chance:.3f}",
                                   ", ".join(f"{s:.2f}" for s in res.scores), f"{res.p_value:.4f}", str(res.n_permutations)))
     if decoding_rows:
+        from ..stats import smallest_sign_flip_p
+
+        n_subjects = len(res.scores)
         report.add_html("<p>Each subject's cross-validated score of the R1-GLMS trial betas against chance; "
-                        "one-sided sign-flip permutation test of the mean.</p>"
+                        "one-sided sign-flip permutation test of the mean over subjects (every sign pattern when there are "
+                        f"at most as many as the permutations asked for). With {n_subjects} subjects the smallest possible p "
+                        f"is 1/2^{n_subjects} = {smallest_sign_flip_p(n_subjects):.2g}.</p>"
                         + html_table(decoding_rows, ("contrast", "score", "mean", "chance", "subjects", "p", "sign flips")),
                         title="Group fMRI decoding", section="Group decoding", tags=("fmri", "decoding"))
 

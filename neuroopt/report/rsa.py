@@ -6,6 +6,9 @@ import numpy as np
 
 from ._figures import add_figure, html_table, legend_outside, plt
 
+# fewer subjects than this: no bootstrap p-value is shown (see add_model_comparison_section)
+MIN_SUBJECTS_FOR_BOOTSTRAP_P = 5
+
 
 def plot_rdms(stack, times=None, n_snapshots=4):
     """Square RDMs of an :class:`neuroopt.rsa.RDMStack` at a few time points.
@@ -72,6 +75,11 @@ def plot_model_fits(result, alpha=0.05, cluster_tests=None):
             ax.plot(axis, y_sig, color=f"C{i}", lw=4, solid_capstyle="butt")
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="time (s)" if axis.size > 1 else "", ylabel=f"model fit ({result.method})")
+    from .decoding import cluster_test_note
+
+    note = cluster_test_note(result.fits.shape[0], alpha)
+    if note is not None:
+        ax.set_title(note.replace(", so", ",\nso"), fontsize=8, loc="left")
     legend_outside(ax)
     return fig
 
@@ -108,20 +116,39 @@ def add_model_comparison_section(report, result, *, title="RSA model comparison"
                                  alpha=0.05, tags=("rsa",)):
     """Add group model fits with noise ceiling to an ``mne.Report``: time courses with clusters
     for time-resolved RDMs, bars and a p-value table for regions (ROI axis)."""
+    n_subjects = result.fits.shape[0]
     if np.asarray(result.axis).dtype.kind in "US":
-        caption = (f"Mean model fit ({result.method}) across {result.fits.shape[0]} subjects, "
+        caption = (f"Mean model fit ({result.method}) across {n_subjects} subjects, "
                    "bootstrap SE; grey band: noise ceiling.")
         add_figure(report, plot_model_bars(result), title, section=section, caption=caption, tags=tags)
+        n_boot = result.bootstrap_fits.shape[0]
+        test = (f"p: one-sided bootstrap p-values, the fraction of the {n_boot} bootstrap samples (subjects drawn with "
+                "replacement, and conditions too when there are 3 or more) whose group-mean fit is &le; 0 (last column: "
+                f"reaches the lower noise ceiling), plus one, over {n_boot} + 1; nothing is permuted. The smallest value is "
+                f"1/{n_boot + 1} = {1 / (n_boot + 1):.3g}, reached as soon as no sample crosses the line.")
         p_zero, p_ceiling = result.zero_p_values, result.ceiling_p_values
-        rows = [(str(region), name, f"{result.mean_fits[r, i]:.3g}", f"{p_zero[i, r]:.3g}", f"{p_ceiling[i, r]:.3g}")
+        show_p = n_subjects >= MIN_SUBJECTS_FOR_BOOTSTRAP_P
+        rows = [(str(region), name, f"{result.mean_fits[r, i]:.3g}", f"{p_zero[i, r]:.3g}" if show_p else "—",
+                 f"{p_ceiling[i, r]:.3g}" if show_p else "—")
                 for r, region in enumerate(np.asarray(result.axis)) for i, name in enumerate(result.model_names)]
-        report.add_html(html_table(rows, ("region", "model", "mean fit", "p (fit > 0)", "p (below lower ceiling)")),
-                        title=f"{title}: statistics", section=section, tags=tags)
+        if not show_p:
+            test = (f"No p-value is shown: with {n_subjects} subjects a bootstrap of subjects draws one of "
+                    f"{_n_resamples(n_subjects)} subject sets, so it does not estimate how the fit varies across subjects, "
+                    f"and it gives its smallest p (1/{n_boot + 1} = {1 / (n_boot + 1):.3g}) whenever every subject's fit is "
+                    f"above 0, which happens by chance with probability 1/2^{n_subjects} = {0.5 ** n_subjects:.2g} when fits "
+                    f"are symmetric around 0. p-values are shown from {MIN_SUBJECTS_FOR_BOOTSTRAP_P} subjects on "
+                    "(1/2^5 = 0.031 < 0.05). " + test)
+        report.add_html(html_table(rows, ("region", "model", "mean fit", "p (fit > 0)", "p (below lower ceiling)"))
+                        + f"<p>{test}</p>", title=f"{title}: statistics", section=section, tags=tags)
         return report
     tests = result.cluster_tests()
+    from .decoding import cluster_test_note
+
+    note = cluster_test_note(n_subjects, alpha)
     caption = (
-        f"Mean model fit ({result.method}) across {result.fits.shape[0]} subjects, bootstrap SE; "
-        f"grey band: noise ceiling; bars: clusters with fit > 0 (p < {alpha})."
+        f"Mean model fit ({result.method}) across {n_subjects} subjects, bootstrap SE; grey band: noise ceiling; "
+        + (f"{note}." if note is not None else
+           f"bars: clusters with fit > 0 (p < {alpha}, one-sided sign-flip cluster permutation test over subjects).")
     )
     below = [name for name in result.model_names
              if tests[("ceiling", name)].significant_mask(alpha).any()]
@@ -130,3 +157,10 @@ def add_model_comparison_section(report, result, *, title="RSA model comparison"
     add_figure(report, plot_model_fits(result, alpha, tests), title, section=section,
                caption=caption, tags=tags)
     return report
+
+
+def _n_resamples(n):
+    """Distinct sets of ``n`` subjects drawn with replacement from ``n``: C(2n - 1, n)."""
+    from math import comb
+
+    return comb(2 * n - 1, n)

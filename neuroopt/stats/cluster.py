@@ -37,6 +37,30 @@ class ClusterTestResult:
         return mask
 
 
+def smallest_sign_flip_p(n_subjects, tail=1):
+    """The smallest p-value a sign-flip test of ``n_subjects`` curves can give.
+
+    A sign-flip test has ``2 ** n_subjects`` sign patterns (half of them, two-sided), the
+    observed one included, so even the exact test (every pattern) cannot give p below one over
+    their number; a random subset of ``n_permutations`` patterns cannot go below
+    ``1 / n_permutations`` either. With 2 subjects, one-sided: 1/4 = 0.25; p < 0.05 needs 5
+    subjects one-sided (1/32), 6 two-sided.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Number of curves (subjects) in the test.
+    tail : 1 | 0 | -1
+        As in :func:`cluster_test_1samp`.
+
+    Returns
+    -------
+    p : float
+    """
+    check_option("tail", tail, (1, 0, -1))
+    return 1.0 / 2 ** (int(n_subjects) - (tail == 0))
+
+
 def cluster_test_1samp(x, *, n_permutations=1024, threshold=None, tail=1, random_state=0):
     """Sign-flip cluster permutation test of ``x`` against zero over time.
 

@@ -143,3 +143,18 @@ def test_report_sections_add_figures(tmp_path):
     for title in ("Decoding: score over time", "Decoding: temporal generalization",
                   "Decoding: patterns", "Group decoding: score over time"):
         assert title in html
+
+
+def test_two_subject_cluster_test_cannot_reach_005_and_the_figure_says_so():
+    """With 2 subjects the sign-flip cluster test's smallest p is 1/4: the group figure says so
+    instead of promising cluster bars; from 5 subjects (1/32) it does not."""
+    from neuroopt.report.decoding import cluster_test_note, plot_decoding_curve
+    from neuroopt.stats import smallest_sign_flip_p
+
+    assert smallest_sign_flip_p(2) == 0.25 and smallest_sign_flip_p(5) == 1 / 32 and smallest_sign_flip_p(5, tail=0) == 1 / 16
+    group = group_decoding([_subject_result(s, effect=1.5) for s in range(2)], n_permutations=1024)
+    assert len(group.clusters) and group.cluster_p_values.min() == smallest_sign_flip_p(2)  # the strongest effect gets 0.25
+    fig = plot_decoding_curve(group)
+    title = fig.axes[0].get_title(loc="left")
+    assert "smallest p is 0.25" in title and "5 subjects" in title
+    assert cluster_test_note(5) is None and "6 subjects" in cluster_test_note(5, tail=0)

@@ -125,3 +125,24 @@ def test_roi_rdms_woodbury_on_trial_betas(tmp_path):
     assert stack.dissimilarities[0, 1] > 0.5 and abs(stack.dissimilarities[1]).max() < 0.2
     loaded = RDMStack.load(stack.save(tmp_path / "sub-01_roi_rdm.npz"))
     assert list(loaded.axis) == ["left", "right"]
+
+
+def test_roi_model_comparison_hides_bootstrap_p_from_two_subjects(tmp_path):
+    """The fMRI (ROI) RSA table: with 2 subjects every bootstrap sample of subjects has both fits
+    > 0 when both are, so p would be 1/(n_bootstrap + 1) = 0.0196 here: not shown, and said why;
+    with 5 subjects the p-values are shown with the test named."""
+    from neuroopt.report.rsa import add_model_comparison_section
+
+    rng = np.random.default_rng(3)
+    models = np.array([model_rdm_from_labels(CONDITIONS, 0), model_rdm_from_labels(CONDITIONS, 1)])
+    for n_subjects, shown in ((2, False), (5, True)):
+        rdms = 1.0 + models[0][None, None, :] + 0.1 * rng.standard_normal((n_subjects, 1, models.shape[1]))
+        result = evaluate_models(rdms, models, ["modality", "side"], n_bootstrap=50, axis=np.array(["brain"]))
+        assert result.zero_p_values[0, 0] == pytest.approx(1 / 51)  # every sample's fit > 0
+        report = mne.Report(title="rsa")
+        add_model_comparison_section(report, result, title="Group RSA")
+        report.save(tmp_path / f"rsa{n_subjects}.html", open_browser=False, verbose="error")
+        html = (tmp_path / f"rsa{n_subjects}.html").read_text()
+        assert "one-sided bootstrap p-values" in html and "nothing is permuted" in html
+        assert ("No p-value is shown" in html) is not shown
+        assert ("<td>0.0196</td>" in html) is shown
