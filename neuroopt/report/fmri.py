@@ -7,7 +7,7 @@ import numpy as np
 from ._figures import add_figure, legend_outside, plt
 
 
-def add_fmri_preprocessing_section(report, *, title, mask_img, runs):
+def add_fmri_preprocessing_section(report, *, title, mask_img, runs, section=None):
     """Add the fMRI preprocessing results of one subject/task to ``report``.
 
     Parameters
@@ -18,6 +18,8 @@ def add_fmri_preprocessing_section(report, *, title, mask_img, runs):
         The brain mask used for all runs.
     runs : list of dict
         Per run: ``label``, ``raw_img`` (4D), ``clean_img`` (4D), ``events`` (DataFrame), ``t_r``.
+    section : str | None
+        Report section of every entry; default ``"fMRI preprocessing — <title>"``.
 
     Shows the mask over the mean image, a carpet plot of the cleaned data, the global signal
     before/after cleaning, and the events with the canonical-HRF design matrix.
@@ -25,7 +27,7 @@ def add_fmri_preprocessing_section(report, *, title, mask_img, runs):
     from nilearn import image, masking, plotting
     from nilearn.glm.first_level import make_first_level_design_matrix
 
-    section = f"fMRI preprocessing — {title}"
+    section = section or f"fMRI preprocessing — {title}"
     n_voxels = int(np.asarray(mask_img.dataobj).astype(bool).sum())
     for run in runs:
         label = run["label"]

@@ -77,9 +77,9 @@ def plot_alignment(info, trans, skull_rr, source_rr):
     return fig
 
 
-def add_forward_section(report, *, forward, summary, trans, title):
+def add_forward_section(report, *, forward, summary, trans, title, section=None):
     """Add the forward model of one subject/session: what it is made of, BEM on MRI, alignment."""
-    section = f"Forward model — {title}"
+    section = section or f"Forward model — {title}"
     rows = [(k, summary.get(k)) for k in ("forward", "source_space", "n_sources", "n_channels", "ch_types", "bem",
                                            "trans_from", "fs_subject", "head_to_skull_centre_mm") if k in summary]
     report.add_html(html_table(rows, ("", "")), title="Forward model", section=section, tags=("forward",))

@@ -246,7 +246,7 @@ def plot_criterion_curve(criterion_path, *, title=None):
 
 def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scores=None,
                         dipoles=None, fit=None, criterion_path=None, title="Sparse sources",
-                        tags=("sources",)):
+                        tags=("sources",), section=None):
     """Add a sparse source estimate to an ``mne.Report``.
 
     Parameters
@@ -276,12 +276,14 @@ def add_sources_section(report, stc, src, *, noise_levels=None, truth=None, scor
         Section title.
     tags : tuple of str
         Report tags.
+    section : str | None
+        Report section of every entry; default ``title``.
 
     Returns
     -------
     report : mne.Report
     """
-    section = title
+    section = section or title
     if fit is not None and fit.get("warnings"):
         report.add_html(fit_note(fit), title=f"{title}: check this estimate", section=section,
                         tags=tags)

@@ -2,6 +2,10 @@
 
 A section is a dict ``{"kind": ..., "title": ..., <file paths>}`` planned by the workflow; each
 kind has a builder here that loads its files and calls the stage's ``add_*_section`` function.
+The page opens with a summary table (every stage's key numbers and warnings,
+:mod:`neuroopt.report.summary`) and the warnings; then one report section per modality and
+recording group ("M/EEG — sub-01_task-demo", "fMRI — sub-01_task-demo") holds every entry of its
+stages, so the table of contents lists the modalities with their entries under them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ def section_builder(kind):
 
 
 @section_builder("meeg")
-def _meeg(report, section):
+def _meeg(report, section, target):
     from ..meeg.preprocessing import read_raw
     from .meeg import add_meeg_preprocessing_section
 
@@ -43,11 +47,12 @@ def _meeg(report, section):
         evokeds=mne.read_evokeds(section["evoked"], verbose="error"),
         cov=mne.read_cov(section["cov"], verbose="error"),
         epochs_summary=epochs_summary,
+        section=target,
     )
 
 
 @section_builder("fmri")
-def _fmri(report, section):
+def _fmri(report, section, target):
     import nibabel as nib
 
     from ..fmri.preprocessing import load_bold
@@ -63,7 +68,7 @@ def _fmri(report, section):
         runs.append(
             {"label": label, "raw_img": load_bold(raw), "clean_img": nib.load(clean), "events": read_events(events), "t_r": t_r}
         )
-    add_fmri_preprocessing_section(report, title=section["title"], mask_img=nib.load(section["mask"]), runs=runs)
+    add_fmri_preprocessing_section(report, title=section["title"], mask_img=nib.load(section["mask"]), runs=runs, section=target)
 
 
 def _load_truth(info):
@@ -75,18 +80,18 @@ def _load_truth(info):
 
 
 @section_builder("r1glm")
-def _r1glm(report, section):
+def _r1glm(report, section, target):
     import joblib
 
     from ..fmri.maps import R1GLMImages
     from .hrf import add_hrf_section
 
     result = R1GLMImages.from_estimator(**joblib.load(section["model"]))
-    add_hrf_section(report, result, truth=_load_truth(section["truth"]), section=f"HRF (R1-GLM) — {section['title']}")
+    add_hrf_section(report, result, truth=_load_truth(section["truth"]), section=target)
 
 
 @section_builder("glm")
-def _glm(report, section):
+def _glm(report, section, target):
     import nibabel as nib
 
     from ..io.bids import read_events
@@ -107,11 +112,12 @@ def _glm(report, section):
         t_r = json.load(fid)["RepetitionTime"]
     n_scans = nib.load(section["bolds"][0]).shape[-1]
     add_subject_contrast_section(report, title=section["title"], contrasts=contrasts, maps=maps,
-                                 events=read_events(section["events"][0]), t_r=t_r, n_scans=n_scans, space=section["space"])
+                                 events=read_events(section["events"][0]), t_r=t_r, n_scans=n_scans, space=section["space"],
+                                 section=target)
 
 
 @section_builder("sparse")
-def _sparse(report, section):
+def _sparse(report, section, target):
     from ..meeg.sources_io import read_source_estimates
     from .sources import add_sources_section
 
@@ -131,32 +137,34 @@ def _sparse(report, section):
                 scores=rows[condition].get("truth_scores"),
                 fit=rows[condition] if "warnings" in rows[condition] else None,
                 criterion_path=rows[condition].get("criterion_path"),
-                title=f"Sparse sources ({estimator}) — {condition} — {section['title']}",
+                title=f"Sparse sources ({estimator}) — {condition}",
+                section=target,
             )
 
 
 @section_builder("forward")
-def _forward(report, section):
+def _forward(report, section, target):
     from .forward import add_forward_section
 
     with open(section["summary"]) as fid:
         summary = json.load(fid)
     forward = mne.read_forward_solution(section["forward"], verbose="error")
-    add_forward_section(report, forward=forward, summary=summary, trans=section.get("trans"), title=section["title"])
+    add_forward_section(report, forward=forward, summary=summary, trans=section.get("trans"), title=section["title"],
+                        section=target)
 
 
 @section_builder("meeg_decoding")
-def _meeg_decoding(report, section):
+def _meeg_decoding(report, section, target):
     from ..decoding.temporal import TemporalDecodingResult
     from .decoding import add_decoding_section
 
     for contrast, path in zip(section["contrasts"], section["results"]):
         result = TemporalDecodingResult.load(path)
-        add_decoding_section(report, result, title=f"Decoding {contrast} — {section['title']}", section=f"Decoding — {section['title']}")
+        add_decoding_section(report, result, title=f"Decoding {contrast}", section=target, tags=("meeg", "decoding"))
 
 
 @section_builder("func_decoding")
-def _func_decoding(report, section):
+def _func_decoding(report, section, target):
     from ..decoding.trials import TrialDecodingResult
     from ._figures import html_table
 
@@ -167,19 +175,19 @@ def _func_decoding(report, section):
         rows.append((contrast, " vs ".join(map(str, result.classes)), result.scoring, f"{result.mean_scores:.3f}", f"{result.chance:.3f}", folds))
     report.add_html(
         html_table(rows, ("contrast", "classes", "score", "mean", "chance", "per run (leave-one-run-out)")),
-        title=f"fMRI decoding of R1-GLMS trial betas — {section['title']}",
-        section=f"Decoding — {section['title']}",
+        title="fMRI decoding of R1-GLMS trial betas",
+        section=target,
         tags=("decoding", "fmri"),
     )
 
 
 @section_builder("rsa")
-def _rsa(report, section):
+def _rsa(report, section, target):
     from ..rsa.rdm import RDMStack
     from .rsa import add_rsa_section
 
     stack = RDMStack.load(section["rdm"])
-    add_rsa_section(report, stack, title=f"RSA — {section['title']}", section=f"RSA — {section['title']}")
+    add_rsa_section(report, stack, title="RSA", section=target)
 
 
 def add_warnings_section(report, warnings):
@@ -210,18 +218,43 @@ def build_subject_report(unit, sections, warnings=None):
         The planned sections (``Plan.report_sections``), each ``{"kind": ..., "title": ..., <files>}``.
     warnings : list of dict | None
         Warnings raised in the subject's jobs (:func:`neuroopt.pipeline.rule.collect_warnings`),
-        listed first; None leaves the list out.
+        counted per stage in the summary and listed after it; None leaves the list out.
 
     Returns
     -------
     report : mne.Report
     """
+    from .summary import section_modality, summarise_sections, summary_table_html
+
+    unknown = sorted({s["kind"] for s in sections} - set(SECTION_BUILDERS))
+    if unknown:
+        raise KeyError(f"No report builder for section kind(s) {unknown}; known: {sorted(SECTION_BUILDERS)}.")
     report = mne.Report(title=f"neuroopt — {unit}", verbose="error")
+    rows = summarise_sections(sections, warnings or [])
+    content = getattr(report, "_content", None)  # MNE's list of entries: its dom ids let the summary link to them
+    starts, target = [], None
+    for section in sections:
+        starts.append(len(content) if content is not None else 0)
+        modality, group = section_modality(section)
+        if section["kind"] != "forward" or target is None:  # a forward model is planned after its recording's preprocessing
+            target = f"{modality} — {group}"
+        SECTION_BUILDERS[section["kind"]](report, section, target)
+    n_entries = len(content) if content is not None else None
+    links = None
+    if content is not None:
+        ends = starts[1:] + [n_entries]
+        links = []
+        for row in rows:
+            added = content[starts[row.source]:ends[row.source]] if starts else []
+            first = next((e for e in added if row.stage in e.name), added[0] if added else None)
+            links.append(getattr(first, "dom_id", None))
+    report.add_html(
+        summary_table_html(rows, links) + "<p>Every stage that ran for this subject, with its key numbers (a stage's name "
+        "links to its first figure); the sections below hold the figures, one per modality and recording.</p>",
+        title="Summary", tags=("summary",),
+    )
     if warnings is not None:
         add_warnings_section(report, warnings)
-    for section in sections:
-        kind = section["kind"]
-        if kind not in SECTION_BUILDERS:
-            raise KeyError(f"No report builder for section kind {kind!r}; known: {sorted(SECTION_BUILDERS)}.")
-        SECTION_BUILDERS[kind](report, section)
+    if n_entries is not None:  # the summary and the warnings first
+        report.reorder(list(range(n_entries, len(content))) + list(range(n_entries)))
     return report
