@@ -1,5 +1,6 @@
-"""The group page (``reports/index.html``): links to every subject's report with key numbers, the
-inputs left out and why, and the group-level decoding and RSA results."""
+"""The group page (``reports/index.html``): every subject's key results with a link to its report,
+the inputs left out and why, the configuration and software versions of the run, where the
+subjects' strongest sparse sources are, and the group-level decoding, RSA and fMRI results."""
 
 from __future__ import annotations
 
@@ -31,7 +32,34 @@ def _subject_rows(units, summary_paths):
     ]
 
 
-def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=(), glm=(), planned_out=()):
+def _key_results_table(units, sections, warnings_by_unit):
+    """One row per subject, one column per stage: its key numbers in a few words, its scores
+    against the demo's truth, and its warnings (the subject page has them in full)."""
+    from .summary import summarise_sections
+
+    by_unit = {unit: summarise_sections(sections.get(unit, []), warnings_by_unit.get(unit, [])) for unit in units}
+    columns = list(dict.fromkeys((row.modality, row.stage) for rows in by_unit.values() for row in rows if row.brief))
+    body = []
+    for unit in units:
+        cells = [f'<a href="{html.escape(unit)}_report.html">{html.escape(unit)}</a>']
+        for column in columns:
+            lines = []
+            for row in by_unit[unit]:
+                if (row.modality, row.stage) == column and row.brief:
+                    lines.append(html.escape(row.brief))
+                    if row.brief_truth:
+                        lines.append(f'<span style="color:#06c">truth: {html.escape(row.brief_truth)}</span>')
+            cells.append("<br>".join(lines) or "—")
+        warnings = [w for row in by_unit[unit] for w in row.warnings]
+        cells.append(f'<span style="color:#a00">{len(warnings)}</span>' if warnings else "0")
+        body.append(tuple(cells))
+    header = ["subject"] + [f"{html.escape(m)} {html.escape(stage)}" for m, stage in columns] + ["warnings"]
+    return (html_table(body, header) + "<p>Each subject's key numbers per stage; its page (the link) has them in full, "
+            'with the warnings. <span style="color:#06c">Blue</span>: scores against the demo\'s ground truth.</p>')
+
+
+def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=(), glm=(), planned_out=(),
+                       sections=None, warnings_by_unit=None, deriv_root=None):
     """The group ``mne.Report``.
 
     Parameters
@@ -55,6 +83,20 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
     planned_out : list of (group, stage, reason)
         Stages left out of the plan because their preconditions fail (e.g. decoding of a
         single-run recording), see :mod:`neuroopt.pipeline.preconditions`.
+    sections : dict | None
+        unit -> its planned report sections (``Plan.report_sections``): the subjects table shows
+        every stage's key numbers (:mod:`neuroopt.report.summary`) and the "Sparse sources"
+        section the strongest source of each subject. None: the subjects table shows the epochs
+        and voxels of ``summary_paths`` only.
+    warnings_by_unit : dict | None
+        unit -> the warnings of its jobs (:func:`neuroopt.pipeline.rule.collect_warnings`).
+    deriv_root : path-like | None
+        The derivatives folder: the configuration and software versions are read from its
+        provenance records (:mod:`neuroopt.report.provenance`); None leaves them out.
+
+    Returns
+    -------
+    report : mne.Report
     """
     from ..decoding.group import GroupDecodingResult
     from ..rsa.inference import ModelComparisonResult
@@ -62,7 +104,11 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
     from .rsa import add_model_comparison_section
 
     report = mne.Report(title=title, verbose="error")
-    report.add_html(html_table(_subject_rows(units, summary_paths), ("subject report", "summary")), title="Subjects", section="Subjects")
+    if sections is not None:
+        report.add_html(_key_results_table(units, sections, warnings_by_unit or {}), title="Key results", section="Subjects",
+                        tags=("summary",))
+    else:
+        report.add_html(html_table(_subject_rows(units, summary_paths), ("subject report", "summary")), title="Subjects", section="Subjects")
     if failed:
         rows = [
             (html.escape(unit), f'<span style="color:#a00">{html.escape(str(reason))}</span>', html.escape(str(log)))
@@ -82,6 +128,14 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
         ]
         intro = "<p>These stages cannot apply to these recordings, so they were not run (decided when the run was planned).</p>"
         report.add_html(intro + html_table(rows, ("recording", "stage", "reason")), title="Stages planned out", section="Subjects")
+    if deriv_root is not None:
+        from .provenance import add_provenance_sections
+
+        add_provenance_sections(report, deriv_root)
+    if sections:
+        from .group_sources import add_group_sources_section
+
+        add_group_sources_section(report, [(unit, s) for unit in units for s in sections.get(unit, []) if s["kind"] == "sparse"])
     for name, path in decoding:
         add_decoding_section(report, GroupDecodingResult.load(path), title=f"Group decoding {name}", section="Group decoding")
     for name, path in rsa:

@@ -26,14 +26,20 @@ def subject_sessions(input, output, params, threads):
 
 
 def group_report(input, output, params, threads):
-    """Group page: subject report links, excluded inputs, group decoding and RSA."""
+    """Group page: subjects' key results, excluded inputs, configuration and versions, sparse
+    sources, group decoding, RSA and fMRI maps."""
     from ...report import save_report
     from ...report.group import build_group_report
+    from ..rule import collect_warnings
 
     write_dataset_description(Path(output.description).parent, source_name=params.dataset_name)
+    logs = getattr(params, "logs", None)
     report = build_group_report(
         params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa,
         glm=params.glm,
         planned_out=getattr(params, "planned_out", ()),
+        sections=getattr(params, "sections", None),
+        warnings_by_unit={unit: collect_warnings(logs, unit) for unit in params.units} if logs else None,
+        deriv_root=Path(output.description).parent,
     )
     save_report(report, output.html)
