@@ -90,7 +90,8 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
         assert (deriv / name).is_file(), name
     assert not list(deriv.rglob(".*")), "temporary files left behind"
     report = (deriv / "reports" / "sub-01_report.html").read_text()
-    for section in ("M/EEG preprocessing", "Bad channels and artifacts", "ICA", "Noise covariance", "Brain mask", "Carpet plot", "Design matrix",
+    for section in ("M/EEG — sub-01_task-demo", "fMRI — sub-01_task-demo", "Bad channels and artifacts",
+                    "ICA", "Noise covariance", "Brain mask", "Carpet plot", "Design matrix",
                     "HRF (R1-GLM)", "Time-to-peak map", "Sparse sources (mtl)", "Sparse sources (sgcl)",
                     "Decoding auditoryVsVisual", "temporal generalization", "fMRI decoding of R1-GLMS trial betas", "RSA"):
         assert section in report, section
@@ -115,6 +116,48 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
     assert decoding.mean_scores.ndim == 2  # temporal generalization
     assert np.diag(decoding.mean_scores)[decoding.times > 0.05].max() > 0.75
     assert f"reports: {deriv / 'reports' / 'index.html'}" in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_report_pages_summarise_every_stage(demo_run):
+    """The subject page opens with every stage's key numbers (the ones in the stage's files) and
+    puts its entries in one section per modality; the group page has the subjects' key results,
+    the configuration and versions the jobs recorded, and the strongest sparse sources."""
+    import html as html_lib
+
+    import mne
+
+    workdir, _, _, _ = demo_run
+    deriv = workdir / "demo-ds" / "derivatives" / "neuroopt"
+    page = html_lib.unescape((deriv / "reports" / "sub-01_report.html").read_text())
+    epochs = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_desc-epochs_summary.json").read_text())
+    r1glm = json.loads((deriv / "sub-01/func/sub-01_task-demo_desc-r1glm_summary.json").read_text())
+    sparse = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_desc-sparse_summary.json").read_text())
+    preproc = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_run-01_desc-preproc_summary.json").read_text())
+    row = sparse["estimators"]["mtl"]["auditory/left"]
+    expected = [
+        f"epochs kept: {epochs['n_epochs']} ({epochs['n_dropped']} rejected)",
+        f"median HRF peak: {r1glm['median_hrf_peak_s']:.1f} s",
+        f"HRF shape r: {r1glm['truth_scores']['hrf_r']:.2f}",
+        f"auditory/left: {row['n_sources']} active sources, alpha = {row['alpha_fraction']:.2f} alpha_max, "
+        f"{100 * row['explained_variance']:.0f} % explained",
+        "run 01: " + (", ".join(f"ICA{i:03d}" for i in preproc["ica_excluded"]) or "none") + f" of {preproc['ica_n_components']}",
+        "auditoryVsVisual: peak ROC AUC",
+    ]
+    start = page.index("key numbers")  # the summary table, before the sections
+    summary = page[start:page.index("M/EEG — sub-01_task-demo", start)]
+    for text in expected:
+        assert text in summary, text
+    assert page.index("M/EEG — sub-01_task-demo", start) < page.index("fMRI — sub-01_task-demo", start)
+    assert page.count("Recording info") == 1  # one entry, not one info table per raw
+    assert "Raw sub-01_task-demo_run-01 (before)" not in page  # no section per raw, ICA or evoked
+    index = html_lib.unescape((deriv / "reports" / "index.html").read_text())
+    for text in ("Key results", 'href="sub-01_report.html"', f"{epochs['n_epochs']} epochs ({epochs['n_dropped']} rejected)",
+                 f"median HRF peak {r1glm['median_hrf_peak_s']:.1f} s", "Configuration", "Software versions",
+                 f"<td>mne</td><td>{mne.__version__}</td>", "Strongest sources (mtl)", "nearest true source"):
+        assert text in index, text
+    config = index[index.index("Show the configuration"):]
+    assert "l_freq: 0.5" in config and "n_bootstrap" not in config  # only keys some job used (no group RSA: 1 subject)
 
 
 @pytest.mark.slow
