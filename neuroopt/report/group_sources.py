@@ -32,15 +32,18 @@ def strongest_sources(sparse_sections):
 
     import mne
 
-    from ..meeg.source_scoring import source_amplitudes, source_positions
+    from ..meeg.source_scoring import source_amplitudes
     from ..meeg.sources_io import read_source_estimates
-    from .sources import _frame_name
+    from .sources import _display_positions_mm, _frame_name, _is_volume
     from .subject import _load_truth
+
+    frames = {mne.io.constants.FIFF.FIFFV_COORD_HEAD: "head", mne.io.constants.FIFF.FIFFV_COORD_MRI: "MRI"}
 
     rows, truths = [], {}
     for unit, section in sparse_sections:
         forward = mne.read_forward_solution(section["forward"], verbose="error")
-        frame = _frame_name(forward["src"])
+        # as on the subject page: cortical sources in MRI coordinates, grids in their own frame
+        frame = frames.get(forward["src"][0]["coord_frame"], "?") if _is_volume(forward) else _frame_name(forward)
         with open(section["summary"]) as fid:
             estimators = list(json.load(fid)["estimators"])
         truth = _load_truth(section["truth"])
@@ -55,7 +58,7 @@ def strongest_sources(sparse_sections):
                 if len(stc.data):
                     amplitudes = source_amplitudes(stc)
                     best = int(np.argmax(amplitudes.max(axis=1)))
-                    position = source_positions(stc, forward["src"])[best] * 1e3
+                    position = _display_positions_mm(stc, forward)[best]
                     row.update(position_mm=[float(v) for v in position], peak_nam=float(amplitudes[best].max() * 1e9),
                                peak_time_s=float(stc.times[int(np.argmax(amplitudes[best]))]))
                     if true_sources is not None and len(true_sources):
