@@ -213,7 +213,9 @@ def sparse_inverse_fit(solution):
 def _frame_name(src):
     grid_src = src["src"] if isinstance(src, mne.Forward) else src
     if not _is_volume(src):
-        if isinstance(src, mne.Forward) and src.get("mri_head_t") is not None:
+        # a sphere-model forward (no MRI) carries an identity head<->MRI transform: its frame is the head's
+        if (isinstance(src, mne.Forward) and src.get("mri_head_t") is not None
+                and not np.allclose(src["mri_head_t"]["trans"], np.eye(4))):
             return "MRI (FreeSurfer surface RAS)"  # _display_positions_mm goes through mri_head_t
     if grid_src[0].get("vox_mri_t") is not None:
         return "MRI (scanner RAS)"  # source_volume goes through as_volume
