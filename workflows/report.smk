@@ -62,7 +62,6 @@ rule group_report:
         decoding=PLAN.group_results()[0],
         rsa=PLAN.group_results()[1],
         glm=PLAN.group_glm_results(),
-        sections={u: PLAN.report_sections(u) for u in PLAN.units()},  # the subjects' key results and sparse sources
         logs=str(LOGS),  # the warnings of each subject's jobs
     log:
         str(LOGS / "group_report.log"),

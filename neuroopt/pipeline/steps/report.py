@@ -38,8 +38,23 @@ def group_report(input, output, params, threads):
         params.units, list(input.summaries), params.excluded, params.title, decoding=params.decoding, rsa=params.rsa,
         glm=params.glm,
         planned_out=getattr(params, "planned_out", ()),
-        sections=getattr(params, "sections", None),
+        sections=_report_sections(params.units, input.reports),
         warnings_by_unit={unit: collect_warnings(logs, unit) for unit in params.units} if logs else None,
         deriv_root=Path(output.description).parent,
     )
     save_report(report, output.html)
+
+
+def _report_sections(units, reports):
+    """unit -> the planned sections of its page, as its subject_report job recorded them in the
+    page's provenance (the group job gets no copy of every unit's sections as params: at 1000
+    subjects that would be a copy of all their paths in its params and provenance)."""
+    import json
+
+    from ...io.derivatives import provenance_path
+
+    sections = {}
+    for unit, report in zip(units, reports):
+        with open(provenance_path(report)) as fid:
+            sections[unit] = json.load(fid)["params"]["sections"]
+    return sections
