@@ -18,6 +18,13 @@ from ._base import BaseMultiTaskSparse, check_data_2d, check_dense_real, check_g
 from .datafits import CovarianceConcomitant, SensorGroupConcomitant
 from .penalties import group_norms
 
+_PRUNE_LEVEL_DOC = """prune_level : float | None
+        After the fit, drop the active sources that a least-squares refit does not find
+        significant at this family-wise level (backward elimination,
+        :func:`~neuroopt.sparse.selection.eliminate_sources`, with the fitted noise levels) and
+        refit at the same alpha on the others; ``None``: no elimination. Attribute
+        ``n_pruned_``: the number removed."""
+
 _COMMON_DOC = """
     n_orient : int
         Features per group (1: fixed orientation, 3: free orientation).
@@ -143,8 +150,7 @@ class SGCL(_SensorGroupBase):
     ----------
     alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
         Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
-        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"``, ``"cv"`` on
-        4 epochs or more, without hypergradient refinement, or a float; no ``"sure"``).
+        ``"sure"`` uses the noise levels fitted at ``"auto"``).
     sensor_groups : array-like, shape (n_sensors,) | None
         Group label of each sensor; ``None``: one group (the square-root Lasso).
     sigma_min : float
@@ -152,13 +158,8 @@ class SGCL(_SensorGroupBase):
         means the fit interpolates that group's data (e.g. more features than sensors at a
         small alpha): the solver then stops early with a ``ConvergenceWarning`` and sets
         ``noise_at_floor_`` (see ``solve_working_set``'s ``floor_patience``).
-    prune_level : float | None
-        After the fit, drop the active sources that a least-squares refit does not find
-        significant at this family-wise level (backward elimination,
-        :func:`~neuroopt.sparse.selection.eliminate_sources`, with the fitted noise levels) and
-        refit at the same alpha on the others; ``None``: no elimination. Attribute
-        ``n_pruned_``: the number removed.
-    %s
+    %(prune_level)s
+    %(common)s
     Attributes
     ----------
     coef_ : ndarray, shape (n_times, n_features)
@@ -210,19 +211,13 @@ class MultiTaskSqrtLasso(_SensorGroupBase):
     ----------
     alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
         Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
-        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"``, ``"cv"`` on
-        4 epochs or more, without hypergradient refinement, or a float; no ``"sure"``).
+        ``"sure"`` uses the noise levels fitted at ``"auto"``).
     sigma_min : float
         Lower bound of the noise level (smoothing), > 0. At this floor the fit interpolates
         the data; the solver stops early with a ``ConvergenceWarning`` and sets
         ``noise_at_floor_``.
-    prune_level : float | None
-        After the fit, drop the active sources that a least-squares refit does not find
-        significant at this family-wise level (backward elimination,
-        :func:`~neuroopt.sparse.selection.eliminate_sources`, with the fitted noise levels) and
-        refit at the same alpha on the others; ``None``: no elimination. Attribute
-        ``n_pruned_``: the number removed.
-    %s
+    %(prune_level)s
+    %(common)s
     Attributes
     ----------
     coef_ : ndarray, shape (n_times, n_features)
@@ -278,10 +273,10 @@ class CLaR(_ConcomitantBase):
 
     Parameters
     ----------
-    alpha : float | ``"auto"`` | ``"sure"`` | ``"cv"``
-        Regularization (pivotal), or how ``fit`` chooses it (as :class:`MultiTaskLasso`;
-        ``"sure"`` uses the noise levels fitted at ``"auto"``; CLaR: ``"auto"``, ``"cv"`` on
-        4 epochs or more, without hypergradient refinement, or a float; no ``"sure"``).
+    alpha : float | ``"auto"`` | ``"cv"``
+        Regularization (pivotal), or how ``fit`` chooses it: ``"auto"``, ``"cv"`` (4 epochs or
+        more; a grid search without hypergradient refinement) or a float. No ``"sure"``: its
+        degrees of freedom would need the derivative of the matrix square root of the noise update.
     sigma_min : float
         Lower bound of the eigenvalues of ``S``, > 0. Must be well above zero when
         ``n_sensors > r * n_times`` (the residual covariance is then singular).
@@ -355,6 +350,6 @@ class CLaR(_ConcomitantBase):
         return super().predict(X)
 
 
-SGCL.__doc__ = SGCL.__doc__ % _COMMON_DOC
-MultiTaskSqrtLasso.__doc__ = MultiTaskSqrtLasso.__doc__ % _COMMON_DOC
+SGCL.__doc__ = SGCL.__doc__ % dict(prune_level=_PRUNE_LEVEL_DOC, common=_COMMON_DOC)
+MultiTaskSqrtLasso.__doc__ = MultiTaskSqrtLasso.__doc__ % dict(prune_level=_PRUNE_LEVEL_DOC, common=_COMMON_DOC)
 CLaR.__doc__ = CLaR.__doc__ % _COMMON_DOC
