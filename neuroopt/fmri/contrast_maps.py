@@ -34,6 +34,7 @@ NIfTI images with the masker of :func:`neuroopt.fmri.maps.fit_r1glm_images`, and
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -364,7 +365,10 @@ def canonical_contrast_images(bold_imgs, events, mask_img, t_r, contrasts, noise
                             minimize_memory=False, standardize=False, signal_scaling=False)
     events = [e.assign(trial_type=e["trial_type"].astype(str))[["onset", "duration", "trial_type"]]
               for e in events]
-    model.fit(bold_imgs, events=events, confounds=confounds)
+    with warnings.catch_warnings():
+        # nilearn's masker warns that it uses the given mask instead of computing one: expected
+        warnings.filterwarnings("ignore", message=".*Generation of a mask has been requested.*")
+        model.fit(bold_imgs, events=events, confounds=confounds)
     out = {}
     for name, c in weights.items():
         per_run = []

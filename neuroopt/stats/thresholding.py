@@ -94,7 +94,8 @@ def threshold_z_map(z_img, mask_img=None, *, correction="fdr", alpha=0.05, heigh
         return _load(z_img), Threshold(correction, float(alpha), float("inf"), int(cluster_extent), bool(two_sided))
     control = None if correction == "none" else correction
     thresholded, z = threshold_stats_img(
-        z_img, mask_img=mask_img, alpha=alpha, threshold=height if control is None else 3.0,
+        # with a correction nilearn derives the height itself (a threshold given too is a warning)
+        z_img, mask_img=mask_img, alpha=alpha, threshold=height if control is None else None,
         height_control=control, cluster_threshold=int(cluster_extent), two_sided=two_sided,
     )
     return thresholded, Threshold(correction, float(alpha), float(z), int(cluster_extent), bool(two_sided))
