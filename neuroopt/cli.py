@@ -17,20 +17,33 @@ from ._workflow import default_config, profile_dir, snakefile
 _SNAKEMAKE_CHATTER = re.compile(
     r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.|\[\w{3} \w{3} +\d+ [\d:]+ \d{4}\]|"
     r"Finished jobid: \d+ \(Rule: \w+\)|Assuming unrestricted shared filesystem usage\.|host: \S+|"
-    r"Using shell: \S+|Rules claiming more threads will be scaled down\.)\s*$"
+    r"Using shell: \S+|Rules claiming more threads will be scaled down\.|"
+    # printshellcmds (local profile) prints this after every script job's block
+    r"Shell command: None)\s*$"
 )
 
 
 _JOB_BLOCK = re.compile(r"^(local)?rule \w+:\s*$")
 
 
+_PROGRESS = re.compile(r"^(\d+) of (\d+) steps \(\d+%\) done\s*$")
+
+
 def _without_chatter(lines):
-    """Yield the lines worth showing: no scheduling chatter, no job blocks (header + indented lines)."""
-    in_block = False
+    """Yield the lines worth showing: no scheduling chatter, no job blocks (header + indented
+    lines), and Snakemake's "k of n steps done" only at each tenth of the run and at its end
+    (every job already prints its own end line)."""
+    in_block, tenths_shown = False, 0
     for line in lines:
         if in_block and (line.startswith((" ", "\t")) or not line.strip()):
             continue
         in_block = bool(_JOB_BLOCK.match(line))
+        progress = _PROGRESS.match(line)
+        if progress:
+            done, total = int(progress.group(1)), int(progress.group(2))
+            if done < total and 10 * done // total <= tenths_shown:
+                continue
+            tenths_shown = 10 * done // total
         if not (in_block or _SNAKEMAKE_CHATTER.match(line) or not line.strip()):
             yield line
 

@@ -109,10 +109,14 @@ localrule meeg_preprocess:
     output: /another/long/path.fif
     jobid: 3
 
+Shell command: None
 10:25:40 sub-01 meeg_preprocess run-01: started
 [Mon Dec  7 10:26:39 2026]
 Finished jobid: 3 (Rule: meeg_preprocess)
 1 of 35 steps (3%) done
+4 of 35 steps (11%) done
+5 of 35 steps (14%) done
+35 of 35 steps (100%) done
 [Mon Dec  7 10:26:39 2026]
 Error in rule meeg_epochs:
     message: None
@@ -121,7 +125,8 @@ Error in rule meeg_epochs:
     shown = "".join(_without_chatter(output.splitlines(keepends=True)))
     assert shown == """Building DAG of jobs...
 10:25:40 sub-01 meeg_preprocess run-01: started
-1 of 35 steps (3%) done
+4 of 35 steps (11%) done
+35 of 35 steps (100%) done
 Error in rule meeg_epochs:
     message: None
     log: logs/x.log (check log file(s) for error details)
