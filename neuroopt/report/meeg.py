@@ -7,6 +7,27 @@ import matplotlib.pyplot as plt
 from ._figures import html_table
 
 
+def has_sensor_positions(info):
+    """Whether MNE can place the channels of ``info`` on a topomap (EEG needs electrode positions).
+
+    Parameters
+    ----------
+    info : mne.Info
+        Measurement info.
+
+    Returns
+    -------
+    bool
+    """
+    import mne
+
+    try:
+        mne.channels.find_layout(info, exclude=())
+    except RuntimeError:  # "No digitization points found." and the like
+        return False
+    return True
+
+
 def _ica_components(summary):
     """``ICA000, ICA003 (of 20)``: component names, not numbers that read like counts."""
     if summary.get("ica_n_components") is None:
@@ -101,12 +122,18 @@ def add_meeg_preprocessing_section(
             fig = raw.compute_psd(fmax=fmax, verbose="error").plot(show=False, amplitude=False)
             _add_figures(report, fig, f"PSD {label} ({when} cleaning)", section=section, tags=("meeg", "raw", "psd"))
     for label, ica in zip(run_labels, icas):
-        if ica is not None:
-            picks = list(range(min(ica.n_components_, 20)))
-            figs = ica.plot_components(picks=picks, show=False)
-            excluded = ", ".join(f"ICA{i:03d}" for i in ica.exclude) or "none"
-            _add_figures(report, figs, f"ICA {label}: components", section=section, tags=("meeg", "ica"),
-                         caption=f"Topographies of the first {len(picks)} of {ica.n_components_} components; excluded: {excluded}.")
+        if ica is None:
+            continue
+        excluded = ", ".join(f"ICA{i:03d}" for i in ica.exclude) or "none"
+        if not has_sensor_positions(ica.info):
+            report.add_html(f"<p>{ica.n_components_} components, excluded: {excluded}. The recording has no electrode "
+                            "positions, so their topographies cannot be drawn.</p>", title=f"ICA {label}: components",
+                            section=section, tags=("meeg", "ica"))
+            continue
+        picks = list(range(min(ica.n_components_, 20)))
+        figs = ica.plot_components(picks=picks, show=False)
+        _add_figures(report, figs, f"ICA {label}: components", section=section, tags=("meeg", "ica"),
+                     caption=f"Topographies of the first {len(picks)} of {ica.n_components_} components; excluded: {excluded}.")
     if epochs_summary is not None:
         rows = sorted(epochs_summary["per_run_condition"].items())
         report.add_html(
@@ -121,10 +148,16 @@ def add_meeg_preprocessing_section(
 
         rank = covariance_rank(cov, evokeds[0].info) if cov is not None else None
         rank_text = ", ".join(f"{k} {v}" for k, v in rank.items()) if isinstance(rank, dict) else str(rank)
+        positions = has_sensor_positions(evokeds[0].info)
         for evoked in evokeds:
-            figs = evoked.plot_joint(show=False, title=f"{evoked.comment} (n = {evoked.nave})")
+            if positions:
+                figs = evoked.plot_joint(show=False, title=f"{evoked.comment} (n = {evoked.nave})")
+                caption = "Butterfly plot with the topographies at the peaks of the global field power."
+            else:
+                figs = evoked.plot(show=False, titles=f"{evoked.comment} (n = {evoked.nave})")
+                caption = "Butterfly plot (no electrode positions: no topographies)."
             _add_figures(report, figs, f"Evoked {evoked.comment}", section=section, tags=("meeg", "evoked"),
-                         caption="Butterfly plot with the topographies at the peaks of the global field power.")
+                         caption=caption)
             if cov is not None:
                 # whitened with the covariance's own rank (the info rank is too high when channels
                 # were interpolated or ICA components removed)

@@ -71,7 +71,9 @@ def test_demo_writes_subject_and_group_contrast_maps(glm_run):
         assert 0 < np.median(median[median > 0]) < 20
     assert (group / "task-demo_desc-allConditions_decoding.npz").is_file()
     subject_page = (deriv / "reports" / "sub-01_report.html").read_text()
-    assert "fMRI contrasts" in subject_page and "Suprathreshold voxels" in subject_page
+    # the contrasts in the page's summary table and in its fMRI section
+    assert "Contrasts (R1-GLM)" in subject_page and "Suprathreshold voxels" in subject_page
+    assert "face — R1-GLM z map" in subject_page
     group_page = (deriv / "reports" / "index.html").read_text()
     assert "Group contrast face (task demo)" in group_page and "Group fMRI decoding" in group_page
 
