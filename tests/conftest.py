@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,15 @@ from neuroopt.utils import pin_blas_threads
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 pin_blas_threads(1)
+
+
+def snakemake(workdir, *args, configfile=None, timeout=900):
+    """Run the project's Snakefile in ``workdir`` (2 cores, one BLAS thread per job); the CompletedProcess."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
+    if configfile:
+        command += ["--configfile", str(configfile)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run(command + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _shared_data_root():

@@ -5,35 +5,29 @@ planned out of group maps."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, snakemake
 
 DEMO = dict(n_subjects=2, n_runs=2, eeg_trials_per_condition=20, fmri_trials_per_condition=6,
             fmri_resolution=8.0, path="demo-ds")
 FMRI_ONLY = dict(demo=DEMO, meeg={"enabled": False}, rsa={"enabled": False})
 
 
-def snakemake(workdir, *args, config, timeout=900):
+def run_with_config(workdir, *args, config, timeout=900):
     path = workdir / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2",
-               "--configfile", str(path)]
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run(command + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    return snakemake(workdir, *args, configfile=path, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def glm_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("glm_workflow")
-    run = snakemake(workdir, config=FMRI_ONLY)
+    run = run_with_config(workdir, config=FMRI_ONLY)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     return workdir / "demo-ds" / "derivatives" / "neuroopt"
 
@@ -80,7 +74,7 @@ def test_demo_writes_subject_and_group_contrast_maps(glm_run):
 
 def test_unknown_condition_in_a_contrast_stops_at_planning(tmp_path):
     config = {**FMRI_ONLY, "glm": {"contrasts": ["face - cars"]}}
-    result = snakemake(tmp_path, "-n", config=config)
+    result = run_with_config(tmp_path, "-n", config=config)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "'face - cars'" in output and "['cars']" in output and "['face', 'house', 'tool', 'word']" in output

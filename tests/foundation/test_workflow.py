@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,15 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, TINY_DEMO
-
-
-def snakemake(workdir, *args, configfile=None, timeout=900):
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
-    if configfile:
-        command += ["--configfile", str(configfile)]
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run(command + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+from conftest import REPO_ROOT, TINY_DEMO, snakemake
 
 
 def write_config(path, **config):

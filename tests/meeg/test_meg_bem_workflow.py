@@ -14,20 +14,8 @@ import pytest
 import yaml
 from meg_bids_utils import make_meg_bids, meg_subjects_dir
 
-from conftest import REPO_ROOT, shared_dataset
+from conftest import REPO_ROOT, shared_dataset, snakemake
 from sample_forward_utils import cached_volume_forward
-
-
-def snakemake(workdir, *args, configfile=None, timeout=900):
-    import os
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
-    if configfile:
-        command += ["--configfile", str(configfile)]
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run(command + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 
 MAX_DISTANCE_M = 0.030
 

@@ -7,7 +7,6 @@ left out, raw and fMRIPrep input; and EEG without EOG channels nor electrode pos
 """
 
 import json
-import sys
 from collections import Counter
 
 import numpy as np
@@ -15,13 +14,10 @@ import pytest
 import yaml
 from bids_shapes import eeg_without_positions_bids, haxby_bids, pyhrf_localizer_bids, simulated_fmri_bids
 
-from conftest import REPO_ROOT, shared_dataset
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "foundation"))
-from test_workflow import snakemake  # noqa: E402
-
 from neuroopt.decoding.cv import split_half_runs
 from neuroopt.pipeline.preconditions import decoding_problem, rsa_problem
+
+from conftest import REPO_ROOT, shared_dataset, snakemake
 
 FMRI_ONLY = {"meeg": {"enabled": False}}
 
