@@ -58,3 +58,14 @@ def test_concomitant_benchmark_runs(tmp_path):
     assert (ours["objective_relative_duality_gap"] <= ours["stop_val"] * (1 + 1e-9)).all()
     assert np.isfinite(ours["objective_value"]).all()
     assert ours["objective_n_active"].iloc[-1] > 0
+
+
+
+def test_r1glm_benchmark_runs(tmp_path):
+    """neuroopt's rank-1 fit beats the canonical GLM's fit of the same data (a rank-1 model with the
+    canonical HRF is one of its candidates), at every tolerance."""
+    df = _benchopt_run(tmp_path, "benchopt_r1glm", "-d", "Simulated", "-s", "neuroopt", "-n", "4")
+    ours = df[df["solver_name"] == "neuroopt"]
+    assert len(ours) >= 3
+    assert (ours["objective_value"] < ours["objective_canonical_glm_value"]).all()
+    assert (ours["objective_value"] > 0.1).all()  # SNR 1: the noise is not explained
