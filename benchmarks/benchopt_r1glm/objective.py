@@ -20,7 +20,7 @@ class Objective(BaseObjective):
     name = "Rank-1 GLM"
     min_benchopt_version = "1.5"
     requirements = ["pip::numpy"]
-    sampling_strategy = "tolerance"
+    sampling_strategy = "iteration"
     test_config = {"dataset": {"name": "Simulated"}}
 
     def set_data(self, Y, events, t_r):

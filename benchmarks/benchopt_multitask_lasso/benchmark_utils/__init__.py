@@ -13,13 +13,23 @@ _BENCHMARKS = str(Path(__file__).resolve().parents[2])
 if _BENCHMARKS not in sys.path:
     sys.path.insert(0, _BENCHMARKS)
 
+from benchopt.stopping_criterion import SufficientProgressCriterion  # noqa: E402
 from sample_mxne import mxne_problem, sample_data_dir  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 # One BLAS thread for every solver, as in neuroopt's own benchmarks (OpenBLAS with 2 threads is
 # several times slower on these small products on a 2-core machine, and it would blur the ratios).
-from threadpoolctl import threadpool_limits  # noqa: E402
-
 threadpool_limits(1)
+
+
+def progress_criterion():
+    """Stopping rule of every solver's curve: stop after 8 tolerances without progress.
+
+    benchopt's default (3) stops a solver whose result is already below the next tolerances (the
+    same solution returned 3 times) before the curve reaches 1e-6; 8 lets the tolerance fall a
+    decade further for every solver alike.
+    """
+    return SufficientProgressCriterion(patience=8, strategy="tolerance")
 
 
 def group_norms(B, n_orient):
@@ -53,5 +63,5 @@ def alpha_max(X, Y, n_orient):
     return float(group_norms(X.T @ Y, n_orient).max()) / X.shape[0]
 
 
-__all__ = ["alpha_max", "group_norms", "mtl_duality_gap", "mtl_primal", "mxne_problem",
+__all__ = ["alpha_max", "group_norms", "progress_criterion", "mtl_duality_gap", "mtl_primal", "mxne_problem",
            "sample_data_dir"]

@@ -5,6 +5,7 @@ relative to the objective at zero.
 """
 
 import numpy as np
+from benchmark_utils import progress_criterion
 from benchopt import BaseSolver
 from celer.homotopy import mtl_path
 
@@ -13,6 +14,7 @@ class Solver(BaseSolver):
     name = "celer"
     requirements = ["pip::celer"]
     sampling_strategy = "tolerance"
+    stopping_criterion = progress_criterion()
 
     def skip(self, X, Y, alpha, n_orient):
         if n_orient != 1:

@@ -5,6 +5,7 @@ are ``n`` times ours, so ``alpha' = n alpha`` and the tolerance is ``tol * P(0) 
 """
 
 import numpy as np
+from benchmark_utils import progress_criterion
 from benchopt import BaseSolver
 from mne.inverse_sparse.mxne_optim import mixed_norm_solver
 
@@ -13,6 +14,7 @@ class Solver(BaseSolver):
     name = "MNE"
     requirements = ["pip::mne"]
     sampling_strategy = "tolerance"
+    stopping_criterion = progress_criterion()
     parameters = {"active_set_size": [10, 50]}
 
     def set_objective(self, X, Y, alpha, n_orient):

@@ -2,6 +2,7 @@
 acceleration and dual extrapolation; ``tol`` is the duality gap relative to the objective at 0."""
 
 import numpy as np
+from benchmark_utils import progress_criterion
 from benchopt import BaseSolver
 
 from neuroopt.sparse import MultiTaskLasso, warmup
@@ -11,6 +12,7 @@ class Solver(BaseSolver):
     name = "neuroopt"
     requirements = ["pip::neuroopt"]
     sampling_strategy = "tolerance"
+    stopping_criterion = progress_criterion()
 
     def set_objective(self, X, Y, alpha, n_orient):
         self.X, self.Y, self.alpha, self.n_orient = X, Y, alpha, n_orient

@@ -8,6 +8,7 @@ objective's gap certifies the result, as for every solver.
 """
 
 import numpy as np
+from benchmark_utils import progress_criterion
 from benchopt import BaseSolver
 from skglm import MultiTaskLasso
 
@@ -16,6 +17,7 @@ class Solver(BaseSolver):
     name = "skglm"
     requirements = ["pip::skglm"]
     sampling_strategy = "tolerance"
+    stopping_criterion = progress_criterion()
 
     def skip(self, X, Y, alpha, n_orient):
         if n_orient != 1:

@@ -7,6 +7,7 @@ scikit-learn stops when its gap (``n`` times ours) is below ``tol ||Y||^2``, i.e
 import warnings
 
 import numpy as np
+from benchmark_utils import progress_criterion
 from benchopt import BaseSolver
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import MultiTaskLasso
@@ -16,6 +17,7 @@ class Solver(BaseSolver):
     name = "scikit-learn"
     requirements = ["pip::scikit-learn"]
     sampling_strategy = "tolerance"
+    stopping_criterion = progress_criterion()
 
     def skip(self, X, Y, alpha, n_orient):
         if n_orient != 1:

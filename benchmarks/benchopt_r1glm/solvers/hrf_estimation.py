@@ -1,8 +1,9 @@
 """hrf-estimation 1.1 (Pedregosa et al.'s reference implementation): L-BFGS-B per voxel on the
 joint (HRF, betas, drift coefficients) least squares, first HRF coefficient fixed to 1, started
-from the canonical HRF and the canonical GLM's betas as its ``glm`` function does; ``tol`` is
-its projected-gradient tolerance (``rtol``). ``bounds=False``: no box on the derivative
-coefficients, so that it solves the objective's unconstrained problem.
+from the canonical HRF and the canonical GLM's betas as its ``glm`` function does; the curve
+runs ``n_iter`` L-BFGS-B iterations per voxel (``maxiter``; projected-gradient tolerance 1e-12).
+``bounds=False``: no box on the derivative coefficients, so that it solves the objective's
+unconstrained problem.
 
 hrf-estimation is not installable with the project's numpy (its wheel must be built from the
 2016 source distribution, which uses ``np.float``); install it with
@@ -31,7 +32,7 @@ with safe_import_context() as import_ctx:
 class Solver(BaseSolver):
     name = "hrf-estimation"
     requirements = ["pip::hrf_estimation"]
-    sampling_strategy = "tolerance"
+    sampling_strategy = "iteration"
 
     def set_objective(self, problem, events, t_r):
         self.design = sparse.csr_matrix(problem["design"])
@@ -47,10 +48,10 @@ class Solver(BaseSolver):
     def warm_up(self):
         pass  # pure numpy / scipy
 
-    def run(self, tol):
+    def run(self, n_iter):
         self.hrf_coef, self.betas = rank_one(
-            self.design, self.Y, self.n_basis, w_i=self.w_init, drifts=self.drifts, rtol=tol,
-            maxiter=10_000, bounds=False)
+            self.design, self.Y, self.n_basis, w_i=self.w_init, drifts=self.drifts, rtol=1e-12,
+            maxiter=n_iter, bounds=False)
 
     def get_result(self):
         return dict(hrf_coef=np.asarray(self.hrf_coef), betas=np.asarray(self.betas))
