@@ -63,6 +63,27 @@ def test_score_sources_against_truth(eeg_forward):
         score_sources_against_truth(stc, truth.drop(columns="z"), forward)
 
 
+def test_score_counts_an_estimate_exactly_at_the_radius(eeg_forward):
+    """Two steps of the 15 mm grid at match_radius=0.03: found, though float32 positions (a saved
+    forward, the demo's truth) put it a fraction of a um farther; one more step is not found."""
+    _, forward = eeg_forward
+    rr = forward["src"][0]["rr"][forward["src"][0]["vertno"]]
+    exact = np.linalg.norm(rr[:, None] - rr[None], axis=-1)
+    rounded = np.linalg.norm(rr.astype(np.float32)[:, None].astype(float) - rr[None], axis=-1)
+    # a true source (float32) and a grid point two steps away whose rounded distance exceeds 30 mm
+    true, two_steps = np.argwhere(np.isclose(exact, 0.03, atol=1e-9) & (rounded > 0.03))[0]
+    three_steps = int(np.flatnonzero(np.isclose(exact[true], 0.045, atol=1e-9))[0])
+    truth = _truth(forward, [int(true)], ["edge"])
+    truth[["x", "y", "z"]] = truth[["x", "y", "z"]].astype(np.float32)
+    far = rounded[true, two_steps]
+    found = score_sources_against_truth(_stc(forward, [int(two_steps)], [1e-8]), truth, forward,
+                                        match_radius=0.03)
+    assert found["localization_error_m"]["edge"] == pytest.approx(far) and found["n_detected"] == 1
+    missed = score_sources_against_truth(_stc(forward, [three_steps], [1e-8]), truth, forward,
+                                         match_radius=0.03)
+    assert missed["n_detected"] == 0 and missed["n_spurious"] == 1
+
+
 def test_sparse_inverse_localises_simulated_eeg_sources(eeg_forward):
     """Two dipoles through the demo's sphere forward, white sensor noise: found within 2 cm."""
     info, forward = eeg_forward
