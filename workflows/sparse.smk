@@ -39,7 +39,13 @@ rule meeg_forward:
 def _meeg_sparse_inputs(wildcards):
     outs = PLAN.meeg_outputs(wildcards.group)
     forward = PLAN.forward_outputs(wildcards.group)["forward"]
-    return {"evoked": outs["evoked"], "cov": outs["cov"], "epochs": outs["epochs"], "forward": forward}
+    inputs = {"evoked": outs["evoked"], "cov": outs["cov"], "epochs": outs["epochs"], "forward": forward}
+    # each run's cleaning (ICA removal, interpolated channels) is applied to the gain too
+    runs = [PLAN.meeg_preprocess_outputs(r) for r in _meeg_group_runs(wildcards)]
+    inputs["preproc"] = [r["summary"] for r in runs]
+    if all("ica" in r for r in runs):
+        inputs["icas"] = [r["ica"] for r in runs]
+    return inputs
 
 
 rule meeg_sparse:
@@ -51,6 +57,7 @@ rule meeg_sparse:
         **rule_params(config, "meeg_sparse"),
         subject=lambda w: _meeg_group_runs(w)[0].subject,
         session=lambda w: _meeg_group_runs(w)[0].session,
+        runs=lambda w: [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(w))],
         truth=(lambda w: PLAN.truth_info(_meeg_group_runs(w)[0])) if PLAN.is_demo else None,
     log:
         str(LOGS / "meeg_sparse/{sdir}/{group}_{dtype}.log"),

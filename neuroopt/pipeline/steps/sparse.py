@@ -73,6 +73,39 @@ def meeg_forward(input, output, params, threads):
     write_provenance(output.forward, inputs=[str(input[k]) for k in keys if k != "demo"], params=cfg, seed=None)
 
 
+def _cleaned_forwards(forward, epochs, evokeds, input, params):
+    """Forward of each condition with the gain cleaned as its data were (``neuroopt.meeg.cleaned_forward``).
+
+    Each run's ICA removal and interpolated channels, weighted by the run's share of the
+    condition's epochs; the forward itself when no run removed or interpolated anything.
+    """
+    import json
+    from pathlib import Path
+
+    import mne
+
+    from ...meeg.cleaned_forward import clean_forward, cleaning_operator
+
+    summaries = [json.loads(Path(path).read_text()) for path in input.preproc]
+    icas = [None] * len(summaries)
+    if "icas" in input.keys():
+        icas = [mne.preprocessing.read_ica(path, verbose="error") if summary.get("ica_excluded") else None
+                for path, summary in zip(input.icas, summaries)]
+    interpolated = [summary.get("interpolated") or [] for summary in summaries]
+    if all(ica is None for ica in icas) and not any(interpolated):
+        return {evoked.comment: forward for evoked in evokeds}
+    operators = [cleaning_operator(epochs.info, ica=ica, interpolated=bads) for ica, bads in zip(icas, interpolated)]
+    logger.info("Gain cleaned as the data: ICA components removed per run %s, interpolated channels per run %s",
+                [summary.get("ica_excluded") or [] for summary in summaries], interpolated)
+    runs = epochs.metadata["run"].astype(str)
+    forwards = {}
+    for evoked in evokeds:
+        in_condition = runs[(epochs.metadata["trial_type"] == evoked.comment).to_numpy()]
+        weights = [int((in_condition == str(run)).sum()) for run in params.runs]
+        forwards[evoked.comment] = clean_forward(forward, epochs.info, operators, weights)
+    return forwards
+
+
 def meeg_sparse(input, output, params, threads):
     """Evoked (+ epochs for CLaR) + noise covariance -> sparse source estimates per estimator."""
     import mne
@@ -86,7 +119,8 @@ def meeg_sparse(input, output, params, threads):
     cov = mne.read_cov(input.cov, verbose="error")
     forward = mne.read_forward_solution(input.forward, verbose="error")
     need_epochs = "clar" in cfg["estimators"] or cfg["alpha"] == "cv"
-    epochs = mne.read_epochs(input.epochs, verbose="error") if need_epochs else None
+    epochs = mne.read_epochs(input.epochs, preload=need_epochs, verbose="error")
+    forwards = _cleaned_forwards(forward, epochs, evokeds, input, params)
     truth = demo_truth(params.truth)
     summary = {"params": cfg, "estimators": {}}
     for estimator in cfg["estimators"]:
@@ -98,7 +132,8 @@ def meeg_sparse(input, output, params, threads):
             else:
                 inst = evoked.copy().crop(cfg["tmin"], cfg["tmax"])
             sol = sparse_inverse(
-                inst, forward, cov, estimator=estimator, alpha=cfg["alpha"], loose=cfg["loose"], depth=cfg["depth"], random_state=params.seed
+                inst, forwards[condition], cov, estimator=estimator, alpha=cfg["alpha"], loose=cfg["loose"], depth=cfg["depth"],
+                random_state=params.seed,
             )
             solutions[condition] = sol
             row = {
