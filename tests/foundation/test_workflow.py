@@ -97,6 +97,15 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
     assert all({"warnings", "alpha_max", "data_noise_ratio"} <= set(row) for row in rows)
     # an empty estimate is never silent
     assert all(row["warnings"] for row in rows if row["n_sources"] == 0)
+    # issue 13's demo target: every default estimator finds a true source (within the 20 mm
+    # scoring radius) in every condition of every subject, and no estimate is empty
+    for path in sorted(deriv.glob("sub-*/eeg/*_desc-sparse_summary.json")):
+        for estimator, per_condition in json.loads(path.read_text())["estimators"].items():
+            for condition, row in per_condition.items():
+                scores = row["truth_scores"]
+                assert row["n_sources"] > 0 and scores["n_detected"] >= 1, (
+                    f"{path.name} {estimator} {condition}: {row['n_sources']} sources, nearest to the "
+                    f"true ones {scores['localization_error_m']} m")
     from neuroopt.meeg.sources_io import read_source_estimates
 
     estimates = read_source_estimates(deriv / "sub-01/eeg/sub-01_task-demo_desc-mtl_sources.h5")
