@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from ..sparse._base import without_selection
 from ..sparse.alpha_search import quantile_universal_alpha, search_alpha
 from ..sparse.criteria import noise_rms, noise_time_correlation
 from ..utils import check_option, check_positive, logger, validate_type, verbose
@@ -104,7 +105,7 @@ ALPHA_METHODS = ("auto", "sure", "cv")
 
 
 def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max_iter,
-                    n_reweighting, debias, prune_level=None, noise_std=1.0):
+                    n_reweighting, debias, prune_level=None, noise_std=1.0, relocate=False):
     """The array estimator of :mod:`neuroopt.sparse` behind each ``estimator`` name."""
     from .. import sparse
 
@@ -112,6 +113,7 @@ def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max
                   debias=debias)
     if name != "clar":  # CLaR's full noise covariance: no elimination test
         common["prune_level"] = prune_level
+        common["relocate"] = relocate
     if name == "mtl":
         return sparse.MultiTaskLasso(alpha, noise_std=noise_std, **common)
     if name == "sqrt":
@@ -388,7 +390,7 @@ def _criterion_table(res, alpha_max):
 def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", loose="auto",
                    depth=0.8, rank=None, pick_ori=None, sigma_min="auto", n_reweighting=1,
                    debias=False, tol=1e-6, max_iter=100, alpha_level=0.95, random_state=0,
-                   prune_level=None, verbose=None):
+                   prune_level=None, relocate=False, verbose=None):
     """Sparse source estimate (MxNE-like) with a multitask Lasso or a concomitant estimator.
 
     The gain is whitened with ``noise_cov`` and weighted for depth and orientation exactly as in
@@ -460,6 +462,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         (estimators' ``prune_level``, :mod:`neuroopt.sparse.selection`; noise std
         ``1 / sqrt(nave)`` for mtl, the fitted noise levels for sqrt / sgcl; not for clar),
         then a refit on the sources kept; ``None``: none.
+    relocate : bool
+        Move each active source (after the elimination) to the neighbouring grid source where
+        the joint least-squares fit is best, eliminate again, and refit (estimators'
+        ``relocate``, :func:`neuroopt.sparse.selection.relocate_sources`; not for clar).
     n_reweighting : int
         Iterative reweighting steps (irMxNE, log penalty); 1 solves the convex problem only.
         About 5 steps remove the spread of the convex L2,1 solution (neighbours of each true
@@ -539,6 +545,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     est = _make_estimator(estimator, 1.0, n_orient=n_orient, sensor_groups=row_groups,
                           sigma_min=sigma_min, tol=tol, max_iter=max_iter,
                           n_reweighting=n_reweighting, debias=debias, prune_level=prune_level,
+                          relocate=relocate,
                           noise_std=1.0 / np.sqrt(nave))
     alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)
     time_cov = noise_time_correlation(mean_whitened)
@@ -558,17 +565,16 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         # refitted at the lower alpha is lower again) and moved the strongest right source of
         # MNE's sample Left Auditory (sqrt, sgcl; 10 mm) 49 mm from Heschl's gyrus (20 mm with
         # the square root), while no correction left SGCL without a true source on the demo
-        ref = clone(est).set_params(alpha=alpha_qut, n_reweighting=1,
-                                    prune_level=None).fit(gain, mean_whitened)
+        ref = without_selection(clone(est).set_params(alpha=alpha_qut, n_reweighting=1))
+        ref.fit(gain, mean_whitened)
         # SGCL's sigmas_ follow the sorted group labels, as np.unique counts them
         rows = np.unique(row_groups, return_counts=True)[1] if estimator == "sgcl" else np.ones(1)
         sigma_fit = float(np.sqrt(np.sum(rows * np.atleast_1d(ref._noise_levels()) ** 2)
                                   / rows.sum()))
         alpha_qut *= np.sqrt(min(1.0, noise_rms(mean_whitened) / sigma_fit))
     if alpha in ("sure", "cv"):
-        solver = clone(est).set_params(n_reweighting=1)
-        if "prune_level" in solver.get_params():  # the criteria are those of the convex fit
-            solver.set_params(prune_level=None)
+        # the criteria are those of the convex fit
+        solver = without_selection(clone(est).set_params(n_reweighting=1))
         noise_std = 1.0 / np.sqrt(nave)
         if alpha == "sure" and estimator != "mtl":
             # the concomitant noise levels at the pivotal (QUT) alpha, fixed along the search

@@ -131,6 +131,16 @@ def reweighting_weights(B, n_orient, kind):
     return eps / (eps + norms)
 
 
+def without_selection(estimator):
+    """``estimator`` with its post-selection (``prune_level``, ``relocate``) switched off.
+
+    The criteria of the alpha search and the reference fits are those of the convex fit.
+    """
+    params = estimator.get_params()
+    off = {k: v for k, v in (("prune_level", None), ("relocate", False)) if k in params}
+    return estimator.set_params(**off)
+
+
 class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
     """Fit loop shared by the estimators; subclasses provide the datafit and the data layout."""
 
@@ -195,8 +205,9 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             alpha = self._search_alpha(X, Y_fit, Y_epochs, alpha)
         self._run(X, Y_fit, datafit, n_orient, alpha, path_cache)
         self._finish_fit()
-        self.n_pruned_ = 0
-        if getattr(self, "prune_level", None) is not None and self.active_set_.any():
+        self.n_pruned_ = self.n_relocated_ = 0
+        selects = getattr(self, "prune_level", None) is not None or getattr(self, "relocate", False)
+        if selects and self.active_set_.any():
             self._prune(X, Y_fit, datafit, n_orient, alpha)
         return self
 
@@ -204,30 +215,55 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         """Noise std of each row of the data, for the elimination test (see the subclasses)."""
         return np.full(n_sensors, float(self._qut_noise_std()))
 
-    def _prune(self, X, Y, datafit, n_orient, alpha):
-        """Backward elimination of the active sources, then the same fit on those kept.
+    def _selection_noise_std(self, X, Y, n_orient):
+        """Noise std of each row for the post-selection (see the subclasses)."""
+        return self._row_noise_std(Y.shape[0])
 
-        The rows are divided by their noise std (``noise_std``, or the fitted noise levels of
-        the concomitant estimators), the noise's temporal correlation is estimated from the
-        data (:func:`~neuroopt.sparse.criteria.noise_time_correlation`), and the sources that
-        fail :func:`~neuroopt.sparse.selection.eliminate_sources` at ``prune_level`` get an
-        infinite penalty weight in a refit at the same alpha (warm-started).
+    def _prune(self, X, Y, datafit, n_orient, alpha):
+        """Post-selection of the active sources, then the same fit on those selected.
+
+        The rows are divided by their noise std (``noise_std``; for the concomitant
+        estimators, the least-squares estimate of their groups' noise levels,
+        :func:`~neuroopt.sparse.selection.least_squares_noise_std`) and the noise's temporal correlation is estimated from the
+        data (:func:`~neuroopt.sparse.criteria.noise_time_correlation`). With ``prune_level``,
+        the sources that fail :func:`~neuroopt.sparse.selection.eliminate_sources` are
+        dropped; with ``relocate``, the remaining ones are moved by
+        :func:`~neuroopt.sparse.selection.relocate_sources` and, with both, the elimination is
+        run again on the moved sources (a move can make a neighbour redundant). The sources
+        not selected get an infinite penalty weight in a refit at the same alpha
+        (warm-started).
         """
         from .criteria import noise_time_correlation
-        from .selection import eliminate_sources
+        from .selection import eliminate_sources, relocate_sources
 
-        stds = self._row_noise_std(Y.shape[0])
-        kept = eliminate_sources(X / stds[:, None], Y / stds[:, None], self.active_set_, n_orient,
-                                 1.0, level=self.prune_level,
-                                 time_cov=noise_time_correlation(Y / stds[:, None]))
-        n_pruned = int(self.active_set_.sum() - kept.sum())
-        if n_pruned:
-            logger.info(f"{type(self).__name__}: {n_pruned} of {int(self.active_set_.sum())} "
-                        f"active sources removed by backward elimination (level "
-                        f"{self.prune_level:g}); refitting the {int(kept.sum())} others.")
+        stds = self._selection_noise_std(X, Y, n_orient)
+        Xw, Yw = X / stds[:, None], Y / stds[:, None]
+        time_cov = noise_time_correlation(Yw)
+        level = getattr(self, "prune_level", None)
+        relocate = getattr(self, "relocate", False)
+        initial = self.active_set_.copy()
+
+        def eliminate(active):
+            if level is None:
+                return active
+            return eliminate_sources(Xw, Yw, active, n_orient, 1.0, level=level,
+                                     time_cov=time_cov)
+
+        kept = eliminate(initial)
+        n_relocated = 0
+        if relocate and kept.any():
+            moved = relocate_sources(Xw, Yw, kept, n_orient)
+            n_relocated = int(np.sum(moved & ~kept))
+            kept = eliminate(moved) if n_relocated else moved
+        n_pruned = int(initial.sum() - kept.sum())
+        if n_pruned or n_relocated:
+            logger.info(f"{type(self).__name__}: of {int(initial.sum())} active sources, "
+                        f"{n_pruned} removed by backward elimination (level {level}) and "
+                        f"{n_relocated} moved to a neighbour; refitting the {int(kept.sum())} "
+                        "selected.")
             self._run(X, Y, datafit, n_orient, alpha, mask=np.where(kept, 1.0, np.inf))
             self._finish_fit()
-        self.n_pruned_ = n_pruned
+        self.n_pruned_, self.n_relocated_ = n_pruned, n_relocated
 
     def _epochs_input(self, Y, alpha):
         """``(Y_fit, Y_epochs)``: with ``alpha="cv"`` 3D epochs are averaged for the fit."""
@@ -266,9 +302,8 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                              "pass Y of shape (n_epochs, n_sensors, n_times), or use "
                              "alpha='sure' with Y of shape (n_sensors, n_times).")
         noise_std = self._sure_noise_std(X, Y_fit) if criterion == "sure" else 1.0
-        solver = clone(self).set_params(alpha=1.0, warm_start=False, n_reweighting=1, verbose=None)
-        if "prune_level" in solver.get_params():  # the criteria are those of the convex fit
-            solver.set_params(prune_level=None)
+        solver = without_selection(clone(self).set_params(alpha=1.0, warm_start=False,
+                                                          n_reweighting=1, verbose=None))
         result = search_alpha(solver, X, Y_fit if criterion == "sure" else Y_epochs,
                               criterion=criterion, noise_std=noise_std, tol=self.tol)
         order = np.argsort(result.alphas)[::-1]

@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..utils import check_option, check_positive, check_random_state, logger, validate_type
-from ._base import check_gain
+from ._base import check_gain, without_selection
 from .criteria import held_out, noise_model_of, polish, split_epochs, sure
 from .solvers import group_spectral_norms
 
@@ -103,10 +103,8 @@ class _Evaluator:
         if not self.clar:
             self.model = noise_model_of(estimator, self.folds[0][0].shape[0])
         self.n_orient = estimator.n_orient
-        self.solvers = [clone(estimator).set_params(warm_start=True) for _ in self.folds]
-        for solver in self.solvers:  # the criteria are those of the convex fit
-            if "prune_level" in solver.get_params():
-                solver.set_params(prune_level=None)
+        self.solvers = [without_selection(clone(estimator).set_params(warm_start=True))
+                        for _ in self.folds]
         # as lasso_path: X validated once, its group norms and the last pass over X reused
         self.X = X = check_gain(X)
         norms = group_spectral_norms(X, self.solvers[0]._validate_common(X.shape[1]))

@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils import check_positive
-from ._base import BaseMultiTaskSparse, check_data_2d, check_dense_real, check_gain
+from ._base import (
+    BaseMultiTaskSparse,
+    check_data_2d,
+    check_dense_real,
+    check_gain,
+    without_selection,
+)
 from .datafits import CovarianceConcomitant, SensorGroupConcomitant
 from .penalties import group_norms
 
@@ -23,7 +29,13 @@ _PRUNE_LEVEL_DOC = """prune_level : float | None
         significant at this family-wise level (backward elimination,
         :func:`~neuroopt.sparse.selection.eliminate_sources`, with the fitted noise levels) and
         refit at the same alpha on the others; ``None``: no elimination. Attribute
-        ``n_pruned_``: the number removed."""
+        ``n_pruned_``: the number removed.
+    relocate : bool
+        After the fit (and the elimination), move each active source to the neighbouring
+        source (by gain correlation) where the least-squares fit of all active sources is best
+        (:func:`~neuroopt.sparse.selection.relocate_sources`), eliminate again with
+        ``prune_level``, and refit at the same alpha. Attribute ``n_relocated_``: the number
+        moved."""
 
 _COMMON_DOC = """
     n_orient : int
@@ -118,8 +130,8 @@ class _SensorGroupBase(_ConcomitantBase):
         """
         from sklearn.base import clone
 
-        ref = clone(self).set_params(alpha="auto", warm_start=False, n_reweighting=1,
-                                     prune_level=None, verbose=None)
+        ref = without_selection(clone(self).set_params(alpha="auto", warm_start=False,
+                                                       n_reweighting=1, verbose=None))
         ref._fit(X, Y)
         return np.atleast_1d(ref._noise_levels())
 
@@ -131,6 +143,21 @@ class _SensorGroupBase(_ConcomitantBase):
     def _row_noise_std(self, n_sensors):
         """The fitted noise level of each row's sensor group."""
         return np.atleast_1d(self._noise_levels())[self._row_index]
+
+    def _selection_noise_std(self, X, Y, n_orient):
+        """Noise levels of the groups re-estimated from the least squares on the active sources.
+
+        The fitted levels (of the penalised residual, inflated by the shrunk signal) weight
+        the rows; :func:`~neuroopt.sparse.selection.least_squares_noise_std` then gives each
+        group's level in those units. Falls back to the fitted levels when the active sources
+        have as many columns as there are sensors.
+        """
+        from .selection import least_squares_noise_std
+
+        fitted = self._row_noise_std(Y.shape[0])
+        ratio = least_squares_noise_std(X / fitted[:, None], Y / fitted[:, None],
+                                        self.active_set_, n_orient, self._row_index)
+        return fitted if ratio is None else fitted * ratio
 
 
 class SGCL(_SensorGroupBase):
@@ -174,9 +201,10 @@ class SGCL(_SensorGroupBase):
 
     def __init__(self, alpha="auto", *, sensor_groups=None, sigma_min=1e-6, n_orient=1, tol=1e-6,
                  max_iter=100, warm_start=False, n_reweighting=1, reweighting="log",
-                 debias=False, prune_level=None, n_threads=1, verbose=None):
+                 debias=False, prune_level=None, relocate=False, n_threads=1, verbose=None):
         self.alpha = alpha
         self.prune_level = prune_level
+        self.relocate = relocate
         self.sensor_groups = sensor_groups
         self.sigma_min = sigma_min
         self.n_orient = n_orient
@@ -228,9 +256,10 @@ class MultiTaskSqrtLasso(_SensorGroupBase):
 
     def __init__(self, alpha="auto", *, sigma_min=1e-6, n_orient=1, tol=1e-6, max_iter=100,
                  warm_start=False, n_reweighting=1, reweighting="log", debias=False,
-                 prune_level=None, n_threads=1, verbose=None):
+                 prune_level=None, relocate=False, n_threads=1, verbose=None):
         self.alpha = alpha
         self.prune_level = prune_level
+        self.relocate = relocate
         self.sigma_min = sigma_min
         self.n_orient = n_orient
         self.tol = tol

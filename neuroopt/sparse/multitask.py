@@ -57,6 +57,11 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         same alpha on the others; ``None``: no elimination. It removes the sources that only
         absorb the amplitude the L2,1 penalty takes from the true ones (see
         ``benchmarks/bench_alpha.py``).
+    relocate : bool
+        After the fit (and the elimination), move each active source to the neighbouring
+        source (by gain correlation) where the least-squares fit of all active sources is best
+        (:func:`~neuroopt.sparse.selection.relocate_sources`), eliminate again with
+        ``prune_level``, and refit at the same alpha.
     n_threads : int
         BLAS threads used during the fit (1 is fastest on small shared machines).
     verbose : bool | str | int | None
@@ -96,13 +101,16 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         Solver seconds (excludes numba compilation, see ``solvers.warmup``).
     n_pruned_ : int
         Active sources removed by ``prune_level`` (0 without it).
+    n_relocated_ : int
+        Active sources moved by ``relocate`` (0 without it).
     """
 
     def __init__(self, alpha="auto", *, noise_std=1.0, n_orient=1, tol=1e-6, max_iter=100,
                  warm_start=False, n_reweighting=1, reweighting="log", debias=False,
-                 prune_level=None, n_threads=1, verbose=None):
+                 prune_level=None, relocate=False, n_threads=1, verbose=None):
         self.alpha = alpha
         self.prune_level = prune_level
+        self.relocate = relocate
         self.noise_std = noise_std
         self.n_orient = n_orient
         self.tol = tol

@@ -96,3 +96,185 @@ def eliminate_sources(X, Y, active_set, n_orient, noise_std, *, level=0.05, time
     kept = np.zeros_like(active_set)
     kept[groups] = True
     return kept
+
+
+def least_squares_noise_std(X, Y, active_set, n_orient, row_groups=None):
+    """Noise std of each group of rows, from the least-squares residual of the active sources.
+
+    The pivotal estimators' fitted noise levels are those of the penalised residual, which
+    also holds the part of the signal that the penalty shrank: a test of the sources with it
+    drops true ones. The unbiased estimate of the least-squares refit is used instead:
+    ``sigma_k^2 = ||R_k||_F^2 / (T sum_{i in k} (1 - h_i))``, with ``R`` the residual of the
+    least squares on the active sources, ``h_i`` the leverage of row ``i`` (diagonal of the hat
+    matrix) and ``T`` the number of time samples (with noise correlated in time, ``T`` is the
+    trace of its correlation, the same). The rows should be scaled by the current noise levels
+    (the least squares are then the weighted ones), the result is in those units.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_sensors, n_features)
+        Gain, rows scaled by the current noise levels.
+    Y : ndarray, shape (n_sensors, n_times)
+        Data, scaled as ``X``.
+    active_set : ndarray of bool, shape (n_features // n_orient,)
+        Active sources.
+    n_orient : int
+        Columns per source.
+    row_groups : ndarray of int, shape (n_sensors,) | None
+        Group index of each row (0 to n_groups - 1); ``None``: one group.
+
+    Returns
+    -------
+    stds : ndarray, shape (n_sensors,) | None
+        The noise std of each row's group; ``None`` when the active sources have as many
+        columns as there are sensors or more (no residual to estimate it from).
+    """
+    cols = group_columns(np.flatnonzero(active_set), n_orient)
+    n, T = Y.shape
+    if cols.size >= n:
+        return None
+    index = np.zeros(n, dtype=np.intp) if row_groups is None else np.asarray(row_groups)
+    if cols.size:
+        Q = np.linalg.qr(X[:, cols])[0]
+        residual, leverage = Y - Q @ (Q.T @ Y), np.sum(Q ** 2, axis=1)
+    else:
+        residual, leverage = Y, np.zeros(n)
+    # rows that are zero in X and Y (the null space of a rank-deficient whitener) hold no noise
+    live = np.any(X != 0, axis=1) | np.any(Y != 0, axis=1)
+    rss = np.bincount(index, weights=np.sum(residual ** 2, axis=1))
+    dof = np.bincount(index, weights=(1.0 - leverage) * live) * T
+    return np.sqrt(rss / np.maximum(dof, np.finfo(float).tiny))[index]
+
+
+def _block_bases(blocks, scale=None, rtol=1e-8):
+    """Orthonormal bases of a stack of column blocks, shape (k, n, n_orient).
+
+    Columns of a basis beyond the block's numerical rank (singular value below ``rtol`` times
+    ``scale``, default the block's largest singular value) are set to zero.
+    """
+    U, s, _ = np.linalg.svd(blocks, full_matrices=False)
+    scale = s[:, :1] if scale is None else np.asarray(scale, dtype=float).reshape(-1, 1)
+    keep = s > rtol * np.maximum(scale, np.finfo(float).tiny)
+    return U * keep[:, None, :]
+
+
+def gain_neighbours(X, n_orient, source, min_corr=0.95, bases=None):
+    """Sources whose gain the data can hardly tell apart from the gain of ``source``.
+
+    The similarity of two sources is the first canonical correlation of their gain blocks
+    (the cosine of the smallest angle between the spaces their ``n_orient`` columns span), a
+    measure independent of the units, the depth weighting and the orientation. On MNE's sample
+    MEG gain (10 mm volume grid, whitened, depth 0.8), face neighbours (10 mm) have a median
+    canonical correlation of 0.98, diagonal ones (14 mm) 0.95; a threshold of 0.95 gives about
+    17 neighbours per source, 90 % of them within 22 mm.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_sensors, n_features)
+        Gain (whitened, as fitted).
+    n_orient : int
+        Columns per source.
+    source : int
+        Index of the source.
+    min_corr : float
+        Smallest canonical correlation, in (0, 1), of a neighbour.
+    bases : ndarray, shape (n_sources, n_sensors, n_orient) | None
+        Orthonormal bases of every source's gain block (computed when ``None``).
+
+    Returns
+    -------
+    neighbours : ndarray of int
+        The sources (other than ``source``) at or above ``min_corr``.
+    """
+    if bases is None:
+        bases = _block_bases(X.reshape(X.shape[0], -1, n_orient).transpose(1, 0, 2))
+    corr = np.linalg.svd(np.einsum("sa,hsb->hab", bases[source], bases),
+                         compute_uv=False)[:, 0]
+    corr[source] = 0.0
+    return np.flatnonzero(corr >= min_corr)
+
+
+def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20):
+    """Move each active source to the neighbour that the joint least-squares fit prefers.
+
+    The L2,1 penalty shrinks the amplitude of the true sources, and when a gain block is
+    nearly collinear with its neighbours' (canonical correlation 0.95-0.99 one grid step
+    apart on MNE's sample MEG gain, 10 mm grid) the convex estimate can put a source one step
+    away from the one that generated the data: on the 5-source simulations of
+    ``benchmarks/bench_alpha.py`` it misses about one source in five even on noiseless data.
+    With the number of sources fixed, the maximum-likelihood positions (Gaussian noise)
+    minimise the least-squares residual of the sources fitted jointly, as a multi-dipole fit
+    does; this is a local search of that residual on the grid, started from the estimate:
+    in turn, each active source is replaced by the candidate among itself and its
+    :func:`gain_neighbours` that leaves the smallest residual with the other active sources
+    refitted (the residual never increases), until a sweep moves none or after
+    ``max_sweeps`` sweeps. While the sources have as many columns as there are sensors or
+    more, the least squares are not identifiable and the support is returned unchanged.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_sensors, n_features)
+        Gain (whitened, as fitted).
+    Y : ndarray, shape (n_sensors, n_times)
+        Data the estimate was fitted to.
+    active_set : ndarray of bool, shape (n_features // n_orient,)
+        Active sources.
+    n_orient : int
+        Columns per source.
+    min_corr : float
+        Canonical correlation, in (0, 1), from which a source is a neighbour (a candidate
+        position).
+    max_sweeps : int
+        Maximum number of sweeps over the active sources.
+
+    Returns
+    -------
+    relocated : ndarray of bool, shape (n_features // n_orient,)
+        Active sources after the search (as many as in ``active_set``).
+    """
+    validate_type(n_orient, numbers.Integral, "n_orient")
+    min_corr = check_positive(min_corr, "min_corr")
+    if min_corr >= 1:
+        raise ValueError(f"min_corr must be in (0, 1), got {min_corr}; e.g. 0.95.")
+    active_set = np.asarray(active_set, dtype=bool)
+    n_sources = X.shape[1] // n_orient
+    if active_set.shape != (n_sources,):
+        raise ValueError(f"active_set must have shape ({n_sources},) (one entry per source "
+                         f"of X), got {active_set.shape}.")
+    groups = list(np.flatnonzero(active_set))
+    if not groups or len(groups) * n_orient >= X.shape[0]:
+        return active_set.copy()
+    blocks = X.reshape(X.shape[0], n_sources, n_orient).transpose(1, 0, 2)
+    bases = _block_bases(blocks)
+    # numerical rank of a candidate orthogonal to the others: relative to its own gain
+    block_norms = np.linalg.norm(blocks, ord=2, axis=(1, 2))
+    neighbours = {}
+    for _ in range(int(max_sweeps)):
+        moved = False
+        for p, current in enumerate(groups):
+            others = groups[:p] + groups[p + 1:]
+            if others:
+                Q = np.linalg.qr(X[:, group_columns(np.array(others), n_orient)])[0]
+                residual = Y - Q @ (Q.T @ Y)
+            else:
+                Q, residual = None, Y
+            if current not in neighbours:
+                neighbours[current] = gain_neighbours(X, n_orient, current, min_corr, bases)
+            taken = set(others)
+            cand = np.array([current] + [h for h in neighbours[current] if h not in taken])
+            P = blocks[cand]
+            if Q is not None:  # candidates' columns orthogonal to the other sources'
+                P = P - np.einsum("sk,ckb->csb", Q, np.einsum("sk,csb->ckb", Q, P))
+            U = _block_bases(P, block_norms[cand], rtol=1e-6)
+            # residual decrease of adding each candidate to the others
+            decrease = np.einsum("csa,st->cat", U, residual)
+            decrease = np.sum(decrease ** 2, axis=(1, 2))
+            best = int(np.argmax(decrease))
+            if best and decrease[best] > decrease[0] * (1 + 1e-9):
+                groups[p] = int(cand[best])
+                moved = True
+        if not moved:
+            break
+    relocated = np.zeros_like(active_set)
+    relocated[groups] = True
+    return relocated

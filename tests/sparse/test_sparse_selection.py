@@ -83,3 +83,89 @@ def test_prune_level_refits_on_the_kept_sources(est, fraction):
     with pytest.raises(ValueError, match="prune_level must be None"):
         est.set_params(prune_level=1.5).fit(X, Y)
     est.set_params(prune_level=None)
+
+
+def _neighbour_problem(seed=3):
+    """Gain whose source 1 is a near copy of source 0 (canonical correlation ~0.98)."""
+    rng = np.random.default_rng(seed)
+    n, n_groups, T = 40, 12, 10
+    X = rng.standard_normal((n, n_groups * N_ORIENT))
+    X[:, 3:6] = X[:, 0:3] + 0.2 * rng.standard_normal((n, N_ORIENT))
+    B = np.zeros((n_groups * N_ORIENT, T))
+    B[0:3] = rng.standard_normal((3, T))  # source 0
+    B[15:18] = rng.standard_normal((3, T))  # source 5
+    return X, B, rng
+
+
+def test_relocation_moves_a_source_to_the_neighbour_that_fits():
+    """An estimate one neighbour off (source 1 for 0) is moved back; a right one stays."""
+    from neuroopt.sparse.selection import gain_neighbours, relocate_sources
+
+    X, B, rng = _neighbour_problem()
+    Y = X @ B + 0.1 * rng.standard_normal((X.shape[0], B.shape[1]))
+    assert 0 in gain_neighbours(X, N_ORIENT, 1) and 5 not in gain_neighbours(X, N_ORIENT, 1)
+    off = np.zeros(12, bool)
+    off[[1, 5]] = True
+    np.testing.assert_array_equal(np.flatnonzero(relocate_sources(X, Y, off, N_ORIENT)), [0, 5])
+    right = np.zeros(12, bool)
+    right[[0, 5]] = True
+    np.testing.assert_array_equal(relocate_sources(X, Y, right, N_ORIENT), right)
+    # data from source 1: the estimate at 0 moves to 1
+    Y1 = X[:, 3:6] @ B[0:3] + X @ np.where(np.arange(36)[:, None] // 3 == 5, B, 0)
+    np.testing.assert_array_equal(np.flatnonzero(relocate_sources(X, Y1, right, N_ORIENT)), [1, 5])
+    # no neighbour above the threshold: nothing moves
+    np.testing.assert_array_equal(relocate_sources(X, Y, off, N_ORIENT, min_corr=0.999), off)
+    with pytest.raises(ValueError, match="min_corr must be in"):
+        relocate_sources(X, Y, off, N_ORIENT, min_corr=1.5)
+
+
+def test_relocate_refits_on_the_moved_sources():
+    """``relocate=True``: the L2,1 fit picks the wrong neighbour (1), relocation moves it to 0,
+    and the estimate is the same estimator's fit on the sources moved to."""
+    X, B, rng = _neighbour_problem()
+    Y = X @ B + 0.1 * rng.standard_normal((X.shape[0], B.shape[1]))
+    est = MultiTaskLasso(noise_std=0.1, n_orient=N_ORIENT, tol=1e-10, prune_level=0.05)
+    est.set_params(alpha=0.5 * est.alpha_max(X, Y))
+    np.testing.assert_array_equal(np.flatnonzero(est.fit(X, Y).active_set_), [1, 5])
+    fit = est.set_params(relocate=True).fit(X, Y)
+    np.testing.assert_array_equal(np.flatnonzero(fit.active_set_), [0, 5])
+    assert fit.n_relocated_ == 1
+    cols = group_columns(np.flatnonzero(fit.active_set_), N_ORIENT)
+    alone = MultiTaskLasso(est.alpha, noise_std=0.1, n_orient=N_ORIENT, tol=1e-10).fit(X[:, cols], Y)
+    np.testing.assert_allclose(fit.coef_[:, cols], alone.coef_, atol=1e-6)
+
+
+def test_least_squares_noise_std_is_unbiased_per_group():
+    """The leverage-corrected residual gives each group's noise level (mean of 40 draws).
+
+    Rows weighted by the groups' levels (as the concomitant estimators weight them by their
+    fitted levels): 1 in every group; one group of equal levels, unweighted: that level.
+    """
+    from neuroopt.sparse.selection import least_squares_noise_std
+
+    rng = np.random.default_rng(5)
+    n, n_groups, T = 40, 12, 10
+    X = rng.standard_normal((n, n_groups * N_ORIENT))
+    B = np.zeros((n_groups * N_ORIENT, T))
+    B[:6] = 3 * rng.standard_normal((6, T))
+    rows = np.repeat([0, 1], n // 2)
+    sigma = np.where(rows == 0, 0.5, 2.0)
+    active = np.zeros(n_groups, bool)
+    active[:8] = True  # the 2 true sources and 6 without signal: 24 of 40 columns
+    draws, equal, naive = [], [], []
+    for _ in range(40):
+        Y = X @ B + sigma[:, None] * rng.standard_normal((n, T))
+        draws.append(least_squares_noise_std(X / sigma[:, None], Y / sigma[:, None], active,
+                                             N_ORIENT, rows))
+        Y = X @ B + 0.5 * rng.standard_normal((n, T))
+        equal.append(least_squares_noise_std(X, Y, active, N_ORIENT))
+        Q = np.linalg.qr(X[:, :24])[0]
+        naive.append(np.sqrt(np.mean((Y - Q @ (Q.T @ Y)) ** 2)))
+    np.testing.assert_allclose(np.mean(draws, axis=0), 1.0, rtol=0.05)
+    np.testing.assert_allclose(np.mean(equal, axis=0), 0.5, rtol=0.05)
+    # the residual's RMS alone underestimates by about sqrt(16 / 40)
+    assert np.mean(naive) < 0.7 * 0.5
+    active[:] = True  # 36 columns of 40: still estimable; 14 sources (42 columns) are not
+    assert least_squares_noise_std(X, X @ B, active, N_ORIENT) is not None
+    wide = np.hstack([X, X[:, :6]])
+    assert least_squares_noise_std(wide, X @ B, np.ones(14, bool), N_ORIENT) is None
