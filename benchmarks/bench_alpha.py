@@ -21,7 +21,7 @@ Sections (Markdown tables, one run, anchors in the same run unless ``--skip-mne`
 2. Simulations with the real 10 mm gain: 2-5 dipoles, several SNRs, ``--n-seeds`` seeds per
    cell; median support F1 (a true source is found when an active source lies within 10 mm),
    precision, recall and median localisation error for each variant (alpha method,
-   reweighting, backward elimination; ``--sim-variants``), next to MNE's
+   reweighting, backward elimination, relocation; ``--sim-variants``), next to MNE's
    ``mixed_norm(alpha="sure")`` run step for step on the same arrays (cached per seed in
    ``results/mne_sim/``, computed for ``--mne-cells``).
 
@@ -343,9 +343,16 @@ def _support_scores(active, truth, src_rr, radius=0.010):
     return f1, precision, recall, dist.min(axis=1)
 
 
-# (alpha method, irMxNE reweightings, backward-elimination level or None)
-SIM_VARIANTS = (("auto", 1, None), ("auto", 1, 0.05), ("auto", 10, None), ("sure", 1, None),
-                ("cv", 1, None), ("pivotal", 1, None))
+# (alpha method, irMxNE reweightings, backward-elimination level or None, relocation)
+SIM_VARIANTS = (("auto", 1, None, False), ("auto", 1, 0.05, False), ("auto", 1, 0.05, True),
+                ("auto", 10, None, False), ("sure", 1, None, False), ("cv", 1, None, False),
+                ("pivotal", 1, None, False))
+
+
+def parse_variant(text):
+    """``alpha:reweightings:level[:r]`` -> (alpha, reweightings, level or None, relocate)."""
+    method, rw, level, *rest = text.split(":")
+    return method, int(rw), None if level == "-" else float(level), rest == ["r"]
 
 
 def simulation_section(*, n_seeds=20, criteria_seeds=None,
@@ -356,8 +363,9 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
     Each variant is an alpha method of the multitask Lasso (``auto``: the quantile universal
     threshold of white noise; ``sure``; ``cv``) or ``pivotal`` (the square-root Lasso with its
     own ``alpha="auto"``, which needs no noise level), the number of irMxNE reweightings
-    (``n_reweighting``, log penalty; the table shows ``n_reweighting - 1``) and the level
-    of the backward elimination (``prune_level``, :mod:`neuroopt.sparse.selection`). The
+    (``n_reweighting``, log penalty; the table shows ``n_reweighting - 1``), the level
+    of the backward elimination (``prune_level``, :mod:`neuroopt.sparse.selection`) and
+    whether the sources are relocated (``relocate``). The
     searches (``sure``, ``cv``) run on the first ``criteria_seeds`` seeds only (default: all).
     MNE's ``mixed_norm(alpha="sure")`` (:func:`run_mne_sim_sure`) is read from
     ``results/mne_sim/`` for every seed cached, and computed for the cells of ``mne_cells``
@@ -382,10 +390,10 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
     print(f"\n### Simulations, real 10 mm gain ({gain.shape[1] // 3} sources, free orientation), "
           f"{n_epochs} epochs x {n_times} samples, white noise; {n_seeds} seeds per cell "
           f"({criteria_seeds} for sure / cv)\n")
-    print("| sources | SNR | alpha | reweightings | elimination | seeds | median F1 "
+    print("| sources | SNR | alpha | reweightings | elimination | relocation | seeds | median F1 "
           "| median precision | median recall | median loc. error (mm) | median active "
           "| mean CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     overall = {}
     for k, snr in cells:
         stats = {}
@@ -396,15 +404,16 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
             noise_std = 1 / np.sqrt(n_epochs)
             est = MultiTaskLasso(n_orient=3, noise_std=noise_std)
             alphas = {}
-            for method, rw, level in variants:
+            for method, rw, level, relocate in variants:
+                name = (method, rw, level, relocate)
                 if method in ("sure", "cv") and seed >= criteria_seeds:
                     continue
                 t0 = time.process_time()
                 if method == "pivotal":  # the square-root Lasso's own (pivotal) "auto"
-                    fit = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw,
-                                             prune_level=level).fit(gain, Y)
+                    fit = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw, prune_level=level,
+                                             relocate=relocate).fit(gain, Y)
                     *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
-                    stats.setdefault((method, rw, level), []).append(
+                    stats.setdefault(name, []).append(
                         (*scores, np.median(errors) * 1e3, fit.active_set_.sum(),
                          time.process_time() - t0))
                     continue
@@ -419,10 +428,11 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
                 alpha, t_alpha = alphas[method]
                 t1 = time.process_time()
                 fit = MultiTaskLasso(alpha, n_orient=3, noise_std=noise_std,
-                                     n_reweighting=rw, prune_level=level).fit(gain, Y)
+                                     n_reweighting=rw, prune_level=level,
+                                     relocate=relocate).fit(gain, Y)
                 seconds = t_alpha + time.process_time() - t1
                 *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
-                stats.setdefault((method, rw, level), []).append(
+                stats.setdefault(name, []).append(
                     (*scores, np.median(errors) * 1e3, fit.active_set_.sum(), seconds))
             key = f"k{k}_snr{snr:g}_seed{seed}"
             if (k, snr) in mne_cells or (CACHE / "mne_sim" / f"{key}.json").exists():
@@ -430,22 +440,24 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
                 active = np.zeros(gain.shape[1] // 3, bool)
                 active[res["active"]] = True
                 *scores, errors = _support_scores(active, truth, src_rr)
-                stats.setdefault(("MNE mixed_norm sure", 1, None), []).append(
+                stats.setdefault(("MNE mixed_norm sure", 1, None, False), []).append(
                     (*scores, np.median(errors) * 1e3, active.sum(), res.get("cpu_seconds", np.nan)))
-        for (method, rw, level), rows in stats.items():
+        for (method, rw, level, relocate), rows in stats.items():
             v = np.array(rows, dtype=float)
-            overall.setdefault((method, rw, level), []).append(v)
-            print(f"| {k} | {snr:g} | {method} | {rw - 1} | {level or '-'} | {len(v)} | "
+            overall.setdefault((method, rw, level, relocate), []).append(v)
+            print(f"| {k} | {snr:g} | {method} | {rw - 1} | {level or '-'} | "
+                  f"{'yes' if relocate else '-'} | {len(v)} | "
                   f"{np.median(v[:, 0]):.2f} | {np.median(v[:, 1]):.2f} | "
                   f"{np.median(v[:, 2]):.2f} | {np.median(v[:, 3]):.1f} | "
                   f"{np.median(v[:, 4]):.0f} | {np.mean(v[:, 5]):.1f} |", flush=True)
     print("\nAll cells pooled:\n")
-    print("| alpha | reweightings | elimination | fits | median F1 | mean F1 "
+    print("| alpha | reweightings | elimination | relocation | fits | median F1 | mean F1 "
           "| median loc. error (mm) |")
-    print("|---|---|---|---|---|---|---|")
-    for (method, rw, level), parts in overall.items():
+    print("|---|---|---|---|---|---|---|---|")
+    for (method, rw, level, relocate), parts in overall.items():
         v = np.concatenate(parts)
-        print(f"| {method} | {rw - 1} | {level or '-'} | {len(v)} | {np.median(v[:, 0]):.2f} | "
+        print(f"| {method} | {rw - 1} | {level or '-'} | {'yes' if relocate else '-'} | "
+              f"{len(v)} | {np.median(v[:, 0]):.2f} | "
               f"{np.mean(v[:, 0]):.2f} | {np.median(v[:, 3]):.1f} |", flush=True)
 
 
@@ -464,8 +476,9 @@ def main():
     parser.add_argument("--criteria-seeds", type=int, default=None,
                         help="seeds per cell for the sure / cv searches (default: --n-seeds)")
     parser.add_argument("--sim-variants", nargs="+", default=None,
-                        help="simulation variants alpha:reweightings:level, e.g. auto:1:- "
-                             "auto:1:0.05 sure:1:- (default: SIM_VARIANTS)")
+                        help="simulation variants alpha:reweightings:level[:r] (r: relocation), "
+                             "e.g. auto:1:- auto:1:0.05 auto:1:0.05:r sure:1:- "
+                             "(default: SIM_VARIANTS)")
     parser.add_argument("--sim-cells", nargs="+", default=["2:1", "2:3", "5:1", "5:3"],
                         help="simulation cells n_sources:snr")
     parser.add_argument("--mne-cells", nargs="*", default=["2:1", "5:3"],
@@ -484,8 +497,7 @@ def main():
     if not args.skip_sim:
         cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.mne_cells]
         variants = SIM_VARIANTS if args.sim_variants is None else tuple(
-            (m, int(rw), None if lev == "-" else float(lev))
-            for m, rw, lev in (v.split(":") for v in args.sim_variants))
+            parse_variant(v) for v in args.sim_variants)
         sim_cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.sim_cells]
         simulation_section(n_seeds=args.n_seeds, criteria_seeds=args.criteria_seeds,
                            mne_cells=cells, variants=variants, cells=sim_cells)

@@ -1,4 +1,9 @@
-"""Post-selection of the active sources: backward elimination by a least-squares test.
+"""Post-selection of the active sources: backward elimination, and relocation to a neighbour.
+
+:func:`eliminate_sources` (below) drops the sources a least-squares test does not find;
+:func:`relocate_sources` moves each remaining source to the gain neighbour that the joint
+least-squares fit prefers (see its docstring); :func:`least_squares_noise_std` gives the
+pivotal estimators the noise level of the test.
 
 An L2,1 estimate at an alpha that keeps noise out (the quantile universal threshold) still has
 many active sources far from any true one: the penalty shrinks the amplitude of the true
