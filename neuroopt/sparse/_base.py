@@ -215,16 +215,11 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         """Noise std of each row of the data, for the elimination test (see the subclasses)."""
         return np.full(n_sensors, float(self._qut_noise_std()))
 
-    def _selection_noise_std(self, X, Y, n_orient):
-        """Noise std of each row for the post-selection (see the subclasses)."""
-        return self._row_noise_std(Y.shape[0])
-
     def _prune(self, X, Y, datafit, n_orient, alpha):
         """Post-selection of the active sources, then the same fit on those selected.
 
-        The rows are divided by their noise std (``noise_std``; for the concomitant
-        estimators, the least-squares estimate of their groups' noise levels,
-        :func:`~neuroopt.sparse.selection.least_squares_noise_std`) and the noise's temporal correlation is estimated from the
+        The rows are divided by their noise std (``noise_std``, or the fitted noise levels of
+        the concomitant estimators) and the noise's temporal correlation is estimated from the
         data (:func:`~neuroopt.sparse.criteria.noise_time_correlation`). With ``prune_level``,
         the sources that fail :func:`~neuroopt.sparse.selection.eliminate_sources` are
         dropped; with ``relocate``, the remaining ones are moved by
@@ -236,7 +231,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         from .criteria import noise_time_correlation
         from .selection import eliminate_sources, relocate_sources
 
-        stds = self._selection_noise_std(X, Y, n_orient)
+        stds = self._row_noise_std(Y.shape[0])
         Xw, Yw = X / stds[:, None], Y / stds[:, None]
         time_cov = noise_time_correlation(Yw)
         level = getattr(self, "prune_level", None)

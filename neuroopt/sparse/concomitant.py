@@ -144,21 +144,6 @@ class _SensorGroupBase(_ConcomitantBase):
         """The fitted noise level of each row's sensor group."""
         return np.atleast_1d(self._noise_levels())[self._row_index]
 
-    def _selection_noise_std(self, X, Y, n_orient):
-        """Noise levels of the groups re-estimated from the least squares on the active sources.
-
-        The fitted levels (of the penalised residual, inflated by the shrunk signal) weight
-        the rows; :func:`~neuroopt.sparse.selection.least_squares_noise_std` then gives each
-        group's level in those units. Falls back to the fitted levels when the active sources
-        have as many columns as there are sensors.
-        """
-        from .selection import least_squares_noise_std
-
-        fitted = self._row_noise_std(Y.shape[0])
-        ratio = least_squares_noise_std(X / fitted[:, None], Y / fitted[:, None],
-                                        self.active_set_, n_orient, self._row_index)
-        return fitted if ratio is None else fitted * ratio
-
 
 class SGCL(_SensorGroupBase):
     """Smoothed generalized concomitant multitask Lasso, one noise level per sensor group.

@@ -2,8 +2,7 @@
 
 :func:`eliminate_sources` (below) drops the sources a least-squares test does not find;
 :func:`relocate_sources` moves each remaining source to the gain neighbour that the joint
-least-squares fit prefers (see its docstring); :func:`least_squares_noise_std` gives the
-pivotal estimators the noise level of the test.
+least-squares fit prefers (see its docstring).
 
 An L2,1 estimate at an alpha that keeps noise out (the quantile universal threshold) still has
 many active sources far from any true one: the penalty shrinks the amplitude of the true
@@ -101,54 +100,6 @@ def eliminate_sources(X, Y, active_set, n_orient, noise_std, *, level=0.05, time
     kept = np.zeros_like(active_set)
     kept[groups] = True
     return kept
-
-
-def least_squares_noise_std(X, Y, active_set, n_orient, row_groups=None):
-    """Noise std of each group of rows, from the least-squares residual of the active sources.
-
-    The pivotal estimators' fitted noise levels are those of the penalised residual, which
-    also holds the part of the signal that the penalty shrank: a test of the sources with it
-    drops true ones. The unbiased estimate of the least-squares refit is used instead:
-    ``sigma_k^2 = ||R_k||_F^2 / (T sum_{i in k} (1 - h_i))``, with ``R`` the residual of the
-    least squares on the active sources, ``h_i`` the leverage of row ``i`` (diagonal of the hat
-    matrix) and ``T`` the number of time samples (with noise correlated in time, ``T`` is the
-    trace of its correlation, the same). The rows should be scaled by the current noise levels
-    (the least squares are then the weighted ones), the result is in those units.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n_sensors, n_features)
-        Gain, rows scaled by the current noise levels.
-    Y : ndarray, shape (n_sensors, n_times)
-        Data, scaled as ``X``.
-    active_set : ndarray of bool, shape (n_features // n_orient,)
-        Active sources.
-    n_orient : int
-        Columns per source.
-    row_groups : ndarray of int, shape (n_sensors,) | None
-        Group index of each row (0 to n_groups - 1); ``None``: one group.
-
-    Returns
-    -------
-    stds : ndarray, shape (n_sensors,) | None
-        The noise std of each row's group; ``None`` when the active sources have as many
-        columns as there are sensors or more (no residual to estimate it from).
-    """
-    cols = group_columns(np.flatnonzero(active_set), n_orient)
-    n, T = Y.shape
-    if cols.size >= n:
-        return None
-    index = np.zeros(n, dtype=np.intp) if row_groups is None else np.asarray(row_groups)
-    if cols.size:
-        Q = np.linalg.qr(X[:, cols])[0]
-        residual, leverage = Y - Q @ (Q.T @ Y), np.sum(Q ** 2, axis=1)
-    else:
-        residual, leverage = Y, np.zeros(n)
-    # rows that are zero in X and Y (the null space of a rank-deficient whitener) hold no noise
-    live = np.any(X != 0, axis=1) | np.any(Y != 0, axis=1)
-    rss = np.bincount(index, weights=np.sum(residual ** 2, axis=1))
-    dof = np.bincount(index, weights=(1.0 - leverage) * live) * T
-    return np.sqrt(rss / np.maximum(dof, np.finfo(float).tiny))[index]
 
 
 def _block_bases(blocks, scale=None, rtol=1e-8):

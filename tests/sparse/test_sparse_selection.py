@@ -134,38 +134,3 @@ def test_relocate_refits_on_the_moved_sources():
     alone = MultiTaskLasso(est.alpha, noise_std=0.1, n_orient=N_ORIENT, tol=1e-10).fit(X[:, cols], Y)
     np.testing.assert_allclose(fit.coef_[:, cols], alone.coef_, atol=1e-6)
 
-
-def test_least_squares_noise_std_is_unbiased_per_group():
-    """The leverage-corrected residual gives each group's noise level (mean of 40 draws).
-
-    Rows weighted by the groups' levels (as the concomitant estimators weight them by their
-    fitted levels): 1 in every group; one group of equal levels, unweighted: that level.
-    """
-    from neuroopt.sparse.selection import least_squares_noise_std
-
-    rng = np.random.default_rng(5)
-    n, n_groups, T = 40, 12, 10
-    X = rng.standard_normal((n, n_groups * N_ORIENT))
-    B = np.zeros((n_groups * N_ORIENT, T))
-    B[:6] = 3 * rng.standard_normal((6, T))
-    rows = np.repeat([0, 1], n // 2)
-    sigma = np.where(rows == 0, 0.5, 2.0)
-    active = np.zeros(n_groups, bool)
-    active[:8] = True  # the 2 true sources and 6 without signal: 24 of 40 columns
-    draws, equal, naive = [], [], []
-    for _ in range(40):
-        Y = X @ B + sigma[:, None] * rng.standard_normal((n, T))
-        draws.append(least_squares_noise_std(X / sigma[:, None], Y / sigma[:, None], active,
-                                             N_ORIENT, rows))
-        Y = X @ B + 0.5 * rng.standard_normal((n, T))
-        equal.append(least_squares_noise_std(X, Y, active, N_ORIENT))
-        Q = np.linalg.qr(X[:, :24])[0]
-        naive.append(np.sqrt(np.mean((Y - Q @ (Q.T @ Y)) ** 2)))
-    np.testing.assert_allclose(np.mean(draws, axis=0), 1.0, rtol=0.05)
-    np.testing.assert_allclose(np.mean(equal, axis=0), 0.5, rtol=0.05)
-    # the residual's RMS alone underestimates by about sqrt(16 / 40)
-    assert np.mean(naive) < 0.7 * 0.5
-    active[:] = True  # 36 columns of 40: still estimable; 14 sources (42 columns) are not
-    assert least_squares_noise_std(X, X @ B, active, N_ORIENT) is not None
-    wide = np.hstack([X, X[:, :6]])
-    assert least_squares_noise_std(wide, X @ B, np.ones(14, bool), N_ORIENT) is None
