@@ -160,6 +160,8 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
                 raise ValueError(f"prune_level must be None (no elimination) or a level in (0, 1), "
                                  f"e.g. 0.05, got {level!r}.")
+        if not isinstance(getattr(self, "relocate", False), (bool, np.bool_)):
+            raise TypeError(f"relocate must be True or False, got {self.relocate!r}.")
         return n_orient
 
     def _check_gain_and_data(self, X, Y, gain_checked=False):

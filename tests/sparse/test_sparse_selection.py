@@ -133,4 +133,6 @@ def test_relocate_refits_on_the_moved_sources():
     cols = group_columns(np.flatnonzero(fit.active_set_), N_ORIENT)
     alone = MultiTaskLasso(est.alpha, noise_std=0.1, n_orient=N_ORIENT, tol=1e-10).fit(X[:, cols], Y)
     np.testing.assert_allclose(fit.coef_[:, cols], alone.coef_, atol=1e-6)
+    with pytest.raises(TypeError, match="relocate must be True or False"):
+        est.set_params(relocate="yes").fit(X, Y)
 
