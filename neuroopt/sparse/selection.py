@@ -220,11 +220,10 @@ def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20
             cand = np.array([current] + [h for h in neighbours[current] if h not in taken])
             P = blocks[cand]
             if Q is not None:  # candidates' columns orthogonal to the other sources'
-                P = P - np.einsum("sk,ckb->csb", Q, np.einsum("sk,csb->ckb", Q, P))
+                P = P - Q @ (Q.T @ P)  # batched matrix products (BLAS), not einsum loops
             U = _block_bases(P, block_norms[cand], rtol=1e-6)
             # residual decrease of adding each candidate to the others
-            decrease = np.einsum("csa,st->cat", U, residual)
-            decrease = np.sum(decrease ** 2, axis=(1, 2))
+            decrease = np.sum((U.transpose(0, 2, 1) @ residual) ** 2, axis=(1, 2))
             best = int(np.argmax(decrease))
             if best and decrease[best] > decrease[0] * (1 + 1e-9):
                 groups[p] = int(cand[best])
