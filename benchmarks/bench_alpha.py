@@ -4,7 +4,9 @@ Usage::
 
     python benchmarks/bench_alpha.py [--skip-mne] [--mne-only] [--n-seeds 20] [--skip-sim]
         [--skip-real] [--criteria-seeds 5] [--sim-variants auto:1:- auto:1:0.05 ...]
-        [--sim-cells 2:1 5:3] [--mne-cells 2:1 5:3]
+        [--sim-cells 2:1 5:3] [--mne-cells 2:1 5:3] [--grids 10 5] [--methods auto sure]
+        [--condition "Right Auditory"] [--estimators mtl sgcl] [--real-selection]
+        [--skip-evidence]
 
 Sections (Markdown tables, one run, anchors in the same run unless ``--skip-mne``):
 
@@ -144,9 +146,14 @@ def run_mne_sure(problem):
                 distances_mm=heschl_distances(stc, problem))
 
 
-def mne_result(pos, *, recompute):
-    """MNE's SURE on the ``pos`` mm grid, computed now or read back from the cache."""
+def mne_result(pos, *, recompute, required=True):
+    """MNE's SURE on the ``pos`` mm grid, computed now or read back from the cache.
+
+    Not cached and not ``required``: ``(None, "not cached")``.
+    """
     fname = CACHE / f"mne_sure_pos{pos:g}.json"
+    if not recompute and not required and not fname.exists():
+        return None, "not cached"
     if recompute or not fname.exists():
         problem = load_real(pos)
         result = run_mne_sure(problem)
@@ -156,39 +163,50 @@ def mne_result(pos, *, recompute):
     return json.loads(fname.read_text()), f"cached ({fname.name})"
 
 
-def real_data_section(mne_res, origin, *, positions=(10.0, 5.0), methods=("auto", "sure")):
-    """Table: estimator x alpha method x grid -> Heschl distances, active sources, seconds."""
+def real_data_section(mne_res, origin, *, positions=(10.0, 5.0), methods=("auto", "sure"),
+                      condition="Left Auditory", estimators=("mtl", "sqrt", "sgcl"),
+                      selection=False):
+    """Table: estimator x alpha method x grid -> Heschl distances, active sources, seconds.
+
+    ``selection``: each fit also with the post-selection (``prune_level=0.05``,
+    ``relocate=True``). ``mne_res`` None: no MNE row (not cached, ``--skip-mne``).
+    """
     from neuroopt.meeg.inverse import sparse_inverse
     from neuroopt.sparse import warmup
 
     warmup()
-    print("\n### Real data: sample Left Auditory (MEG, free orientation, 0-200 ms)\n")
-    print("| grid | estimator | alpha | alpha/alpha_max | active | lh (mm) | rh (mm) | both < 30 mm "
-          "| SURE (MxNE, exact) | CPU s | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n### Real data: sample {condition} (MEG, free orientation, 0-200 ms)\n")
+    print("| grid | estimator | alpha | selection | alpha/alpha_max | active | lh (mm) | rh (mm) "
+          "| both < 30 mm | SURE (MxNE, exact) | CPU s | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
+    selections = ((None, False), (0.05, True)) if selection else ((None, False),)
     for pos in positions:
-        problem = load_real(pos)
-        for estimator in ("mtl", "sqrt", "sgcl"):
+        problem = load_real(pos, condition)
+        for estimator in estimators:
             for method in methods:
-                t0, cpu0 = time.perf_counter(), time.process_time()
-                sol = sparse_inverse(problem["evoked"], problem["forward"], problem["cov"],
-                                     estimator=estimator, alpha=method, depth=0.8)
-                seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-                dist = heschl_distances(sol.stc, problem)
-                ok = max(dist.values()) < 30
-                score = (f"{exact_mtl_sure(problem, sol.alpha_fraction):.1f}"
-                         if estimator == "mtl" else "")
-                rows.append((pos, estimator, method, sol, dist, seconds))
-                print(f"| {pos:g} mm | {estimator} | {method} | {sol.alpha_fraction:.3f} | "
-                      f"{len(sol.stc.data)} | {dist['lh']:.0f} | {dist['rh']:.0f} | "
-                      f"{'yes' if ok else 'no'} | {score} | {cpu:.1f} | {seconds:.1f} |",
-                      flush=True)
-        if pos == 10.0:
+                for level, relocate in selections:
+                    t0, cpu0 = time.perf_counter(), time.process_time()
+                    sol = sparse_inverse(problem["evoked"], problem["forward"], problem["cov"],
+                                         estimator=estimator, alpha=method, depth=0.8,
+                                         prune_level=level, relocate=relocate)
+                    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                    dist = heschl_distances(sol.stc, problem)
+                    ok = max(dist.values()) < 30
+                    score = (f"{exact_mtl_sure(problem, sol.alpha_fraction):.1f}"
+                             if estimator == "mtl" and not relocate else "")
+                    rows.append((pos, estimator, method, sol, dist, seconds))
+                    print(f"| {pos:g} mm | {estimator} | {method} | "
+                          f"{'elimination 0.05 + relocation' if relocate else '-'} | "
+                          f"{sol.alpha_fraction:.3f} | "
+                          f"{len(sol.stc.data)} | {dist['lh']:.0f} | {dist['rh']:.0f} | "
+                          f"{'yes' if ok else 'no'} | {score} | {cpu:.1f} | {seconds:.1f} |",
+                          flush=True)
+        if pos == 10.0 and mne_res is not None and condition == "Left Auditory":
             d = mne_res["distances_mm"]
             fraction = mne_res["alpha_percent"] / 100
             cpu = mne_res.get("cpu_seconds", float("nan"))
-            print(f"| 10 mm | MNE mixed_norm | sure (MC, 15-point grid) | "
+            print(f"| 10 mm | MNE mixed_norm | sure (MC, 15-point grid) | - | "
                   f"{fraction:.3f} | {mne_res['n_active']} | "
                   f"{d['lh']:.0f} | {d['rh']:.0f} | "
                   f"{'yes' if max(d.values()) < 30 else 'no'} | "
@@ -464,7 +482,8 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-mne", action="store_true",
-                        help="use the cached MNE result instead of running MNE (~6 min idle)")
+                        help="use the cached MNE result instead of running MNE (~6 min idle); "
+                             "without a cache, the real-data table has no MNE row")
     parser.add_argument("--mne-only", action="store_true", help="run and cache MNE's SURE only")
     parser.add_argument("--skip-sim", action="store_true", help="skip the simulations")
     parser.add_argument("--skip-real", action="store_true", help="skip the real-data table")
@@ -472,6 +491,14 @@ def main():
                         help="volume grid spacings (mm) of the real-data table")
     parser.add_argument("--methods", nargs="+", default=["auto", "sure"],
                         help="alpha methods of the real-data table")
+    parser.add_argument("--condition", default="Left Auditory",
+                        help="condition of the real-data table (e.g. 'Right Auditory')")
+    parser.add_argument("--estimators", nargs="+", default=["mtl", "sqrt", "sgcl"],
+                        help="estimators of the real-data table")
+    parser.add_argument("--real-selection", action="store_true",
+                        help="real-data table: each fit also with prune_level=0.05, relocate=True")
+    parser.add_argument("--skip-evidence", action="store_true",
+                        help="skip the evidence table after the real-data table")
     parser.add_argument("--n-seeds", type=int, default=20, help="seeds per simulation cell")
     parser.add_argument("--criteria-seeds", type=int, default=None,
                         help="seeds per cell for the sure / cv searches (default: --n-seeds)")
@@ -490,10 +517,13 @@ def main():
         print(json.dumps(result, indent=1), origin)
         return
     if not args.skip_real:
-        mne_res, origin = mne_result(10.0, recompute=not args.skip_mne)
+        mne_res, origin = mne_result(10.0, recompute=not args.skip_mne,
+                                     required=not args.skip_mne)
         real_data_section(mne_res, origin, positions=tuple(args.grids),
-                          methods=tuple(args.methods))
-        data_support_section(min(args.grids))
+                          methods=tuple(args.methods), condition=args.condition,
+                          estimators=tuple(args.estimators), selection=args.real_selection)
+        if not args.skip_evidence:
+            data_support_section(min(args.grids))
     if not args.skip_sim:
         cells = [(int(c.split(":")[0]), float(c.split(":")[1])) for c in args.mne_cells]
         variants = SIM_VARIANTS if args.sim_variants is None else tuple(
