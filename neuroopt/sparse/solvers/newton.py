@@ -117,12 +117,77 @@ def newton_direction(G_AA, grad, B_A, thresholds_A, n_orient, F_A=None):
     return direction
 
 
-def support_newton_step(G, H, B, Q, thresholds, n_orient, F=None, max_halvings=4):
+def _shrinking_newton(G_AA, H_A, B_A, Q_A, thr_A, n_orient, F_A, max_rounds):
+    """Newton's point on the support, dropping the groups it takes through zero.
+
+    The direction at ``B_A`` is computed; the groups it takes through zero (``<B_g, B_g + d_g>
+    <= 0``: their minimiser on the support is at zero, where the objective is not smooth) are
+    set to zero and the direction is computed again from there on the smaller support. A
+    dropped group whose zero is not optimal at the new point (``||(G B - H)_g|| > lam_g``: it
+    crossed only because of the groups dropped with it) is put back at its value in ``B_A``
+    and the direction computed again. At most ``max_rounds`` directions are computed; when
+    they run out, the first point reached without crossings is returned.
+
+    Returns
+    -------
+    target : ndarray, shape B_A.shape | None
+        The full Newton point with the dropped groups at zero; None if no direction was free
+        of crossings or a Hessian is not positive definite.
+    direction : ndarray | None
+        The first direction (at ``B_A`` on the whole support), for a damped step.
+    """
+    n_A = thr_A.size
+    rows_of = np.arange(B_A.shape[0]).reshape(n_A, n_orient)
+    cur, Q_cur = B_A.copy(), Q_A.copy()  # the point and (G B)_A there
+    in_support = np.ones(n_A, dtype=bool)
+    first = fallback = None
+    for n_round in range(max_rounds):
+        sub = np.flatnonzero(in_support)
+        rows = rows_of[sub].ravel()
+        B_s = cur[rows]
+        mu_rows = np.repeat(thr_A[sub] / group_norms(B_s, n_orient), n_orient)
+        grad = Q_cur[rows] - H_A[rows] + mu_rows[:, None] * B_s
+        direction = newton_direction(G_AA[np.ix_(rows, rows)], grad, B_s, thr_A[sub],
+                                     n_orient, None if F_A is None else F_A[:, rows])
+        if n_round == 0:
+            first = direction
+        if direction is None:
+            return None, first
+        crossed = np.einsum("gi,gi->g", B_s.reshape(sub.size, -1),
+                            (B_s + direction).reshape(sub.size, -1)) <= 0
+        if np.any(crossed):  # drop them; the others stay where they are
+            drop = rows_of[sub[crossed]].ravel()
+            Q_cur -= G_AA[:, drop] @ cur[drop]
+            cur[drop] = 0.0
+            in_support[sub[crossed]] = False
+            continue
+        cur[rows] += direction
+        Q_cur += G_AA[:, rows] @ direction
+        dropped = np.flatnonzero(~in_support)
+        if dropped.size == 0 or n_round == max_rounds - 1:
+            return cur, first
+        violating = dropped[group_norms((Q_cur - H_A)[rows_of[dropped].ravel()], n_orient)
+                            > thr_A[dropped] * (1 + 1e-9)]
+        if violating.size == 0:
+            return cur, first
+        if fallback is None:
+            fallback = cur.copy()
+        back = rows_of[violating].ravel()
+        Q_cur += G_AA[:, back] @ B_A[back]
+        cur[back] = B_A[back]
+        in_support[violating] = True
+    return fallback, first
+
+
+def support_newton_step(G, H, B, Q, thresholds, n_orient, F=None, max_halvings=4,
+                        max_rounds=4):
     """One damped Newton step on the non-zero groups of ``B``, in place; True if taken.
 
-    The full step is tried first with the groups it takes through zero (``<B_g, B_g + d_g> <=
-    0``: their minimiser on the support is at zero, where the objective is not smooth) set to
-    zero, then the plain step halved until it lowers the objective.
+    The full step is tried first with the groups it takes through zero set to zero and the
+    direction recomputed on the smaller support (:func:`_shrinking_newton`: once the support
+    is nearly right, a few groups still leave it, and a step damped for their sake loses
+    Newton's quadratic convergence on the others), then the plain step halved until it
+    lowers the objective.
 
     Parameters
     ----------
@@ -140,6 +205,9 @@ def support_newton_step(G, H, B, Q, thresholds, n_orient, F=None, max_halvings=4
         A factor with ``F^T F = G`` (see :func:`newton_direction`).
     max_halvings : int
         A step that does not lower the objective is halved at most this many times.
+    max_rounds : int
+        At most this many Newton directions are computed for the full step (each drop or
+        return of groups computes one more).
 
     Returns
     -------
@@ -154,11 +222,9 @@ def support_newton_step(G, H, B, Q, thresholds, n_orient, F=None, max_halvings=4
     cols = (active[:, None] * n_orient + np.arange(n_orient)).ravel()
     B_A = B[cols]
     thr_A = thresholds[active]
-    mu_rows = np.repeat(thr_A / norms[active], n_orient)
-    grad = Q[cols] - H[cols] + mu_rows[:, None] * B_A
     G_cols = G[:, cols]
-    direction = newton_direction(G_cols[cols], grad, B_A, thr_A, n_orient,
-                                 None if F is None else F[:, cols])
+    target, direction = _shrinking_newton(G_cols[cols], H[cols], B_A, Q[cols], thr_A, n_orient,
+                                          None if F is None else F[:, cols], max_rounds)
     if direction is None:
         return False
     # the objective along B + t delta is quadratic plus the penalty of the support's groups:
@@ -179,23 +245,16 @@ def support_newton_step(G, H, B, Q, thresholds, n_orient, F=None, max_halvings=4
         B[cols] += t * delta
         Q[:] += t * G_delta
 
-    G_d = G_cols @ direction
-    new_A = B_A + direction
-    crossed = np.einsum("gi,gi->g", B_A.reshape(active.size, -1),
-                        new_A.reshape(active.size, -1)) <= 0
-    step = 1.0
-    if np.any(crossed):
-        # full step with the crossed groups at zero: G delta differs from G direction only
-        # on their columns
-        delta = direction.copy()
-        crossed_rows = np.repeat(crossed, n_orient)
-        delta[crossed_rows] = -B_A[crossed_rows]
-        G_delta = G_d + G_cols[:, crossed_rows] @ (delta - direction)[crossed_rows]
+    if target is not None:
+        delta = target - B_A
+        G_delta = G_cols @ delta
         if change(delta, G_delta, 1.0) <= slack:
             apply(delta, G_delta, 1.0)
             return True
-        step = 0.5
-    for _ in range(max_halvings + 1):
+    # the full step was tried (or crosses zero): damp the plain direction
+    G_d = G_cols @ direction
+    step = 0.5
+    for _ in range(max_halvings):
         if change(direction, G_d, step) <= slack:
             apply(direction, G_d, step)
             return True
