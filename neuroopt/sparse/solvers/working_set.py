@@ -158,9 +158,10 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         never below ``final_ratio`` times the target): inner epochs are cheap next to a pass
         over ``X``.
     near_target, final_ratio : float
-        When ``tol_ratio`` times the gap is below ``near_target`` times the target, the
-        working-set problem is solved to ``final_ratio`` times the target at once (the next
-        pass then usually certifies convergence, instead of asking for one more working set).
+        When ``tol_ratio`` times the gap is below ``near_target`` times the target, or at the
+        first working set of a warm start with non-zero groups, the working-set problem is
+        solved to ``final_ratio`` times the target at once (the next pass then usually
+        certifies convergence, instead of asking for one more working set).
     ws_growth : float
         The working set holds at least ``ws_growth`` times as many groups as are non-zero. An
         inner epoch costs in proportion to the working-set size (each changed group updates
@@ -330,8 +331,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             ws_local = np.arange(keep.size)
         ws = np.sort(keep[ws_local])
         tol_in = max(tol_ratio * gap, final_ratio * abs_tol)
-        if tol_in < near_target * abs_tol:
-            # close to the target: finish in this working set rather than after one more pass
+        if tol_in < near_target * abs_tol or (n_iter == 1 and active.size):
+            # close to the target, or a warm start (its support is close to the solution's,
+            # as along a path): finish in this working set rather than after one more pass
             tol_in = final_ratio * abs_tol
         R, candidate, n_ep = _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in,
                                                max_epochs, check_every, K, newton)
