@@ -351,9 +351,9 @@ def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
     from neuroopt.sparse import MultiTaskLasso, lasso_path
 
     Y = np.ascontiguousarray(problem["M"])
-    lines = ["| case | n_alphas | alpha range | neuroopt path s | total passes (reading X) | "
+    lines = ["| case | n_alphas | alpha range | neuroopt path s | CPU s | total passes (reading X) | "
              "max rel. gap |",
-             "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|"]
     for name, X, n_orient in (("fixed", problem["G_fixed"], 1), ("free", problem["G_free"], 3)):
         X = np.ascontiguousarray(X)
         est = MultiTaskLasso(n_orient=n_orient, tol=1e-6)
@@ -363,7 +363,8 @@ def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
                                return_extras=True), 1 if quick else 2)
         passes = extras["n_gradient_passes"]
         lines.append(f"| {name} {X.shape[0]}x{X.shape[1]} | {n_alphas} | 1 .. {alpha_min_ratio}"
-                     f" x alpha_max | {fmt_time(t)} | {int(passes.sum())} | "
+                     f" x alpha_max | {fmt_time(t)} | {fmt_time(CPU_SECONDS['last'])} | "
+                     f"{int(passes.sum())} | "
                      f"{(gaps / P0).max():.1e} |")
     return "\n".join(lines)
 
