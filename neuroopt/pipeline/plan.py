@@ -589,12 +589,7 @@ class Plan:
 
     def sessions_rows(self, subject):
         """One row per session: ``session_id``, runs per data type, the session's report."""
-        runs = {}
-        for family in ("meeg", "func"):
-            for recs in self._groups(family).values():
-                for rec in recs:
-                    unit = rec.sdir.replace("/", "_")
-                    runs.setdefault(unit, {}).setdefault(f"{rec.datatype}_runs", set()).add(rec.stem)
+        runs = self._unit_runs()
         report = self.config["report"]["enabled"]
         units = self.multi_session_subjects()[subject]
         columns = sorted({key for unit in units for key in runs.get(unit, {})})
@@ -605,6 +600,24 @@ class Plan:
             row["report"] = os.path.relpath(self.report(unit), os.path.dirname(self.sessions_table(subject))) if report else "n/a"
             rows.append(row)
         return rows
+
+    def _unit_runs(self):
+        """Shared (do not edit) unit -> ``{"<datatype>_runs": {run stems}}``, over every group.
+
+        Made once: each subject's sessions job reads its own units from it (building it for each
+        of 1000 subjects scanned all 12 000 recordings 1000 times, 7 % of ``snakemake -n``).
+        """
+
+        def compute():
+            runs = {}
+            for family in ("meeg", "func"):
+                for recs in self._groups(family).values():
+                    for rec in recs:
+                        unit = rec.sdir.replace("/", "_")
+                        runs.setdefault(unit, {}).setdefault(f"{rec.datatype}_runs", set()).add(rec.stem)
+            return runs
+
+        return self._memoized(("unit_runs",), compute)
 
     def demo_marker(self):
         """A file the demo generator writes last-but-atomically; raw inputs depend on it."""
