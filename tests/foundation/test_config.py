@@ -90,3 +90,20 @@ def test_every_problem_on_one_line_with_a_suggestion(default_config):
         check_config(config, SCHEMA)
     assert len(str(info.value).splitlines()) == 1 + len(problems)
     assert config_problems(default_config, SCHEMA) == []
+
+
+def test_default_confounds_fit_the_input(default_config):
+    """The default asks raw BOLD (the demo) for no confound, fMRIPrep input for motion, drifts and
+    WM/CSF; a list asked for with raw input is reported as not applied."""
+    from neuroopt.pipeline.steps.fmri import confound_strategy, raw_bold_ignored_confounds
+
+    fmri = copy.deepcopy(default_config["fmri"])
+    validate({"bids_root": "demo", "fmri": fmri}, SCHEMA)
+    assert fmri["input"] == "raw" and fmri["confounds"]["strategy"] == "auto"
+    assert confound_strategy(fmri) == [] and raw_bold_ignored_confounds(fmri) == []
+    assert confound_strategy({**fmri, "input": "fmriprep"}) == ["motion", "high_pass", "wm_csf"]
+    fmri["confounds"]["strategy"] = ["motion", "high_pass", "wm_csf"]
+    assert raw_bold_ignored_confounds(fmri) == ["motion", "wm_csf"]
+    fmri["confounds"]["strategy"] = "all"
+    with pytest.raises(WorkflowError, match="strategy"):
+        validate({"bids_root": "demo", "fmri": fmri}, SCHEMA)

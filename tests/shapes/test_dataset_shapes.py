@@ -20,6 +20,8 @@ from neuroopt.pipeline.preconditions import decoding_problem, rsa_problem
 from conftest import REPO_ROOT, shared_dataset, snakemake
 
 FMRI_ONLY = {"meeg": {"enabled": False}}
+# confounds asked for explicitly: with raw BOLD they cannot be applied (the default, auto, asks for none)
+ASKED_CONFOUNDS = {"confounds": {"strategy": ["motion", "high_pass", "wm_csf"]}}
 
 
 def _config(path, **config):
@@ -85,7 +87,7 @@ def test_plan_of_tasks_sessions_and_single_runs(simulated, caplog):
 
     root, _ = simulated
     with caplog.at_level("WARNING", logger="neuroopt"):
-        plan = make_plan(_load_config(bids_root=str(root), subjects=["01", "02"], **FMRI_ONLY))
+        plan = make_plan(_load_config(bids_root=str(root), subjects=["01", "02"], **FMRI_ONLY, fmri=ASKED_CONFOUNDS))
     groups = sorted(plan.fmri_groups())
     assert groups == ["sub-01_ses-1_task-motor", "sub-01_ses-2_task-motor", "sub-02_ses-1_task-visual"]
     assert sorted(plan.units()) == ["sub-01_ses-1", "sub-01_ses-2", "sub-02_ses-1"]  # sub-03: not selected
@@ -199,7 +201,8 @@ def test_single_run_localizer_plans_out_decoding_and_rsa(localizer_run):
 @pytest.mark.slow
 def test_tasks_sessions_single_run_and_raw_bold(simulated, tmp_path):
     root, _ = simulated
-    result = _run(tmp_path, {"bids_root": str(root), "subjects": ["01", "02"], **FMRI_ONLY, "report": {"enabled": False},
+    result = _run(tmp_path, {"bids_root": str(root), "subjects": ["01", "02"], **FMRI_ONLY, "fmri": ASKED_CONFOUNDS,
+                             "report": {"enabled": False},
                              "rsa": {"n_bootstrap": 20}, "decoding": {"n_permutations": 16}})
     deriv = root / "derivatives" / "neuroopt"
     assert not (deriv / "sub-03").exists()

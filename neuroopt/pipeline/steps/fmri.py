@@ -47,7 +47,7 @@ def fmri_clean(input, output, params, threads):
     t_r = read_repetition_time(input.bold, root=params.bids_root, check_header=cfg["check_tr_header"])
     confounds = None
     if cfg["input"] == "fmriprep":
-        confounds, _ = fmriprep_confounds(input.bold, strategy=cfg["confounds"]["strategy"], motion=cfg["confounds"]["motion"])
+        confounds, _ = fmriprep_confounds(input.bold, strategy=confound_strategy(cfg), motion=cfg["confounds"]["motion"])
     cleaned = clean_bold(
         load_bold(input.bold),
         t_r,
@@ -81,9 +81,25 @@ RAW_BOLD_CONFOUNDS = (
 )
 
 
+FMRIPREP_CONFOUNDS = ("motion", "high_pass", "wm_csf")
+
+
+def confound_strategy(cfg):
+    """The confound strategies to apply (``cfg`` = config['fmri']).
+
+    ``fmri.confounds.strategy: auto`` (the default) is ``motion``, ``high_pass`` and ``wm_csf``
+    with fMRIPrep input and none with raw BOLD, which has no confound time series (its drifts are
+    removed by ``fmri.high_pass``); a list is used as given.
+    """
+    strategy = cfg["confounds"]["strategy"]
+    if strategy == "auto":
+        return list(FMRIPREP_CONFOUNDS) if cfg["input"] == "fmriprep" else []
+    return list(strategy)
+
+
 def raw_bold_ignored_confounds(cfg):
     """The configured confound strategies that raw BOLD input cannot apply (``cfg`` = config['fmri'])."""
     if cfg["input"] != "raw":
         return []
-    return [s for s in cfg["confounds"]["strategy"] if s != "high_pass"]  # high_pass: the cosine drifts
+    return [s for s in confound_strategy(cfg) if s != "high_pass"]  # high_pass: the cosine drifts
 
