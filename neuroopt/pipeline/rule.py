@@ -30,6 +30,7 @@ from ..utils import atomic_write_text, logger, pin_blas_threads
 
 FAILURE_SUFFIX = ".failed.json"
 WARNINGS_SUFFIX = ".warnings.json"
+GROUP = "group"  # the unit of the warnings of group-level jobs (group_* rules)
 _UNIT_RE = re.compile(r"sub-[a-zA-Z0-9]+(?:[_/]ses-[a-zA-Z0-9]+)?")
 
 
@@ -134,7 +135,8 @@ def _write_warnings_record(log_path, rule, wildcards, label, seen):
     for category, message, source in seen:
         counts.setdefault((category, message), {"category": category, "message": message, "source": source, "count": 0})
         counts[(category, message)]["count"] += 1
-    record = {"rule": rule, "unit": _unit_of(wildcards), "job": label, "log": str(log_path), "warnings": list(counts.values())}
+    unit = _unit_of(wildcards) or (GROUP if rule.startswith("group") else None)
+    record = {"rule": rule, "unit": unit, "job": label, "log": str(log_path), "warnings": list(counts.values())}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
@@ -146,7 +148,8 @@ def collect_warnings(log_dir, unit):
     log_dir : path-like
         The workflow's log folder (``logs/``).
     unit : str
-        ``sub-01`` or ``sub-01_ses-01``; dataset-level jobs (the demo generation) are included.
+        ``sub-01`` or ``sub-01_ses-01``, or ``"group"`` for the group-level jobs (``group_*``
+        rules); dataset-level jobs (the demo generation) are included in each.
 
     Returns
     -------
@@ -160,7 +163,8 @@ def collect_warnings(log_dir, unit):
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if record.get("unit") not in (unit, None):
+        scope = record.get("unit") or (GROUP if str(record.get("rule")).startswith("group") else None)
+        if scope not in (unit, None):
             continue
         for warning in record["warnings"]:
             rows.append({"rule": record["rule"], "job": record["job"], "log": record["log"], **warning})

@@ -59,7 +59,7 @@ def _key_results_table(units, sections, warnings_by_unit):
 
 
 def build_group_report(units, summary_paths, excluded, title="neuroopt", decoding=(), rsa=(), failed=(), glm=(), planned_out=(),
-                       sections=None, warnings_by_unit=None, deriv_root=None):
+                       sections=None, warnings_by_unit=None, deriv_root=None, group_warnings=None):
     """The group ``mne.Report``.
 
     Parameters
@@ -93,6 +93,10 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
     deriv_root : path-like | None
         The derivatives folder: the configuration and software versions are read from its
         provenance records (:mod:`neuroopt.report.provenance`); None leaves them out.
+    group_warnings : list of dict | None
+        The warnings of the group-level and dataset-level jobs
+        (:func:`neuroopt.pipeline.rule.collect_warnings` of ``"group"``); each subject's are on
+        its page. None leaves the list out.
 
     Returns
     -------
@@ -128,6 +132,10 @@ def build_group_report(units, summary_paths, excluded, title="neuroopt", decodin
         ]
         intro = "<p>These stages cannot apply to these recordings, so they were not run (decided when the run was planned).</p>"
         report.add_html(intro + html_table(rows, ("recording", "stage", "reason")), title="Stages planned out", section="Subjects")
+    if group_warnings is not None:
+        from .subject import add_warnings_section
+
+        add_warnings_section(report, group_warnings, whose="the group-level jobs")
     if deriv_root is not None:
         from .provenance import add_provenance_sections
 

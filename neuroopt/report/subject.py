@@ -190,14 +190,24 @@ def _rsa(report, section, target):
     add_rsa_section(report, stack, title="RSA", section=target)
 
 
-def add_warnings_section(report, warnings):
-    """List the Python and MNE warnings raised in the subject's jobs (``collect_warnings`` rows)."""
+def add_warnings_section(report, warnings, whose="this subject's jobs"):
+    """List the Python and MNE warnings raised in a page's jobs.
+
+    Parameters
+    ----------
+    report : mne.Report
+        The page.
+    warnings : list of dict
+        :func:`neuroopt.pipeline.rule.collect_warnings` rows.
+    whose : str
+        The jobs listed, as the page's text names them ("the group-level jobs"...).
+    """
     import html
 
     from ._figures import html_table
 
     if not warnings:
-        body = "<p>No Python or MNE warning was raised in this subject's jobs.</p>"
+        body = f"<p>No Python or MNE warning was raised in {html.escape(whose)}.</p>"
     else:
         rows = [(w["rule"], w["job"], f"{w['category']}: {w['message']}", w["count"], w["log"]) for w in warnings]
         body = html_table(rows, ("rule", "job", "warning", "times", "log")) + (

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from neuroopt.cli import _without_chatter, build_parser
-from neuroopt.pipeline.rule import collect_warnings, job_label, run_rule, warnings_record_path
+from neuroopt.pipeline.rule import GROUP, collect_warnings, job_label, run_rule, warnings_record_path
 from neuroopt.utils import log_result, logger
 
 
@@ -80,6 +80,28 @@ def test_job_prints_start_and_end_lines_and_logs_the_rest(tmp_path, terminal):
     assert collect_warnings(tmp_path / "logs", "sub-02") == []
     # the console is back to normal after the job
     assert all(not h.filters for h in logger.handlers if type(h) is logging.StreamHandler)
+
+
+def test_warnings_of_group_jobs_are_on_the_group_page_not_a_subjects(tmp_path):
+    def warn(input, output, params, threads):
+        warnings.warn("a warning", UserWarning)
+
+    logs = tmp_path / "logs"
+    for rule, wildcards in [("group_decoding", Named(family="meeg", contrast="aVsB")), ("demo_dataset", Named()),
+                            ("meeg_epochs", Named(sdir="sub-01", rec="sub-01_task-x"))]:
+        (logs / rule).mkdir(parents=True)
+        smk = SimpleNamespace(input=Named(), output=Named(), params=Named(), threads=1, log=[str(logs / rule / "x.log")],
+                              rule=rule, wildcards=wildcards)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            run_rule(smk, warn)
+    assert [r["rule"] for r in collect_warnings(logs, "sub-01")] == ["demo_dataset", "meeg_epochs"]
+    assert [r["rule"] for r in collect_warnings(logs, GROUP)] == ["demo_dataset", "group_decoding"]
+    # a record written before group jobs had a unit of their own
+    record = json.loads(warnings_record_path(logs / "group_decoding" / "x.log").read_text())
+    assert record["unit"] == GROUP
+    warnings_record_path(logs / "group_decoding" / "x.log").write_text(json.dumps({**record, "unit": None}))
+    assert [r["rule"] for r in collect_warnings(logs, "sub-01")] == ["demo_dataset", "meeg_epochs"]
 
 
 def test_a_rerun_without_warnings_removes_the_record(tmp_path):

@@ -30,7 +30,7 @@ def group_report(input, output, params, threads):
     sources, group decoding, RSA and fMRI maps."""
     from ...report import save_report
     from ...report.group import build_group_report
-    from ..rule import collect_warnings
+    from ..rule import GROUP, collect_warnings
 
     write_dataset_description(Path(output.description).parent, source_name=params.dataset_name)
     logs = getattr(params, "logs", None)
@@ -41,6 +41,7 @@ def group_report(input, output, params, threads):
         sections=_report_sections(params.units, input.reports),
         warnings_by_unit={unit: collect_warnings(logs, unit) for unit in params.units} if logs else None,
         deriv_root=Path(output.description).parent,
+        group_warnings=collect_warnings(logs, GROUP) if logs else None,
     )
     save_report(report, output.html)
 
