@@ -6,6 +6,7 @@ import argparse
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from . import __version__
@@ -13,11 +14,12 @@ from ._workflow import default_config, profile_dir, snakefile
 
 # Snakemake's scheduling chatter and its block per job (every input and output, the reason...),
 # hidden from the terminal by `neuroopt run` (they stay in .snakemake/log/); each job prints its
-# own start and end lines (neuroopt.pipeline.rule). Error blocks ("Error in rule x:") are kept.
+# own end line (neuroopt.pipeline.rule), numbered here. Error blocks ("Error in rule x:") are kept.
 _SNAKEMAKE_CHATTER = re.compile(
     r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.|\[\w{3} \w{3} +\d+ [\d:]+ \d{4}\]|"
     r"Finished jobid: \d+ \(Rule: \w+\)|Assuming unrestricted shared filesystem usage\.|host: \S+|"
     r"Using shell: \S+|Rules claiming more threads will be scaled down\.|"
+    r"Using profile \S+ for setting default command line arguments\.|"
     # printshellcmds (local profile) prints this after every script job's block
     r"Shell command: None)\s*$"
 )
@@ -29,21 +31,69 @@ _JOB_BLOCK = re.compile(r"^(local)?rule \w+:\s*$")
 _PROGRESS = re.compile(r"^(\d+) of (\d+) steps \(\d+%\) done\s*$")
 
 
+_CORES = re.compile(r"^Provided cores: (\d+)")
+
+
+_STATS_ROW = re.compile(r"^(\w+)\s+(\d+)\s*$")
+
+
+# a job's own lines (neuroopt.pipeline.rule): "HH:MM:SS <subject> <rule> ...: started" / ": done in"
+_JOB_STARTED = re.compile(r"^\d\d:\d\d:\d\d \S.*: started\s*$")
+
+
+_JOB_DONE = re.compile(r"^\d\d:\d\d:\d\d \S.*: done in ")
+
+
+def _jobs_line(counts, cores):
+    """Snakemake's job-count table as one wrapped line (``total`` first, ``all`` left out)."""
+    total = counts.pop("total", sum(counts.values()))
+    on = f" on {cores} cores" if cores else ""
+    rules = ", ".join(f"{n} {rule}" for rule, n in counts.items() if rule != "all")
+    return textwrap.fill(f"neuroopt: {total} jobs{on}: {rules}", width=110, subsequent_indent="  ") + "\n"
+
+
 def _without_chatter(lines):
-    """Yield the lines worth showing: no scheduling chatter, no job blocks (header + indented
-    lines), and Snakemake's "k of n steps done" only at each tenth of the run and at its end
-    (every job already prints its own end line)."""
-    in_block, tenths_shown = False, 0
+    """Yield the lines worth showing, about two screens for the demo's 51 jobs.
+
+    Hidden: scheduling chatter, the job blocks (header + indented lines) and the jobs' start
+    lines; Snakemake's job-count table becomes one line; each job's end line is numbered like
+    Snakemake's "k of n steps done", which is shown only at the end of the run. Kept in full:
+    warnings, errors (with their log) and everything else a job or Snakemake prints.
+    """
+    in_block, stats, cores, done, total = False, None, None, 0, None
     for line in lines:
         if in_block and (line.startswith((" ", "\t")) or not line.strip()):
             continue
         in_block = bool(_JOB_BLOCK.match(line))
-        progress = _PROGRESS.match(line)
-        if progress:
-            done, total = int(progress.group(1)), int(progress.group(2))
-            if done < total and 10 * done // total <= tenths_shown:
+        if stats is not None:  # inside the job-count table
+            row = _STATS_ROW.match(line)
+            if row and row.group(1) != "job":
+                stats[row.group(1)] = int(row.group(2))
+                if row.group(1) == "total":
+                    total = stats["total"]
+                    yield _jobs_line(stats, cores)
+                    stats = None
                 continue
-            tenths_shown = 10 * done // total
+            if line.startswith(("job ", "---")):
+                continue
+            if stats:  # a table without its total line: show what it had
+                yield _jobs_line(stats, cores)
+            stats = None
+        if line.startswith("Job stats:"):
+            stats = {}
+            continue
+        if _CORES.match(line):
+            cores = _CORES.match(line).group(1)
+            continue
+        progress = _PROGRESS.match(line)
+        if progress and progress.group(1) != progress.group(2):
+            continue
+        if _JOB_STARTED.match(line):
+            continue
+        if _JOB_DONE.match(line):
+            done += 1
+            width = len(str(total or done))
+            line = f"[{done:>{width}}/{total or '?'}] {line}"
         if not (in_block or _SNAKEMAKE_CHATTER.match(line) or not line.strip()):
             yield line
 

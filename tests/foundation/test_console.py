@@ -119,9 +119,20 @@ def test_job_label():
 
 
 def test_neuroopt_run_hides_snakemake_chatter_but_not_errors():
-    output = """Assuming unrestricted shared filesystem usage.
+    output = """Using profile /x/config/profiles/local for setting default command line arguments.
+Assuming unrestricted shared filesystem usage.
 host: vm
 Building DAG of jobs...
+Provided cores: 2
+Rules claiming more threads will be scaled down.
+Job stats:
+job                count
+---------------  -------
+all                    1
+meeg_epochs            1
+meeg_preprocess        2
+total                  4
+
 Select jobs to execute...
 Execute 2 jobs...
 
@@ -133,25 +144,30 @@ localrule meeg_preprocess:
 
 Shell command: None
 10:25:40 sub-01 meeg_preprocess run-01: started
+10:25:41 sub-01 meeg_preprocess run-02: started
+10:26:38 sub-01 meeg_preprocess run-01: ConvergenceWarning: FastICA did not converge.
+10:26:39 sub-01 meeg_preprocess run-01: done in 59.0 s: 1 bad channel(s) (FC5) [1 warning(s), see logs/x.log]
 [Mon Dec  7 10:26:39 2026]
 Finished jobid: 3 (Rule: meeg_preprocess)
-1 of 35 steps (3%) done
-4 of 35 steps (11%) done
-5 of 35 steps (14%) done
-35 of 35 steps (100%) done
+1 of 4 steps (25%) done
+10:26:40 sub-01 meeg_preprocess run-02: done in 59.0 s
+2 of 4 steps (50%) done
 [Mon Dec  7 10:26:39 2026]
 Error in rule meeg_epochs:
     message: None
     log: logs/x.log (check log file(s) for error details)
+4 of 4 steps (100%) done
 """
     shown = "".join(_without_chatter(output.splitlines(keepends=True)))
     assert shown == """Building DAG of jobs...
-10:25:40 sub-01 meeg_preprocess run-01: started
-4 of 35 steps (11%) done
-35 of 35 steps (100%) done
+neuroopt: 4 jobs on 2 cores: 1 meeg_epochs, 2 meeg_preprocess
+10:26:38 sub-01 meeg_preprocess run-01: ConvergenceWarning: FastICA did not converge.
+[1/4] 10:26:39 sub-01 meeg_preprocess run-01: done in 59.0 s: 1 bad channel(s) (FC5) [1 warning(s), see logs/x.log]
+[2/4] 10:26:40 sub-01 meeg_preprocess run-02: done in 59.0 s
 Error in rule meeg_epochs:
     message: None
     log: logs/x.log (check log file(s) for error details)
+4 of 4 steps (100%) done
 """
 
 
