@@ -48,8 +48,9 @@ def _jobs_line(counts, cores):
     """Snakemake's job-count table as one wrapped line (``total`` first, ``all`` left out)."""
     total = counts.pop("total", sum(counts.values()))
     on = f" on {cores} cores" if cores else ""
-    rules = ", ".join(f"{n} {rule}" for rule, n in counts.items() if rule != "all")
-    return textwrap.fill(f"neuroopt: {total} jobs{on}: {rules}", width=110, subsequent_indent="  ") + "\n"
+    rules = [f"{n}\N{NO-BREAK SPACE}{rule}" for rule, n in counts.items() if rule != "all"]  # never split "2 rule"
+    text = textwrap.fill(f"neuroopt: {total} jobs{on}: {', '.join(rules)}", width=110, subsequent_indent="  ")
+    return text.replace("\N{NO-BREAK SPACE}", " ") + "\n"
 
 
 def _without_chatter(lines):
