@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..utils import atomic_path, atomic_write_text, check_option
+
+# nilearn's notices that no voxel passes: the Threshold (z = inf) and the empty cluster table say it
+_NOTHING_PASSES = r"(The given float value must not exceed|No clusters found with stat (higher|lower) than)"
 
 #: height corrections: FDR q, Bonferroni (FWER), uncorrected p ("fpr"), or a fixed z ("none")
 CORRECTIONS = ("fdr", "bonferroni", "fpr", "none")
@@ -93,11 +97,13 @@ def threshold_z_map(z_img, mask_img=None, *, correction="fdr", alpha=0.05, heigh
     if mask_img is None and not np.any(z_data):
         return _load(z_img), Threshold(correction, float(alpha), float("inf"), int(cluster_extent), bool(two_sided))
     control = None if correction == "none" else correction
-    thresholded, z = threshold_stats_img(
-        # with a correction nilearn derives the height itself (a threshold given too is a warning)
-        z_img, mask_img=mask_img, alpha=alpha, threshold=height if control is None else None,
-        height_control=control, cluster_threshold=int(cluster_extent), two_sided=two_sided,
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_NOTHING_PASSES, category=UserWarning)
+        thresholded, z = threshold_stats_img(
+            # with a correction nilearn derives the height itself (a threshold given too is a warning)
+            z_img, mask_img=mask_img, alpha=alpha, threshold=height if control is None else None,
+            height_control=control, cluster_threshold=int(cluster_extent), two_sided=two_sided,
+        )
     return thresholded, Threshold(correction, float(alpha), float(z), int(cluster_extent), bool(two_sided))
 
 
@@ -129,9 +135,11 @@ def cluster_table(z_img, threshold):
     columns = ["Cluster ID", "X", "Y", "Z", "Peak Stat", "Cluster Size (mm3)"]
     if not np.isfinite(threshold.z):
         return pd.DataFrame(columns=columns)
-    table = get_clusters_table(_load(z_img), stat_threshold=threshold.z,
-                               cluster_threshold=int(threshold.cluster_extent),
-                               two_sided=threshold.two_sided)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_NOTHING_PASSES, category=UserWarning)
+        table = get_clusters_table(_load(z_img), stat_threshold=threshold.z,
+                                   cluster_threshold=int(threshold.cluster_extent),
+                                   two_sided=threshold.two_sided)
     return table.reset_index(drop=True)
 
 

@@ -232,3 +232,19 @@ def test_group_trial_decoding_exact_sign_flips():
     mixed = group_trial_decoding([result(s) for s in (0.6, 0.4, 0.55, 0.45)])
     assert mixed.p_value > 0.4
     assert isinstance(above, GroupTrialDecodingResult)
+
+
+def test_a_map_where_nothing_passes_is_not_a_warning():
+    """Noise only (the demo's 2-subject group maps): the threshold is inf and the table empty,
+    which the report states; nilearn's notices of it are not warnings of the job."""
+    import warnings
+
+    from neuroopt.stats.thresholding import cluster_table, threshold_z_map
+
+    noise = _blob_img(peak=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, fdr = threshold_z_map(noise, correction="fdr")
+        assert fdr.z == np.inf and cluster_table(noise, fdr).empty
+        _, high = threshold_z_map(noise, correction="none", height=50.0)
+        assert cluster_table(noise, high).empty
