@@ -4,8 +4,10 @@ every title, glass brains and cluster tables; group maps, HRF medians and group 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import warnings
 
 import numpy as np
 
@@ -25,6 +27,14 @@ def _label_colorbar(display, label):
     axes = getattr(display, "_colorbar_ax", None)
     if axes is not None:
         axes.set_ylabel(label, rotation=90, labelpad=4)
+
+
+@contextlib.contextmanager
+def _nothing_drawn():
+    """Silence nilearn's "empty mask" of an overlay without a voxel: the figure's title says so."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="empty mask", category=UserWarning)
+        yield
 
 
 def plot_thresholded_map(z_img, threshold, title, bg_img=None, unit="z"):
@@ -59,13 +69,16 @@ def plot_thresholded_map(z_img, threshold, title, bg_img=None, unit="z"):
     left = fig.add_axes([0.0, 0.0, 0.58, 0.88])
     right = fig.add_axes([0.6, 0.0, 0.4, 0.88])
     kwargs = dict(threshold=level, vmax=vmax, colorbar=True, cmap="cold_hot")
-    if bg_img is not None:
-        display = plotting.plot_stat_map(z_img, bg_img=bg_img, axes=left, display_mode="ortho",
-                                         cut_coords=None if passes else (0, 0, 0), **kwargs)
-    else:
-        display = plotting.plot_stat_map(z_img, bg_img=None, axes=left, black_bg=False, **kwargs)
+    with _nothing_drawn():
+        if bg_img is not None:
+            display = plotting.plot_stat_map(z_img, bg_img=bg_img, axes=left, display_mode="ortho",
+                                             cut_coords=None if passes else (0, 0, 0), **kwargs)
+        else:
+            centre = tuple(z_img.affine[:3, :3] @ ((np.array(z_img.shape[:3]) - 1) / 2) + z_img.affine[:3, 3])
+            display = plotting.plot_stat_map(z_img, bg_img=None, axes=left, black_bg=False,
+                                             cut_coords=None if passes else centre, **kwargs)
+        glass = plotting.plot_glass_brain(z_img, axes=right, plot_abs=False, **kwargs)
     _label_colorbar(display, unit)
-    glass = plotting.plot_glass_brain(z_img, axes=right, plot_abs=False, **kwargs)
     _label_colorbar(glass, unit)
     fig.suptitle(f"{title}\n{threshold.describe()}" + ("" if passes else " — nothing to show"), fontsize=10)
     return fig
@@ -235,8 +248,9 @@ def _plot_positive(img, title, axes, bg_img):
     vmin, vmax = (np.percentile(values, [2, 98]) if values.size else (0.0, 1.0))
     if not values.size:
         title += " — no active voxel, nothing to show"
-    display = plotting.plot_stat_map(img, bg_img=bg_img, axes=axes, threshold=1e-6, cmap="viridis",
-                                     vmin=float(vmin), vmax=float(vmax), symmetric_cbar=False, colorbar=True,
-                                     title=title, display_mode="z", cut_coords=7,
-                                     **({} if bg_img is not None else {"black_bg": False}))
+    with _nothing_drawn():
+        display = plotting.plot_stat_map(img, bg_img=bg_img, axes=axes, threshold=1e-6, cmap="viridis",
+                                         vmin=float(vmin), vmax=float(vmax), symmetric_cbar=False, colorbar=True,
+                                         title=title, display_mode="z", cut_coords=7,
+                                         **({} if bg_img is not None else {"black_bg": False}))
     _label_colorbar(display, "s")

@@ -248,3 +248,16 @@ def test_a_map_where_nothing_passes_is_not_a_warning():
         assert fdr.z == np.inf and cluster_table(noise, fdr).empty
         _, high = threshold_z_map(noise, correction="none", height=50.0)
         assert cluster_table(noise, high).empty
+
+
+def test_group_map_without_a_voxel_is_drawn_without_warning():
+    """The demo's 2-subject group maps: nothing passes, the title says so, nilearn's 'empty mask' is not a warning."""
+    import warnings
+
+    from neuroopt.report.glm import plot_thresholded_map
+    from neuroopt.stats.thresholding import Threshold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_thresholded_map(_blob_img(peak=0.0), Threshold("fdr", 0.05, float("inf"), 0, True), "group")
+    assert "nothing to show" in fig.texts[0].get_text()
