@@ -3,9 +3,9 @@
 A section is a dict ``{"kind": ..., "title": ..., <file paths>}`` planned by the workflow; each
 kind has a builder here that loads its files and calls the stage's ``add_*_section`` function.
 The page opens with a summary table (every stage's key numbers and warnings,
-:mod:`neuroopt.report.summary`) and the warnings; then one report section per modality and
-recording group ("M/EEG — sub-01_task-demo", "fMRI — sub-01_task-demo") holds every entry of its
-stages, so the table of contents lists the modalities with their entries under them.
+:mod:`neuroopt.report.summary`) and the warnings; then one report section per stage and
+recording ("M/EEG · Preprocessing — task-demo", "fMRI · HRF (R1-GLM) — task-demo") holds the
+stage's entries, so the table of contents (MNE's: one line per section) lists every stage.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def build_subject_report(unit, sections, warnings=None):
     -------
     report : mne.Report
     """
-    from .summary import section_modality, summarise_sections, summary_table_html
+    from .summary import section_title, summarise_sections, summary_table_html
 
     unknown = sorted({s["kind"] for s in sections} - set(SECTION_BUILDERS))
     if unknown:
@@ -242,13 +242,10 @@ def build_subject_report(unit, sections, warnings=None):
     report = mne.Report(title=f"neuroopt — {unit}", verbose="error")
     rows = summarise_sections(sections, warnings or [])
     content = getattr(report, "_content", None)  # MNE's list of entries: its dom ids let the summary link to them
-    starts, target = [], None
+    starts = []
     for section in sections:
         starts.append(len(content) if content is not None else 0)
-        modality, group = section_modality(section)
-        if section["kind"] != "forward" or target is None:  # a forward model is planned after its recording's preprocessing
-            target = f"{modality} — {group}"
-        SECTION_BUILDERS[section["kind"]](report, section, target)
+        SECTION_BUILDERS[section["kind"]](report, section, section_title(section, unit))
     n_entries = len(content) if content is not None else None
     links = None
     if content is not None:

@@ -30,6 +30,11 @@ RULES = {(MEEG, "meeg"): ("meeg_preprocess", "meeg_epochs"), (MEEG, "forward"): 
          (FMRI, "r1glm"): ("fmri_r1glm",), (FMRI, "glm"): ("fmri_glm_contrast",),
          (FMRI, "func_decoding"): ("fmri_decoding",), (FMRI, "rsa"): ("fmri_rsa",)}
 
+# what a reader calls the stage of each planned section kind (the sparse rows add their estimator)
+STAGES = {"meeg": "Preprocessing", "forward": "Forward model", "sparse": "Sparse sources", "meeg_decoding": "Decoding over time",
+          "rsa": "RSA", "fmri": "Preprocessing", "r1glm": "HRF (R1-GLM)", "glm": "Contrasts (R1-GLM)",
+          "func_decoding": "Decoding of trial betas"}
+
 _SCORING = {"roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy", "accuracy": "accuracy"}
 
 
@@ -94,6 +99,27 @@ def section_modality(section):
     return MODALITY[section["kind"]], section["title"]
 
 
+def section_title(section, unit):
+    """The subject page's section of a planned section: modality, stage and recording.
+
+    Parameters
+    ----------
+    section : dict
+        A planned section (``Plan.report_sections``).
+    unit : str
+        The page's subject (or subject_session), left out of the recording's name.
+
+    Returns
+    -------
+    title : str
+        ``"M/EEG · Sparse sources — task-demo"``; one entry of the page's table of contents.
+    """
+    modality, group = section_modality(section)
+    recording = group[len(unit):].lstrip("_") if group.startswith(unit) else group
+    title = f"{modality} · {STAGES[section['kind']]}"
+    return f"{title} — {recording}" if recording else title
+
+
 def _load_json(path):
     with open(path) as fid:
         return json.load(fid)
@@ -137,14 +163,14 @@ def _summarise_meeg(section):
     brief = f"{epochs['n_epochs']} epochs ({epochs['n_dropped']} rejected); bad channels: {', '.join(all_bads) or 'none'}"
     if icas:
         brief += "; ICA components excluded: " + " + ".join(str(len(s["ica_excluded"])) for s in summaries)
-    return [StageSummary(MEEG, "meeg", "Preprocessing", section["title"], numbers, warnings=notes, brief=brief)]
+    return [StageSummary(MEEG, "meeg", STAGES["meeg"], section["title"], numbers, warnings=notes, brief=brief)]
 
 
 def _summarise_forward(section):
     summary = _load_json(section["summary"])
     numbers = [("model", str(summary.get("forward"))), ("sources", f"{summary.get('n_sources', '?')} ({summary.get('source_space', '?')})"),
                ("channels", str(summary.get("n_channels", "?")))]
-    return [StageSummary(MEEG, "forward", "Forward model", section["title"], numbers)]
+    return [StageSummary(MEEG, "forward", STAGES["forward"], section["title"], numbers)]
 
 
 def _summarise_sparse(section):
@@ -170,7 +196,7 @@ def _summarise_sparse(section):
                  f"{_span(explained, '{:.0f}')} % explained ({len(rows)} conditions)")
         brief_truth = (f"{found[0]}/{found[1]} true sources found, median localisation error {np.median(errors_mm):.0f} mm"
                        if errors_mm else "")
-        out.append(StageSummary(MEEG, "sparse", f"Sparse sources ({estimator})", section["title"], numbers, truth, warnings,
+        out.append(StageSummary(MEEG, "sparse", f"{STAGES['sparse']} ({estimator})", section["title"], numbers, truth, warnings,
                                 brief=brief, brief_truth=brief_truth))
     return out
 
@@ -187,7 +213,7 @@ def _summarise_meeg_decoding(section):
         numbers.append((contrast, f"peak {scoring} {curve[peak]:.2f} at {result.times[peak]:.2f} s (chance {result.chance:.2f})"))
         brief.append(f"{contrast} {curve[peak]:.2f} at {result.times[peak]:.2f} s")
     brief = f"peak {scoring}: " + "; ".join(brief) if brief else ""
-    return [StageSummary(MEEG, "meeg_decoding", "Decoding over time", section["title"], numbers, brief=brief)]
+    return [StageSummary(MEEG, "meeg_decoding", STAGES["meeg_decoding"], section["title"], numbers, brief=brief)]
 
 
 def _summarise_rsa(section):
@@ -197,7 +223,7 @@ def _summarise_rsa(section):
     stack = RDMStack.load(section["rdm"])
     axis = f"{len(stack.axis)} time points" if stack.axis_name == "time" else f"{stack.axis_name}: {', '.join(map(str, stack.axis))}"
     numbers = [("RDMs", f"{stack.n_conditions} conditions, {stack.method} (noise: {stack.noise}), {axis}")]
-    return [StageSummary(modality, "rsa", "RSA", group, numbers)]
+    return [StageSummary(modality, "rsa", STAGES["rsa"], group, numbers)]
 
 
 def _summarise_fmri(section):
@@ -206,7 +232,7 @@ def _summarise_fmri(section):
     n_voxels = int(np.count_nonzero(np.asarray(nib.load(section["mask"]).dataobj)))
     t_r = _load_json(section["sidecars"][0])["RepetitionTime"]
     numbers = [("runs", str(len(section["run_labels"]))), ("brain mask", f"{n_voxels} voxels"), ("TR", f"{t_r:g} s")]
-    return [StageSummary(FMRI, "fmri", "Preprocessing", section["title"], numbers, brief=f"{n_voxels} voxels in the brain mask")]
+    return [StageSummary(FMRI, "fmri", STAGES["fmri"], section["title"], numbers, brief=f"{n_voxels} voxels in the brain mask")]
 
 
 def _summarise_r1glm(section):
@@ -220,7 +246,7 @@ def _summarise_r1glm(section):
         truth = [("HRF shape r", f"{scores['hrf_r']:.2f}"), ("time-to-peak error", f"{scores['ttp_error']:.2f} s"),
                  ("beta r (active voxels)", f"{scores['beta_r_active']:.2f}")]
         brief_truth = ", ".join(f"{label} {value}" for label, value in truth)
-    return [StageSummary(FMRI, "r1glm", "HRF (R1-GLM)", section["title"], numbers, truth,
+    return [StageSummary(FMRI, "r1glm", STAGES["r1glm"], section["title"], numbers, truth,
                          brief=f"median HRF peak {summary['median_hrf_peak_s']:.1f} s", brief_truth=brief_truth)]
 
 
@@ -239,7 +265,7 @@ def _summarise_glm(section):
         numbers.append((name, f"{n_clusters} cluster(s), peak z {peak['Peak Stat']:.1f} at ({peak['X']:.0f}, {peak['Y']:.0f}, "
                               f"{peak['Z']:.0f}) mm; {threshold.describe()}"))
         brief.append(f"{name} {n_clusters} (z {peak['Peak Stat']:.1f})")
-    return [StageSummary(FMRI, "glm", "Contrasts (R1-GLM)", section["title"], numbers,
+    return [StageSummary(FMRI, "glm", STAGES["glm"], section["title"], numbers,
                          brief="clusters (peak z): " + ", ".join(brief))]
 
 
@@ -252,7 +278,7 @@ def _summarise_func_decoding(section):
         numbers.append((contrast, f"{_SCORING.get(result.scoring, result.scoring)} {result.mean_scores:.2f} "
                                   f"(chance {result.chance:.2f}, {len(result.scores)} folds)"))
         brief.append(f"{contrast} {result.mean_scores:.2f} (chance {result.chance:.2f})")
-    return [StageSummary(FMRI, "func_decoding", "Decoding of trial betas", section["title"], numbers, brief="; ".join(brief))]
+    return [StageSummary(FMRI, "func_decoding", STAGES["func_decoding"], section["title"], numbers, brief="; ".join(brief))]
 
 
 SUMMARISERS = {"meeg": _summarise_meeg, "forward": _summarise_forward, "sparse": _summarise_sparse,

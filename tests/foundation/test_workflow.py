@@ -81,7 +81,7 @@ def test_run_writes_bids_derivatives_and_reports(demo_run):
         assert (deriv / name).is_file(), name
     assert not list(deriv.rglob(".*")), "temporary files left behind"
     report = (deriv / "reports" / "sub-01_report.html").read_text()
-    for section in ("M/EEG — sub-01_task-demo", "fMRI — sub-01_task-demo", "Bad channels and artifacts",
+    for section in ("M/EEG · Preprocessing — task-demo", "fMRI · Preprocessing — task-demo", "Bad channels and artifacts",
                     "ICA", "Noise covariance", "Brain mask", "Carpet plot", "Design matrix",
                     "HRF (R1-GLM)", "Time-to-peak map", "Sparse sources (mtl)", "Sparse sources (sgcl)",
                     "Decoding auditoryVsVisual", "temporal generalization", "fMRI decoding of R1-GLMS trial betas", "RSA"):
@@ -145,10 +145,16 @@ def test_report_pages_summarise_every_stage(demo_run):
         "auditoryVsVisual: peak ROC AUC",
     ]
     start = page.index("key numbers")  # the summary table, before the sections
-    summary = page[start:page.index("M/EEG — sub-01_task-demo", start)]
+    summary = page[start:page.index("M/EEG · Preprocessing — task-demo", start)]
     for text in expected:
         assert text in summary, text
-    assert page.index("M/EEG — sub-01_task-demo", start) < page.index("fMRI — sub-01_task-demo", start)
+    # the table of contents (MNE's: one line per top-level section) lists every stage, M/EEG first
+    toc = page[page.index('id="toc-navbar"'):]
+    toc = re.findall(r'href="#[^"]*"[^>]*>([^<]*)</a>', toc[:toc.index("</nav>")])
+    stages = ["M/EEG · Preprocessing", "M/EEG · Sparse sources", "M/EEG · Decoding over time", "M/EEG · RSA",
+              "fMRI · Preprocessing", "fMRI · HRF (R1-GLM)", "fMRI · Contrasts (R1-GLM)", "fMRI · Decoding of trial betas",
+              "fMRI · RSA"]
+    assert toc == ["Summary", "Warnings"] + [f"{stage} — task-demo" for stage in stages], toc
     assert page.count("Recording info") == 1  # one entry, not one info table per raw
     assert "Raw sub-01_task-demo_run-01 (before)" not in page  # no section per raw, ICA or evoked
     index = html_lib.unescape((deriv / "reports" / "index.html").read_text())
@@ -156,6 +162,7 @@ def test_report_pages_summarise_every_stage(demo_run):
                  f"median HRF peak {r1glm['median_hrf_peak_s']:.1f} s", "Configuration", "Software versions",
                  f"<td>mne</td><td>{mne.__version__}</td>", "Strongest sources (mtl)", "nearest true source"):
         assert text in index, text
+    assert re.search(r'href="#[^"]*"[^>]*>Warnings</a>', index)  # the group-level jobs' warnings
     config = index[index.index("Show the configuration"):]
     assert "l_freq: 0.5" in config and "n_bootstrap" not in config  # only keys some job used (no group RSA: 1 subject)
 
