@@ -171,8 +171,8 @@ def build_parser():
     run.add_argument(
         "--all-messages", action="store_true",
         help="show Snakemake's own messages (a block per job with its inputs and outputs, the "
-        "scheduling); by default the terminal shows one line per job start and end, and Snakemake's "
-        "full log is in .snakemake/log/",
+        "scheduling, its progress lines); by default the terminal shows one numbered line per finished "
+        "job and every warning and error, and Snakemake's full log is in .snakemake/log/",
     )
     run.set_defaults(func=_run)
 

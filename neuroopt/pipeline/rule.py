@@ -6,9 +6,9 @@ of a failed run :func:`report_failed_run` turns these records into an error summ
 page that lists the subjects that failed and why.
 
 On the terminal a job prints one line when it starts and one when it ends (subject, rule, time,
-key results); everything else goes to its log. Python and MNE warnings raised in the job go to
-the log and the terminal, and to ``<log>.warnings.json``, which the subject report lists
-(:func:`collect_warnings`).
+key results; ``neuroopt run`` shows the end line only); everything else goes to its log. Python
+and MNE warnings raised in the job go to the log and the terminal, and to ``<log>.warnings.json``,
+which the subject report (or, for group jobs, the group page) lists (:func:`collect_warnings`).
 """
 
 from __future__ import annotations
