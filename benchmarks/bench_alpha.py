@@ -189,7 +189,8 @@ def real_data_section(mne_res, origin, *, positions=(10.0, 5.0), methods=("auto"
                     t0, cpu0 = time.perf_counter(), time.process_time()
                     sol = sparse_inverse(problem["evoked"], problem["forward"], problem["cov"],
                                          estimator=estimator, alpha=method, depth=0.8,
-                                         prune_level=level, relocate=relocate)
+                                         selection="relocate" if relocate else "none",
+                                         prune_level=level or 0.05)
                     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
                     dist = heschl_distances(sol.stc, problem)
                     ok = max(dist.values()) < 30
@@ -249,7 +250,7 @@ def data_support_section(pos=5.0):
         print(f"| {condition} | {nave} | {parts[0][0]:.2f} / {parts[1][0]:.2f} "
               f"({1 / np.sqrt(nave):.2f}) | {parts[1][1] / parts[0][1]:.2f} |", flush=True)
     sol = sparse_inverse(problem["evoked"], problem["forward"], problem["cov"], estimator="mtl",
-                         alpha="auto", depth=0.8, pick_ori="vector")
+                         alpha="auto", depth=0.8, pick_ori="vector", selection="none")
     vertno = problem["forward"]["src"][0]["vertno"]
     positions = problem["forward"]["source_rr"][np.searchsorted(vertno, sol.stc.vertices[0])]
     amplitude = np.linalg.norm(sol.stc.data, axis=1)

@@ -81,6 +81,10 @@ class SparseInverseSolution:
         With ``alpha="sure"`` / ``"cv"``: every alpha tried by the search (``alpha``,
         ``alpha_fraction`` of ``alpha_max``, ``criterion`` value, ``n_active`` groups and
         ``chosen``), in decreasing alpha; ``None`` otherwise.
+    selection : str
+        The post-selection applied (``sparse_inverse``'s ``selection``; ``"none"`` for CLaR,
+        which has none), with the number of sources removed and moved when it changed the
+        support, e.g. ``"relocate (elimination 0.05: 41 removed, 3 moved)"``.
     """
 
     stc: object
@@ -94,6 +98,7 @@ class SparseInverseSolution:
     warnings: tuple = field(default=())
     data_noise_ratio: float = float("nan")
     criterion_path: pd.DataFrame | None = None
+    selection: str = "none"
 
     @property
     def alpha_fraction(self):
@@ -102,6 +107,8 @@ class SparseInverseSolution:
 
 
 ALPHA_METHODS = ("auto", "sure", "cv")
+# post-selection of sparse_inverse -> (prune_level is used, relocate)
+SELECTIONS = {"relocate": (True, True), "prune": (True, False), "none": (False, False)}
 
 
 def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max_iter,
@@ -390,7 +397,7 @@ def _criterion_table(res, alpha_max):
 def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", loose="auto",
                    depth=0.8, rank=None, pick_ori=None, sigma_min="auto", n_reweighting=1,
                    debias=False, tol=1e-6, max_iter=100, alpha_level=0.95, random_state=0,
-                   prune_level=None, relocate=False, verbose=None):
+                   selection="relocate", prune_level=0.05, verbose=None):
     """Sparse source estimate (MxNE-like) with a multitask Lasso or a concomitant estimator.
 
     The gain is whitened with ``noise_cov`` and weighted for depth and orientation exactly as in
@@ -457,15 +464,22 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     sigma_min : ``"auto"`` | float
         Lower bound of the noise level(s) of the concomitant estimators, in whitened units.
         ``"auto"``: ``1e-3`` times the RMS of the whitened data.
-    prune_level : float | None
-        Backward elimination of the active sources after the fit, at this family-wise level
-        (estimators' ``prune_level``, :mod:`neuroopt.sparse.selection`; noise std
-        ``1 / sqrt(nave)`` for mtl, the fitted noise levels for sqrt / sgcl; not for clar),
-        then a refit on the sources kept; ``None``: none.
-    relocate : bool
-        Move each active source (after the elimination) to the neighbouring grid source where
-        the joint least-squares fit is best, eliminate again, and refit (estimators'
-        ``relocate``, :func:`neuroopt.sparse.selection.relocate_sources`; not for clar).
+    selection : ``"relocate"`` | ``"prune"`` | ``"none"``
+        Post-selection of the active sources after the fit (:mod:`neuroopt.sparse.selection`;
+        the estimators' ``prune_level`` and ``relocate``), then a refit at the same alpha on
+        the sources selected. ``"prune"``: backward elimination at the family-wise level
+        ``prune_level`` (noise std ``1 / sqrt(nave)`` for mtl, the fitted noise levels for
+        sqrt / sgcl). ``"relocate"`` (default): elimination, then each kept source moved to
+        the neighbouring grid source where the joint least-squares fit is best, and
+        elimination again. ``"none"``: the convex (or reweighted) estimate alone, as MNE's
+        ``mixed_norm``. CLaR has no selection (its full noise covariance has no elimination
+        test): ``"none"`` is used for it. The default because it wins the support benchmark
+        (median F1 0.91 on simulations with the sample gain against 0.36 for the estimate
+        alone and 0.55 for MNE's SURE, and 7 of 9 real auditory fits within 30 mm of
+        Heschl's gyrus in both hemispheres against 5; README, "Regularization of the sparse
+        sources"); it costs 1-5 s of CPU per fit on a 10 mm grid.
+    prune_level : float
+        Family-wise level of the elimination of ``selection="prune"`` / ``"relocate"``.
     n_reweighting : int
         Iterative reweighting steps (irMxNE, log penalty); 1 solves the convex problem only.
         About 5 steps remove the spread of the convex L2,1 solution (neighbours of each true
@@ -495,6 +509,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     validate_type(forward, mne.Forward, "forward")
     validate_type(noise_cov, mne.Covariance, "noise_cov")
     validate_type(alpha, (str, numbers.Real), "alpha")
+    check_option("selection", selection, tuple(SELECTIONS))
+    if estimator == "clar":
+        selection = "none"
+    prunes, relocate = SELECTIONS[selection]
     if isinstance(alpha, str):
         check_option("alpha", alpha, ALPHA_METHODS)
     elif not 0 < alpha <= 1:
@@ -544,8 +562,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         sigma_min = check_positive(sigma_min, "sigma_min")
     est = _make_estimator(estimator, 1.0, n_orient=n_orient, sensor_groups=row_groups,
                           sigma_min=sigma_min, tol=tol, max_iter=max_iter,
-                          n_reweighting=n_reweighting, debias=debias, prune_level=prune_level,
-                          relocate=relocate,
+                          n_reweighting=n_reweighting, debias=debias,
+                          prune_level=prune_level if prunes else None, relocate=relocate,
                           noise_std=1.0 / np.sqrt(nave))
     alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)
     time_cov = noise_time_correlation(mean_whitened)
@@ -626,11 +644,14 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     signal_fraction = max(0.0, 1.0 - mean_whitened.size / (n_eff * total)) if total > 0 else 0.0
     warned = _solution_warnings(est, alpha_abs, alpha_max, explained, signal_fraction,
                                 noise_warning)
+    if selection != "none":
+        selection += f" (elimination {prune_level:g}: {getattr(est, 'n_pruned_', 0)} removed" + (
+            f", {getattr(est, 'n_relocated_', 0)} moved)" if relocate else ")")
     return SparseInverseSolution(stc=stc, dipoles=dipoles, noise_levels=noise_levels,
                                  estimator=est, alpha=float(alpha_abs), alpha_max=float(alpha_max),
                                  alpha_method=alpha_method, explained_variance=explained,
                                  warnings=warned, data_noise_ratio=noise_ratio,
-                                 criterion_path=criterion_path)
+                                 criterion_path=criterion_path, selection=selection)
 
 
 def write_sparse_solution(solution, stc_fname, *, noise_fname=None, overwrite=False):

@@ -63,6 +63,7 @@ RULE_CONFIG = {
     "meeg_sparse": (
         "sparse.estimators",
         "sparse.alpha",
+        "sparse.selection",
         "sparse.loose",
         "sparse.depth",
         "sparse.tmin",

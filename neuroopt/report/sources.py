@@ -173,7 +173,8 @@ def _plot_point_sources(fig, stc, src, cmap, *, truth=None, title=None):
 def fit_note(fit):
     """HTML note with alpha / alpha_max, the explained variance and the fit's warnings."""
     warnings_ = list(fit.get("warnings") or [])
-    text = (f"alpha = {fit['alpha_fraction']:.3g} alpha_max ({fit.get('alpha_method', '')}); "
+    selection = f", selection: {fit['selection']}" if fit.get("selection") else ""
+    text = (f"alpha = {fit['alpha_fraction']:.3g} alpha_max ({fit.get('alpha_method', '')}{selection}); "
             f"{fit['n_sources']} active sources explain {100 * fit['explained_variance']:.1f} % "
             "of the whitened data.")
     if not warnings_:
@@ -205,7 +206,7 @@ def plot_source_time_courses(stc, src, *, n_sources=6, title=None):
 def sparse_inverse_fit(solution):
     """The ``fit`` argument of :func:`add_sources_section` from a ``SparseInverseSolution``."""
     return dict(alpha_fraction=float(solution.alpha_fraction),
-                alpha_method=solution.alpha_method,
+                alpha_method=solution.alpha_method, selection=solution.selection,
                 explained_variance=float(solution.explained_variance),
                 n_sources=int(len(solution.stc.data)), warnings=list(solution.warnings))
 

@@ -32,6 +32,7 @@ def test_defaults_are_filled_for_missing_sections():
     assert config["fmri"]["high_pass"] == 0.01
     assert config["subjects"] == "all"
     assert config["demo"]["n_subjects"] == 2
+    assert config["sparse"]["selection"] == "relocate"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +44,7 @@ def test_defaults_are_filled_for_missing_sections():
         ({"subjects": "01"}, "subjects"),
         ({"demo": {"n_subjects": 0}}, "n_subjects"),
         ({"on_invalid_input": "ignore"}, "on_invalid_input"),
+        ({"sparse": {"selection": "merge"}}, "selection"),
     ],
 )
 def test_wrong_types_name_the_key(default_config, patch, needle):

@@ -68,7 +68,7 @@ def test_mtl_matches_mne_mixed_norm(sphere_problem, loose, depth):
     stc_mne = mne.inverse_sparse.mixed_norm(evoked, forward, cov, alpha=40, loose=loose,
                                             depth=depth, debias=False, tol=1e-9, verbose=False)
     sol = sparse_inverse(evoked, forward, cov, estimator="mtl", alpha=0.4, loose=loose,
-                         depth=depth, tol=1e-9)
+                         depth=depth, tol=1e-9, selection="none")
     assert isinstance(sol, SparseInverseSolution)
     assert isinstance(sol.stc, mne.VolSourceEstimate)
     np.testing.assert_array_equal(sol.stc.vertices[0], stc_mne.vertices[0])
@@ -98,6 +98,28 @@ def test_auto_alpha_recovers_sources_and_rejects_noise(sphere_problem):
         sol = sparse_inverse(noise_only, forward, cov, estimator=estimator, loose=0.0)
         assert len(sol.stc.vertices[0]) == 0, estimator
         assert sol.dipoles == []
+
+
+def test_selection_default_finds_the_true_support(sphere_problem):
+    """Free orientation, alpha='auto': the convex estimate keeps 6 sources, its second strongest
+    on a neighbour; elimination keeps 2 (still the neighbour); the default (relocation) gives
+    exactly the true pair, and says so in ``selection``."""
+    evoked = _simulated_evoked(sphere_problem, seed=1)
+    kwargs = dict(estimator="mtl", loose=1.0)
+    fits = {selection: sparse_inverse(evoked, sphere_problem["forward"], sphere_problem["cov"],
+                                      **kwargs, **({} if selection is None else
+                                                   {"selection": selection}))
+            for selection in ("none", "prune", None)}
+    assert set(fits["none"].stc.vertices[0]) != set(TRUE_SOURCES)
+    assert len(fits["none"].stc.vertices[0]) > 2 and fits["none"].selection == "none"
+    assert len(fits["prune"].stc.vertices[0]) == 2
+    assert set(fits["prune"].stc.vertices[0]) != set(TRUE_SOURCES)
+    assert fits["prune"].selection.startswith("prune (elimination 0.05: ")
+    default = fits[None]
+    assert set(default.stc.vertices[0]) == set(TRUE_SOURCES)
+    assert default.selection.startswith("relocate (elimination 0.05: ")
+    assert default.estimator.n_relocated_ >= 1
+    assert default.alpha == fits["none"].alpha  # the selection does not change alpha
 
 
 @pytest.mark.parametrize("estimator", ["sqrt", "sgcl"])
@@ -140,6 +162,7 @@ def test_clar_on_epochs(sphere_problem):
     assert set(sol.stc.vertices[0][np.argsort(amplitude)[::-1][:2]]) == set(TRUE_SOURCES)
     table = sol.noise_levels
     assert (table["sigma_expected"] == 1.0).all()  # single trials: nave = 1
+    assert sol.selection == "none"  # CLaR has no post-selection
     np.testing.assert_allclose(table["noise_to_cov_ratio"], 1.5, rtol=0.15)
 
 
@@ -155,6 +178,8 @@ def test_sparse_inverse_errors(sphere_problem):
         sparse_inverse(evoked, forward, cov, loose=0.0, pick_ori="vector", alpha=0.5)
     with pytest.raises(TypeError, match="noise_cov"):
         sparse_inverse(evoked, forward, cov.data)
+    with pytest.raises(ValueError, match="'selection'"):
+        sparse_inverse(evoked, forward, cov, selection="merge")
 
 
 def test_write_sparse_solution(sphere_problem, tmp_path):

@@ -133,7 +133,7 @@ def meeg_sparse(input, output, params, threads):
                 inst = evoked.copy().crop(cfg["tmin"], cfg["tmax"])
             sol = sparse_inverse(
                 inst, forwards[condition], cov, estimator=estimator, alpha=cfg["alpha"], loose=cfg["loose"], depth=cfg["depth"],
-                random_state=params.seed,
+                selection=cfg["selection"], random_state=params.seed,
             )
             solutions[condition] = sol
             row = {
@@ -141,6 +141,7 @@ def meeg_sparse(input, output, params, threads):
                 "alpha": float(sol.alpha),
                 "alpha_fraction": float(sol.alpha_fraction),
                 "alpha_method": sol.alpha_method,
+                "selection": sol.selection,
                 "criterion_path": None if sol.criterion_path is None else sol.criterion_path.to_dict("list"),
                 "explained_variance": float(sol.explained_variance),
                 "alpha_max": float(sol.alpha_max),
