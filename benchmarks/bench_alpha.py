@@ -250,7 +250,7 @@ def data_support_section(pos=5.0):
         print(f"| {condition} | {nave} | {parts[0][0]:.2f} / {parts[1][0]:.2f} "
               f"({1 / np.sqrt(nave):.2f}) | {parts[1][1] / parts[0][1]:.2f} |", flush=True)
     sol = sparse_inverse(problem["evoked"], problem["forward"], problem["cov"], estimator="mtl",
-                         alpha="auto", depth=0.8, pick_ori="vector", selection="none")
+                         alpha="auto", depth=0.8, pick_ori="vector")
     vertno = problem["forward"]["src"][0]["vertno"]
     positions = problem["forward"]["source_rr"][np.searchsorted(vertno, sol.stc.vertices[0])]
     amplitude = np.linalg.norm(sol.stc.data, axis=1)

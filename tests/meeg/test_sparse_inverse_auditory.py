@@ -63,11 +63,10 @@ def test_left_auditory_finds_both_auditory_cortices(sample_problem):
     assert distances["rh"] < MAX_DISTANCE_M, distances
     assert isinstance(sol.stc, mne.VolSourceEstimate)
     assert len(sol.dipoles) == len(sol.stc.vertices[0])
-    # A fixed alpha of 70 % of alpha_max (MNE's alpha=70, MNE's MxNE: no post-selection)
-    # passes too; at 80 % the strongest right source moves 33 mm away (3 averages only: the
-    # evidence for it is weak). With the default selection at 70 % it is 28 mm away.
+    # A fixed alpha of 70 % of alpha_max (MNE's alpha=70) passes too; at 80 % the strongest
+    # right source moves 33 mm away (3 averages only: the evidence for it is weak).
     distances, _ = _distances_to_heschl(sample_problem, "Left Auditory", estimator="mtl",
-                                        alpha=0.7, selection="none")
+                                        alpha=0.7)
     assert max(distances.values()) < MAX_DISTANCE_M, distances
 
 
@@ -78,12 +77,10 @@ def test_visual_condition_fails_the_auditory_check(sample_problem):
 
 
 def test_sgcl_on_right_auditory_with_noise_levels(sample_problem):
-    """SGCL as the workflow runs it (pivotal alpha, default selection) on Right Auditory (6
-    averages): both auditory cortices, and grad / mag noise levels close to what the covariance
-    predicts for 6 averages. (Without the selection the right source is 37 mm away; with 5
-    reweightings 15 mm, and 29 mm with the selection after them.)"""
+    """SGCL (pivotal alpha, reweighted) on Right Auditory (6 averages): both auditory cortices,
+    and grad / mag noise levels close to what the covariance predicts for 6 averages."""
     distances, sol = _distances_to_heschl(sample_problem, "Right Auditory", estimator="sgcl",
-                                          alpha="auto")
+                                          alpha="auto", n_reweighting=5)
     assert max(distances.values()) < MAX_DISTANCE_M, distances
     table = sol.noise_levels.set_index("ch_type")
     assert set(table.index) == {"grad", "mag"}
