@@ -109,3 +109,50 @@ def tiny_demo_workflow(tmp_path_factory):
 
     return run_once_per_session(tmp_path_factory, "tiny_demo_workflow", build)
 
+
+# ------------------------------------------------------------------------ order of the test files
+# The test files that take longest, longest first (CPU seconds of one process, measured file by file
+# with `pytest -n 0`; CI prints the slowest files when --durations is given, see
+# pytest_terminal_summary below). With --dist loadfile, pytest-xdist hands whole files, in
+# collection order, to whichever worker is free: starting with the longest ones leaves the short
+# ones to fill the gaps at the end, so that the workers end together. (xdist's own order, by
+# number of tests per file, put the SLURM and resume files, few tests but long ones, near the end:
+# one worker ran them alone.) Files not listed run after these, in their usual order.
+LONGEST_FIRST = (
+    "tests/reliability/test_slurm.py",  # SLURM up, 4 workflow runs on SLURM (the local one is shared)
+    "tests/shapes/test_dataset_shapes.py",  # 5 workflow runs (Haxby, localizer, simulated, EEG)
+    "tests/reliability/test_resume.py",  # a reference run, 3 interrupted runs and the resumed one
+    "tests/reliability/test_bad_inputs.py",  # a 2-subject run, then ~30 Snakemake starts
+    "tests/foundation/test_workflow.py",  # the tiny demo run (shared with test_slurm.py), ~12 dry runs
+    "tests/fmri/test_fmri_contrasts_workflow.py",  # a 2-subject fMRI run: 154 s CPU
+    "tests/test_examples.py",  # 6 example scripts
+    "tests/meeg/test_meg_bem_workflow.py",  # a MEG BEM workflow run on the MNE sample data
+    "tests/test_docs.py",  # the Sphinx build
+    "tests/reliability/test_scale.py",  # planning 1000 subjects
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Put the files of ``LONGEST_FIRST`` first, in its order (a stable sort: each file's tests keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+_FILE_SECONDS = {}
+
+
+def pytest_runtest_logreport(report):
+    """Sum each test file's setup, call and teardown seconds (in the controller, with xdist)."""
+    name = report.nodeid.split("::")[0]
+    _FILE_SECONDS[name] = _FILE_SECONDS.get(name, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """With --durations, list the slowest test files too (what LONGEST_FIRST is kept from)."""
+    if config.getoption("durations", None) is None or not _FILE_SECONDS:
+        return
+    slowest = sorted(_FILE_SECONDS.items(), key=lambda item: -item[1])[:15]
+    terminalreporter.write_sep("=", f"slowest {len(slowest)} test files (seconds, setup + tests + teardown)")
+    for name, seconds in slowest:
+        terminalreporter.write_line(f"{seconds:8.1f}s {name}")
