@@ -111,19 +111,20 @@ def tiny_demo_workflow(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------ order of the test files
-# The test files that take longest, longest first (CPU seconds of one process, measured file by file
-# with `pytest -n 0`; CI prints the slowest files when --durations is given, see
-# pytest_terminal_summary below). With --dist loadfile, pytest-xdist hands whole files, in
-# collection order, to whichever worker is free: starting with the longest ones leaves the short
-# ones to fill the gaps at the end, so that the workers end together. (xdist's own order, by
-# number of tests per file, put the SLURM and resume files, few tests but long ones, near the end:
-# one worker ran them alone.) Files not listed run after these, in their usual order.
+# The test files that take longest, longest first, ranked from what each one runs (the CPU seconds
+# are user + sys of `pytest -n 0 <file>` with its subprocesses, on a loaded machine; CI prints the
+# slowest files when --durations is given, see pytest_terminal_summary below). With --dist
+# loadfile, pytest-xdist hands whole files, in collection order, to whichever worker is free:
+# starting with the longest ones leaves the short ones to fill the gaps at the end, so that the
+# workers end together. (xdist's own order, by number of tests per file, put files with few but
+# long tests, such as SLURM and resume, after many short ones: one could be left for the end, run
+# by one worker alone.) Files not listed run after these, in their usual order.
 LONGEST_FIRST = (
     "tests/reliability/test_slurm.py",  # SLURM up, 4 workflow runs on SLURM (the local one is shared)
     "tests/shapes/test_dataset_shapes.py",  # 5 workflow runs (Haxby, localizer, simulated, EEG)
     "tests/reliability/test_resume.py",  # a reference run, 3 interrupted runs and the resumed one
-    "tests/reliability/test_bad_inputs.py",  # a 2-subject run, then ~30 Snakemake starts
-    "tests/foundation/test_workflow.py",  # the tiny demo run (shared with test_slurm.py), ~12 dry runs
+    "tests/reliability/test_bad_inputs.py",  # a 2-subject run, then ~30 Snakemake starts: 196 s CPU
+    "tests/foundation/test_workflow.py",  # the tiny demo run (118 s CPU, shared with test_slurm.py), ~12 dry runs
     "tests/fmri/test_fmri_contrasts_workflow.py",  # a 2-subject fMRI run: 154 s CPU
     "tests/test_examples.py",  # 6 example scripts
     "tests/meeg/test_meg_bem_workflow.py",  # a MEG BEM workflow run on the MNE sample data
