@@ -27,7 +27,6 @@ include: "workflows/glm.smk"
 include: "workflows/sparse.smk"
 include: "workflows/decoding_rsa.smk"
 include: "workflows/report.smk"
-include: "workflows/group_gate.smk"
 
 
 rule all:

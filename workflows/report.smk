@@ -46,7 +46,6 @@ rule subject_sessions:
 
 rule group_report:
     input:
-        gate=ancient(PLAN.group_gate()),  # after every subject (workflows/group_gate.smk)
         reports=[PLAN.report(u) for u in PLAN.units()],
         summaries=PLAN.group_summaries(),
         results=[path for _, path in PLAN.group_results()[0] + PLAN.group_results()[1]],

@@ -80,9 +80,6 @@ OUTPUTS = {
     "subject_report": {"html": "reports/{unit}_report.html"},
     "subject_sessions": {"table": "{subject}/{subject}_sessions.tsv"},
     "group_report": {"html": "reports/index.html", "description": "dataset_description.json"},
-    # empty markers that order the group-level jobs after every subject (workflows/group_gate.smk)
-    "subjects_done": {"marker": ".neuroopt/subjects_done"},
-    "group_gate": {"marker": ".neuroopt/group_gate"},
 }
 
 

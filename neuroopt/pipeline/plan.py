@@ -619,16 +619,6 @@ class Plan:
 
         return self._memoized(("unit_runs",), compute)
 
-    def subjects_done_inputs(self):
-        """What the ``subjects_done`` marker waits for: each unit's report, or its results."""
-        if self.config["report"]["enabled"]:
-            return [self.report(unit) for unit in self.units()]
-        return [path for unit in self.units() for path in self.report_inputs(unit)]
-
-    def group_gate(self):
-        """The ``group_gate`` marker, an input of every group-level rule (``workflows/group_gate.smk``)."""
-        return self.output("group_gate", "marker")
-
     def demo_marker(self):
         """A file the demo generator writes last-but-atomically; raw inputs depend on it."""
         return str(self.bids_root / "dataset_description.json")

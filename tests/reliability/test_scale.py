@@ -46,9 +46,7 @@ _COUNTING_MAIN = textwrap.dedent(
     def counting_update_groups(self):
         original_update_groups(self)
         grouped = set(self._group.values())
-        # `all` and the local rules (workflows/group_gate.smk) run in Snakemake's own process
-        local = {"all", *self.workflow._localrules}
-        outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name not in local]
+        outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name != "all"]
         calls["slurm_jobs"] = len(grouped) + len(outside)
         calls["group_jobs"] = len(grouped)
         # subjects (sub-xxx, from any wildcard) of each subject group job, and its sessions
@@ -131,8 +129,7 @@ def test_dry_run_plans_every_job(dry_run):
     assert counts["fmri_glm_contrast"] == str(2 * n_units)
     group_level = sum(int(n) for rule, n in counts.items() if rule.startswith("group_"))
     assert counts["subject_sessions"] == str(N_SUBJECTS)  # one sessions table per subject
-    assert counts["subjects_done"] == "1" and counts["group_gate"] == "1"  # workflows/group_gate.smk
-    assert counts["total"] == str(2 * n_runs + 12 * n_units + N_SUBJECTS + group_level + 1 + 1)  # + subjects_done, all
+    assert counts["total"] == str(2 * n_runs + 12 * n_units + N_SUBJECTS + group_level + 1)  # + all
 
 
 @pytest.mark.slow
