@@ -179,7 +179,8 @@ def _summarise_sparse(section):
     for estimator, rows in summary["estimators"].items():
         numbers, truth, warnings, errors_mm, found = [], [], [], [], [0, 0]
         for condition, row in rows.items():
-            selection = f" (selection: {row['selection']})" if row.get("selection") else ""
+            # the plain convex fit ("none", the default) needs no word; a post-selection does
+            selection = f" (selection: {row['selection']})" if row.get("selection", "none") != "none" else ""
             numbers.append((condition, f"{row['n_sources']} active sources, alpha = {row['alpha_fraction']:.2f} alpha_max{selection}, "
                                        f"{100 * row['explained_variance']:.0f} % explained"))
             scores = row.get("truth_scores")

@@ -70,9 +70,15 @@ def bring_down(tools):
 
 # ------------------------------------------------------------------------------ what SLURM saw
 def planned_jobs(snakemake_output):
-    """Jobs per rule from the "Job stats" table Snakemake prints before running."""
-    table = snakemake_output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return Counter({rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M)})
+    """Jobs per rule planned: from the "Job stats" table Snakemake prints before running, or from
+    ``neuroopt run``'s one-line version of it ("neuroopt: 51 jobs on 2 cores: 1 demo_dataset, ...",
+    wrapped on indented lines; ``all`` left out)."""
+    if "Job stats:" in snakemake_output:
+        table = snakemake_output.split("Job stats:", 1)[1].split("total", 1)[0]
+        return Counter({rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M)})
+    line = re.search(r"^neuroopt: \d+ jobs[^:]*:(.*(?:\n  .*)*)", snakemake_output, flags=re.M)
+    assert line, "no job-count line in the output:\n" + snakemake_output[-3000:]
+    return Counter({rule: int(n) for n, rule in re.findall(r"(\d+)\s+(\w+)", line.group(1))})
 
 
 def slurm_run_id(snakemake_output):
