@@ -48,10 +48,9 @@ def test_newton_direction_equals_dense_solve(n_orient, n_rows):
         np.testing.assert_allclose(direction, ref, rtol=1e-7, atol=1e-9 * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("n_orient", [1, 3])
-def test_newton_step_reaches_the_kkt_point_of_its_support(n_orient):
-    """From a point near the optimum with the right support, a few steps satisfy the KKT
-    conditions to rounding (block coordinate descent needs hundreds of epochs for that)."""
+def _four_source_problem(n_orient):
+    """Random gain with 40 sources, 4 of them active, light noise; alpha at 0.2 alpha_max and
+    its solution certified to a relative gap of 1e-14 (the generator is returned for more draws)."""
     rng = np.random.default_rng(0)
     n, n_sources, T = 30, 40, 5
     X = rng.standard_normal((n, n_sources * n_orient))
@@ -59,6 +58,15 @@ def test_newton_step_reaches_the_kkt_point_of_its_support(n_orient):
     Y += 0.1 * rng.standard_normal((n, T))
     alpha = 0.2 * np.max(group_norms(X.T @ Y, n_orient)) / n
     ref = solve_working_set(X, Y, Quadratic(), L21(alpha, n_orient), tol=1e-14, newton=False)
+    return rng, X, Y, alpha, ref
+
+
+@pytest.mark.parametrize("n_orient", [1, 3])
+def test_newton_step_reaches_the_kkt_point_of_its_support(n_orient):
+    """From a point near the optimum with the right support, a few steps satisfy the KKT
+    conditions to rounding (block coordinate descent needs hundreds of epochs for that)."""
+    rng, X, Y, alpha, ref = _four_source_problem(n_orient)
+    (n, T), n_sources = Y.shape, X.shape[1] // n_orient
     support = group_norms(ref.B, n_orient) > 0
     assert 0 < support.sum() < n_sources
     G, H = X.T @ X / n, X.T @ Y / n
@@ -87,13 +95,8 @@ def test_newton_step_drops_the_groups_that_leave_the_support(n_orient):
     (a step halved for the leaving groups' sake would not). With free orientation the first
     direction also takes a small true group through zero; it is put back, as its zero is not
     optimal once the others are dropped."""
-    rng = np.random.default_rng(0)
-    n, n_sources, T = 30, 40, 5
-    X = rng.standard_normal((n, n_sources * n_orient))
-    Y = X[:, :4 * n_orient] @ rng.standard_normal((4 * n_orient, T))
-    Y += 0.1 * rng.standard_normal((n, T))
-    alpha = 0.2 * np.max(group_norms(X.T @ Y, n_orient)) / n
-    ref = solve_working_set(X, Y, Quadratic(), L21(alpha, n_orient), tol=1e-14, newton=False)
+    rng, X, Y, alpha, ref = _four_source_problem(n_orient)
+    (n, T), n_sources = Y.shape, X.shape[1] // n_orient
     support = group_norms(ref.B, n_orient) > 0
     G, H = X.T @ X / n, X.T @ Y / n
     thr = np.full(n_sources, alpha)
