@@ -33,6 +33,11 @@ def _meeg_group_runs(wildcards):
     return PLAN.meeg_groups()[wildcards.group]
 
 
+def _meeg_run_labels(wildcards):
+    """Run label of each run of the group, as the epochs' metadata records it."""
+    return [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(wildcards))]
+
+
 rule meeg_epochs:
     input:
         raws=lambda w: [PLAN.meeg_clean_raw(r) for r in _meeg_group_runs(w)],
@@ -40,7 +45,7 @@ rule meeg_epochs:
         **deriv_outputs("meeg_epochs"),
     params:
         **rule_params(config, "meeg_epochs"),
-        runs=lambda w: [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(w))],
+        runs=_meeg_run_labels,
     log:
         str(LOGS / "meeg_epochs/{sdir}/{group}_{dtype}.log"),
     threads: 1

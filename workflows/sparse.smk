@@ -57,7 +57,7 @@ rule meeg_sparse:
         **rule_params(config, "meeg_sparse"),
         subject=lambda w: _meeg_group_runs(w)[0].subject,
         session=lambda w: _meeg_group_runs(w)[0].session,
-        runs=lambda w: [r.run or str(i + 1) for i, r in enumerate(_meeg_group_runs(w))],
+        runs=_meeg_run_labels,
         truth=(lambda w: PLAN.truth_info(_meeg_group_runs(w)[0])) if PLAN.is_demo else None,
     log:
         str(LOGS / "meeg_sparse/{sdir}/{group}_{dtype}.log"),
