@@ -15,6 +15,8 @@ import numpy as np
 from benchmark_utils import canonical_design, r1glm_problem, r1glm_rss
 from benchopt import BaseObjective
 
+from neuroopt.fmri.design import project_out
+
 
 class Objective(BaseObjective):
     name = "Rank-1 GLM"
@@ -27,13 +29,11 @@ class Objective(BaseObjective):
         self.problem = r1glm_problem(Y, events, t_r)
         self.events, self.t_r = events, t_r
         P = self.problem
-        R = P["Y"] - P["drifts"] @ (P["drifts"].T @ P["Y"])
+        R = project_out(P["drifts"], P["Y"])
         self.voxel_total = np.einsum("ij,ij->j", R, R)
         # reference: the canonical GLM (the rank-1 model with the HRF fixed to SPM's canonical)
         u = P["canonical_coef"]
-        canonical = canonical_design(P)
-        betas = np.linalg.lstsq(canonical - P["drifts"] @ (P["drifts"].T @ canonical), R,
-                                rcond=None)[0]
+        betas = np.linalg.lstsq(project_out(P["drifts"], canonical_design(P)), R, rcond=None)[0]
         self.canonical_value = float(r1glm_rss(P["design"], P["drifts"], P["Y"],
                                                np.tile(u[:, None], (1, R.shape[1])), betas).sum()
                                      / self.voxel_total.sum())

@@ -72,8 +72,9 @@ def rank1_coef(hrf_coef, betas):
 
 def r1glm_rss(design, drifts, Y, hrf_coef, betas):
     """Residual sum of squares of each voxel, drifts projected out (their best fit)."""
-    R = Y - design @ rank1_coef(hrf_coef, betas)
-    R -= drifts @ (drifts.T @ R)
+    from neuroopt.fmri.design import project_out
+
+    R = project_out(drifts, Y - design @ rank1_coef(hrf_coef, betas))
     return np.einsum("ij,ij->j", R, R)
 
 
