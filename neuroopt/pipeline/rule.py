@@ -135,8 +135,7 @@ def _write_warnings_record(log_path, rule, wildcards, label, seen):
     for category, message, source in seen:
         counts.setdefault((category, message), {"category": category, "message": message, "source": source, "count": 0})
         counts[(category, message)]["count"] += 1
-    unit = _unit_of(wildcards) or (GROUP if rule.startswith("group") else None)
-    record = {"rule": rule, "unit": unit, "job": label, "log": str(log_path), "warnings": list(counts.values())}
+    record = {"rule": rule, "unit": _warnings_scope(_unit_of(wildcards), rule), "job": label, "log": str(log_path), "warnings": list(counts.values())}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
@@ -163,8 +162,7 @@ def collect_warnings(log_dir, unit):
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        scope = record.get("unit") or (GROUP if str(record.get("rule")).startswith("group") else None)
-        if scope not in (unit, None):
+        if _warnings_scope(record.get("unit"), record.get("rule")) not in (unit, None):
             continue
         for warning in record["warnings"]:
             rows.append({"rule": record["rule"], "job": record["job"], "log": record["log"], **warning})
@@ -196,6 +194,12 @@ def _remove_stale_temporaries(output_paths):
 def _as_dict(named):
     """Snakemake's named lists (wildcards) as a plain dict."""
     return dict(named.items()) if hasattr(named, "items") else dict(named)
+
+
+def _warnings_scope(unit, rule):
+    """The page that lists a job's warnings: its unit, ``GROUP`` for the group-level rules
+    (``group_*``), None (every page) for the other dataset-level jobs."""
+    return unit or (GROUP if str(rule).startswith("group") else None)
 
 
 def _unit_of(wildcards):
