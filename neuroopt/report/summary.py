@@ -138,13 +138,18 @@ def _span(values, fmt):
     return low if low == high else f"{low}-{high}"
 
 
+def _run_bads(summary):
+    """A run's bad channels: detected flat or noisy, and marked bad in the BIDS ``channels.tsv``."""
+    found = summary["detected_bads"].get("flat", []) + summary["detected_bads"].get("noisy", [])
+    return sorted(set(found) | set(summary.get("bids_bads", [])))
+
+
 def _summarise_meeg(section):
     runs = [label.rsplit("_run-", 1)[-1] for label in section["run_labels"]]
     summaries = [_load_json(p) for p in section["summaries"]]
     bads, icas, notes = [], [], []
     for run, summary in zip(runs, summaries):
-        found = summary["detected_bads"].get("flat", []) + summary["detected_bads"].get("noisy", [])
-        found = sorted(set(found) | set(summary.get("bids_bads", [])))
+        found = _run_bads(summary)
         if found:
             bads.append(f"run {run}: {', '.join(found)}")
         ica = _ica_text(summary)
@@ -159,7 +164,7 @@ def _summarise_meeg(section):
     else:
         numbers.append(("artifacts", summaries[0]["artifact_method"] if summaries else "—"))
     numbers.append(("epochs kept", f"{epochs['n_epochs']} ({epochs['n_dropped']} rejected)"))
-    all_bads = sorted({b for s in summaries for k in ("flat", "noisy") for b in s["detected_bads"].get(k, [])})
+    all_bads = sorted({b for s in summaries for b in _run_bads(s)})
     brief = f"{epochs['n_epochs']} epochs ({epochs['n_dropped']} rejected); bad channels: {', '.join(all_bads) or 'none'}"
     if icas:
         brief += "; ICA components excluded: " + " + ".join(str(len(s["ica_excluded"])) for s in summaries)
