@@ -114,7 +114,7 @@ def _block_bases(blocks, scale=None, rtol=1e-8):
     return U * keep[:, None, :]
 
 
-def gain_neighbours(X, n_orient, source, min_corr=0.95, bases=None):
+def gain_neighbours(X, n_orient, source, min_corr=0.95, bases=None, n_neighbours=None):
     """Sources whose gain the data can hardly tell apart from the gain of ``source``.
 
     The similarity of two sources is the first canonical correlation of their gain blocks
@@ -136,21 +136,26 @@ def gain_neighbours(X, n_orient, source, min_corr=0.95, bases=None):
         Smallest canonical correlation, in (0, 1), of a neighbour.
     bases : ndarray, shape (n_sources, n_sensors, n_orient) | None
         Orthonormal bases of every source's gain block (computed when ``None``).
+    n_neighbours : int | None
+        Keep at most the ``n_neighbours`` most correlated of them (``None``: all).
 
     Returns
     -------
     neighbours : ndarray of int
-        The sources (other than ``source``) at or above ``min_corr``.
+        The sources (other than ``source``) at or above ``min_corr``, most correlated first.
     """
     if bases is None:
         bases = _block_bases(X.reshape(X.shape[0], -1, n_orient).transpose(1, 0, 2))
     corr = np.linalg.svd(np.einsum("sa,hsb->hab", bases[source], bases),
                          compute_uv=False)[:, 0]
     corr[source] = 0.0
-    return np.flatnonzero(corr >= min_corr)
+    order = np.argsort(-corr, kind="stable")
+    order = order[corr[order] >= min_corr]
+    return order if n_neighbours is None else order[:n_neighbours]
 
 
-def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20):
+def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, n_neighbours=8,
+                     max_sweeps=20):
     """Move each active source to the neighbour that the joint least-squares fit prefers.
 
     The L2,1 penalty shrinks the amplitude of the true sources, and when a gain block is
@@ -167,6 +172,15 @@ def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20
     ``max_sweeps`` sweeps. While the sources have as many columns as there are sensors or
     more, the least squares are not identifiable and the support is returned unchanged.
 
+    Each step stays local, as a dipole fit refines a position: the candidates are the
+    ``n_neighbours`` gain neighbours most correlated with the current position. The
+    neighbours at canonical correlation >= 0.95 alone are local on a 306-channel MEG gain
+    (:func:`gain_neighbours`; 90 % within 22-24 mm on the 10 mm sample grid) but not on a
+    59-channel EEG sphere gain, whose columns all look alike (median 283, 90 % within
+    94 mm, up to 137 mm on the demo's 10 mm grid); the 8 most correlated lie 90 % within
+    17 mm (MEG) and 20 mm (EEG): the face and nearest diagonal neighbours of the grid. A
+    source moves further only through successive steps that each lower the residual.
+
     Parameters
     ----------
     X : ndarray, shape (n_sensors, n_features)
@@ -180,6 +194,9 @@ def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20
     min_corr : float
         Canonical correlation, in (0, 1), from which a source is a neighbour (a candidate
         position).
+    n_neighbours : int | None
+        At most this many candidates besides the current position, the most correlated
+        (``None``: every neighbour at ``min_corr`` or above).
     max_sweeps : int
         Maximum number of sweeps over the active sources.
 
@@ -189,6 +206,11 @@ def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20
         Active sources after the search (as many as in ``active_set``).
     """
     validate_type(n_orient, numbers.Integral, "n_orient")
+    if n_neighbours is not None:
+        validate_type(n_neighbours, numbers.Integral, "n_neighbours")
+        if n_neighbours < 1:
+            raise ValueError(f"n_neighbours must be None (every neighbour) or >= 1, got "
+                             f"{n_neighbours}; e.g. 26.")
     min_corr = check_positive(min_corr, "min_corr")
     if min_corr >= 1:
         raise ValueError(f"min_corr must be in (0, 1), got {min_corr}; e.g. 0.95.")
@@ -215,7 +237,8 @@ def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, max_sweeps=20
             else:
                 Q, residual = None, Y
             if current not in neighbours:
-                neighbours[current] = gain_neighbours(X, n_orient, current, min_corr, bases)
+                neighbours[current] = gain_neighbours(X, n_orient, current, min_corr, bases,
+                                                      n_neighbours)
             taken = set(others)
             cand = np.array([current] + [h for h in neighbours[current] if h not in taken])
             P = blocks[cand]

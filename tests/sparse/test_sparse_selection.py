@@ -119,6 +119,26 @@ def test_relocation_moves_a_source_to_the_neighbour_that_fits():
         relocate_sources(X, Y, off, N_ORIENT, min_corr=1.5)
 
 
+def test_neighbours_capped_to_the_most_correlated():
+    """``n_neighbours`` keeps the most correlated neighbours, in order, and bounds the moves."""
+    from neuroopt.sparse.selection import gain_neighbours, relocate_sources
+
+    X, B, rng = _neighbour_problem()
+    X[:, 6:9] = X[:, 0:3] + 0.4 * rng.standard_normal((X.shape[0], N_ORIENT))  # 2: farther copy
+    Y = X[:, 6:9] @ B[0:3] + 0.05 * rng.standard_normal((X.shape[0], B.shape[1]))
+    every = gain_neighbours(X, N_ORIENT, 0, min_corr=0.8)
+    np.testing.assert_array_equal(every[:2], [1, 2])
+    np.testing.assert_array_equal(gain_neighbours(X, N_ORIENT, 0, min_corr=0.8, n_neighbours=1), [1])
+    start = np.zeros(12, bool)
+    start[0] = True
+    # the data come from source 2: reached from 0 with every neighbour, not with the nearest only
+    assert np.flatnonzero(relocate_sources(X, Y, start, N_ORIENT, min_corr=0.8)) == [2]
+    capped = relocate_sources(X, Y, start, N_ORIENT, min_corr=0.8, n_neighbours=1)
+    assert 2 not in np.flatnonzero(capped)
+    with pytest.raises(ValueError, match="n_neighbours must be None"):
+        relocate_sources(X, Y, start, N_ORIENT, n_neighbours=0)
+
+
 def test_relocate_refits_on_the_moved_sources():
     """``relocate=True``: the L2,1 fit picks the wrong neighbour (1), relocation moves it to 0,
     and the estimate is the same estimator's fit on the sources moved to."""
