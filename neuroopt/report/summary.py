@@ -184,7 +184,7 @@ def _summarise_sparse(section):
     for estimator, rows in summary["estimators"].items():
         numbers, truth, warnings, errors_mm, found = [], [], [], [], [0, 0]
         for condition, row in rows.items():
-            # the plain convex fit ("none", the default) needs no word; a post-selection does
+            # the plain convex fit ("none") needs no word; a post-selection (the default relocate) does
             selection = f" (selection: {row['selection']})" if row.get("selection", "none") != "none" else ""
             numbers.append((condition, f"{row['n_sources']} active sources, alpha = {row['alpha_fraction']:.2f} alpha_max{selection}, "
                                        f"{100 * row['explained_variance']:.0f} % explained"))

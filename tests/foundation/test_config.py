@@ -32,7 +32,7 @@ def test_defaults_are_filled_for_missing_sections():
     assert config["fmri"]["high_pass"] == 0.01
     assert config["subjects"] == "all"
     assert config["demo"]["n_subjects"] == 2
-    assert config["sparse"]["selection"] == "none"
+    assert config["sparse"]["selection"] == "relocate"
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def _rules_whose_params_change(path, value):
         ("rsa.n_bootstrap", 10, {"group_rsa"}),
         ("rsa.noise", "diag", {"meeg_rsa", "fmri_rsa"}),
         ("sparse.depth", 0.5, {"meeg_sparse"}),
-        ("sparse.selection", "relocate", {"meeg_sparse"}),
+        ("sparse.selection", "none", {"meeg_sparse"}),
         ("r1glm.hrf_length", 30.0, {"fmri_r1glm"}),
         ("fmri.smoothing_fwhm", 6.0, {"fmri_clean"}),
         ("glm.alpha", 0.01, {"fmri_glm_contrast", "group_glm_contrast"}),

@@ -101,17 +101,18 @@ def test_auto_alpha_recovers_sources_and_rejects_noise(sphere_problem):
 
 
 def test_selection_relocation_finds_the_true_support(sphere_problem):
-    """Free orientation, alpha='auto': the convex estimate (the default) keeps 6 sources, its
-    second strongest on a neighbour; elimination keeps 2 (still the neighbour); relocation gives
-    exactly the true pair, and each says so in ``selection``."""
+    """Free orientation, alpha='auto': the convex estimate keeps 6 sources, its second
+    strongest on a neighbour; elimination keeps 2 (still the neighbour); relocation (the
+    default) gives exactly the true pair, and each says so in ``selection``."""
     evoked = _simulated_evoked(sphere_problem, seed=1)
     kwargs = dict(estimator="mtl", loose=1.0)
     fits = {selection: sparse_inverse(evoked, sphere_problem["forward"], sphere_problem["cov"],
                                       **kwargs, **({} if selection is None else
                                                    {"selection": selection}))
-            for selection in (None, "prune", "relocate")}
-    assert set(fits[None].stc.vertices[0]) != set(TRUE_SOURCES)
-    assert len(fits[None].stc.vertices[0]) > 2 and fits[None].selection == "none"
+            for selection in ("none", "prune", None)}
+    fits["relocate"] = fits.pop(None)
+    assert set(fits["none"].stc.vertices[0]) != set(TRUE_SOURCES)
+    assert len(fits["none"].stc.vertices[0]) > 2 and fits["none"].selection == "none"
     assert len(fits["prune"].stc.vertices[0]) == 2
     assert set(fits["prune"].stc.vertices[0]) != set(TRUE_SOURCES)
     assert fits["prune"].selection.startswith("prune (elimination 0.05: ")
@@ -119,7 +120,7 @@ def test_selection_relocation_finds_the_true_support(sphere_problem):
     assert set(relocated.stc.vertices[0]) == set(TRUE_SOURCES)
     assert relocated.selection.startswith("relocate (elimination 0.05: ")
     assert relocated.estimator.n_relocated_ >= 1
-    assert relocated.alpha == fits[None].alpha  # the selection does not change alpha
+    assert relocated.alpha == fits["none"].alpha  # the selection does not change alpha
 
 
 @pytest.mark.parametrize("estimator", ["sqrt", "sgcl"])
