@@ -210,7 +210,7 @@ def relocate_sources(X, Y, active_set, n_orient, *, min_corr=0.95, n_neighbours=
         validate_type(n_neighbours, numbers.Integral, "n_neighbours")
         if n_neighbours < 1:
             raise ValueError(f"n_neighbours must be None (every neighbour) or >= 1, got "
-                             f"{n_neighbours}; e.g. 26.")
+                             f"{n_neighbours}; e.g. 8 (the default).")
     min_corr = check_positive(min_corr, "min_corr")
     if min_corr >= 1:
         raise ValueError(f"min_corr must be in (0, 1), got {min_corr}; e.g. 0.95.")
