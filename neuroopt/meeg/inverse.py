@@ -478,7 +478,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         in every condition of the demo, and on MNE's sample Left Auditory (5 mm grid) the
         strongest source of each hemisphere within 30 mm of Heschl's gyrus for every
         estimator (README, "Regularization of the sparse sources"), for 1-4 s more CPU per
-        fit on a 10 mm grid (5-27 s on the sample 5 mm grid). ``"none"``: the convex (or reweighted)
+        fit on a 10 mm grid (4-28 s more on the sample 5 mm grid). ``"none"``: the convex (or reweighted)
         estimate alone, as MNE's ``mixed_norm``. CLaR has no selection (its full noise
         covariance has no elimination test): ``"none"`` is used for it.
     prune_level : float
