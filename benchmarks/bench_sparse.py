@@ -18,6 +18,7 @@ neuroopt's own gap function for every library). The forward model (volume source
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -127,14 +128,17 @@ def run_neuroopt(X, Y, alpha, n_orient, tol):
                          "epochs": est.n_epochs_}
 
 
-def neuroopt_phases(X, Y, alpha, n_orient, tol):
-    """CPU seconds of each phase of one neuroopt solve (a separate, instrumented run).
+PHASES = ("bcd", "newton", "ws_gram")
 
-    Returns a dict: ``total``, ``bcd`` (numba epochs, with their count), ``newton`` (Newton
-    steps on the support, with their count), ``ws_gram`` (working-set Gram matrices) and
-    ``other`` (passes over X for the gap and screening, Anderson steps, gap checks).
+
+@contextlib.contextmanager
+def timed_phases():
+    """Accumulate the CPU seconds and calls of neuroopt's solver phases while active.
+
+    Yields a dict filled with ``key: (cpu seconds, calls)`` for ``bcd`` (numba epochs),
+    ``newton`` (Newton steps on the support) and ``ws_gram`` (working-set Gram matrices); the
+    rest of a solve is passes over X (gaps, screening), Anderson steps and gap checks.
     """
-    from neuroopt.sparse import MultiTaskLasso
     from neuroopt.sparse.solvers import gram, working_set
 
     acc = {}
@@ -157,15 +161,28 @@ def neuroopt_phases(X, Y, alpha, n_orient, tol):
     for (obj, name, key), fn in zip(patched, originals):
         setattr(obj, name, timed(fn, key))
     try:
-        t0 = time.process_time()
-        MultiTaskLasso(alpha, n_orient=n_orient, tol=tol).fit(X, Y)
-        total = time.process_time() - t0
+        yield acc
     finally:
         for (obj, name, _), fn in zip(patched, originals):
             setattr(obj, name, fn)
+
+
+def neuroopt_phases(X, Y, alpha, n_orient, tol):
+    """CPU seconds of each phase of one neuroopt solve (a separate, instrumented run).
+
+    Returns a dict: ``total``, ``bcd`` (numba epochs, with their count), ``newton`` (Newton
+    steps on the support, with their count), ``ws_gram`` (working-set Gram matrices) and
+    ``other`` (passes over X for the gap and screening, Anderson steps, gap checks).
+    """
+    from neuroopt.sparse import MultiTaskLasso
+
+    with timed_phases() as acc:
+        t0 = time.process_time()
+        MultiTaskLasso(alpha, n_orient=n_orient, tol=tol).fit(X, Y)
+        total = time.process_time() - t0
     out = {"total": (total, 1)}
-    out.update({key: acc.get(key, (0.0, 0)) for key in ("bcd", "newton", "ws_gram")})
-    out["other"] = (total - sum(out[k][0] for k in ("bcd", "newton", "ws_gram")), 1)
+    out.update({key: acc.get(key, (0.0, 0)) for key in PHASES})
+    out["other"] = (total - sum(out[k][0] for k in PHASES), 1)
     return out
 
 
@@ -347,6 +364,70 @@ def table_cpu_and_phases(rows):
     return "\n".join(lines)
 
 
+def path_phases(X, Y, estimator, n_alphas, eps):
+    """Per-alpha cost of one instrumented ``lasso_path`` run (CPU seconds).
+
+    Returns ``(rows, total, output)``: one dict per alpha (``ratio`` = alpha / alpha_max,
+    ``active`` groups, outer ``iters``, ``passes`` reading X, ``cached`` passes served by the
+    gradient cache, ``epochs``, ``cpu`` of the solve and its phases ``bcd`` / ``newton`` /
+    ``ws_gram`` / ``other``), the path's CPU seconds and those outside the solves (the spectral
+    norms of the groups and writing the dense ``coefs``).
+    """
+    from neuroopt.sparse import _base, lasso_path
+    from neuroopt.sparse.penalties import group_norms
+
+    rows = []
+    original = _base.solve_working_set
+
+    def solve(X_, Y_, datafit, penalty, *args, **kwargs):
+        before = {key: acc.get(key, (0.0, 0))[0] for key in PHASES}
+        t0 = time.process_time()
+        res = original(X_, Y_, datafit, penalty, *args, **kwargs)
+        cpu = time.process_time() - t0
+        row = {"alpha": penalty.alpha, "cpu": cpu, "iters": res.n_iter,
+               "passes": res.n_gradient_passes, "cached": res.n_gram_passes,
+               "epochs": res.n_epochs,
+               "active": int((group_norms(res.B, penalty.n_orient) > 0).sum())}
+        for key in PHASES:
+            row[key] = acc.get(key, (0.0, 0))[0] - before[key]
+        row["other"] = cpu - sum(row[key] for key in PHASES)
+        rows.append(row)
+        return res
+
+    _base.solve_working_set = solve
+    try:
+        with timed_phases() as acc:
+            t0 = time.process_time()
+            alphas = lasso_path(X, Y, n_alphas=n_alphas, eps=eps, estimator=estimator)[0]
+            total = time.process_time() - t0
+    finally:
+        _base.solve_working_set = original
+    for row in rows:
+        row["ratio"] = row["alpha"] / alphas[0]
+    return rows, total, total - sum(row["cpu"] for row in rows)
+
+
+def table_path_phases(rows, total, output):
+    """Markdown table of :func:`path_phases`."""
+    lines = ["| alpha / alpha_max | active | outer iters | passes (+cached) | epochs | CPU s | "
+             "bcd / newton / ws Gram / other (passes, gaps) |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['ratio']:.3f} | {row['active']} | {row['iters']} | "
+            f"{row['passes']}+{row['cached']}g | {row['epochs']} | {row['cpu']:.3f} | "
+            f"{row['bcd']:.2f} / {row['newton']:.2f} / {row['ws_gram']:.2f} / "
+            f"{row['other']:.2f} |")
+    sums = {key: sum(row[key] for row in rows)
+            for key in ("iters", "passes", "cached", "epochs", "cpu") + PHASES + ("other",)}
+    lines.append(
+        f"| all | | {sums['iters']} | {sums['passes']}+{sums['cached']}g | {sums['epochs']} | "
+        f"{sums['cpu']:.2f} | {sums['bcd']:.2f} / {sums['newton']:.2f} / {sums['ws_gram']:.2f}"
+        f" / {sums['other']:.2f} |")
+    lines.append(f"\nPath CPU {total:.2f} s: the solves {sums['cpu']:.2f} s, the rest (group "
+                 f"spectral norms, writing the dense coefs) {output:.2f} s.")
+    return "\n".join(lines)
+
+
 def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
     from neuroopt.sparse import MultiTaskLasso, lasso_path
 
@@ -354,6 +435,7 @@ def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
     lines = ["| case | n_alphas | alpha range | neuroopt path s | CPU s | total passes (reading X) | "
              "max rel. gap |",
              "|---|---|---|---|---|---|---|"]
+    phases = []
     for name, X, n_orient in (("fixed", problem["G_fixed"], 1), ("free", problem["G_free"], 3)):
         X = np.ascontiguousarray(X)
         est = MultiTaskLasso(n_orient=n_orient, tol=1e-6)
@@ -366,7 +448,11 @@ def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
                      f" x alpha_max | {fmt_time(t)} | {fmt_time(CPU_SECONDS['last'])} | "
                      f"{int(passes.sum())} | "
                      f"{(gaps / P0).max():.1e} |")
-    return "\n".join(lines)
+        if n_orient == 3:
+            phases.append(f"\nPer alpha, free orientation (one separate instrumented run, CPU "
+                          "seconds):\n\n" + table_path_phases(
+                              *path_phases(X, Y, est, n_alphas, alpha_min_ratio)))
+    return "\n".join(lines + phases)
 
 
 def _concomitant_objective(est_cls, X, Y, B, alpha, kwargs):

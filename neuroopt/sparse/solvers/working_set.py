@@ -248,13 +248,13 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             primal, best_dual, gap, converged = datafit.value(R), datafit.value(R), 0.0, True
             break
         R_cand, cols_cand, B_cand = candidate
-        # group norms of X^T Theta(R_cand): from the previous pass of a path, from the
-        # gradient cache, or from a pass over the features not screened
+        # group norms of X^T Theta(R_cand): from the previous pass of a path (it evaluated the
+        # same residual), from the gradient cache, or from a pass over the features not screened
         grad_norms = None
-        if n_iter == 1 and initial_pass is not None and initial_pass[4] is not None:
-            grad_norms, read = _first_pass(X, R_cand, datafit, keep, n_orient, initial_pass)
-            n_passes += int(read)
-        elif gradient_cache.enabled:
+        reuse = n_iter == 1 and initial_pass is not None and initial_pass[4] is not None
+        if reuse and np.all(np.isin(keep, initial_pass[3])):
+            grad_norms, _ = _first_pass(X, R_cand, datafit, keep, n_orient, initial_pass)
+        if grad_norms is None and gradient_cache.enabled:
             if gradient_cache.XtY is None and cols_cand is not None and not np.any(B_cand):
                 gradient_cache.compute_XtY()  # the pass at B = 0
                 n_passes += 1
@@ -262,12 +262,14 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             grad_norms = gradient_cache.gradient_norms(keep, n_orient, R_cand, cols_cand,
                                                        B_cand, datafit)
             n_gram_passes += grad_norms is not None
+        if grad_norms is None and reuse:  # only the groups the previous pass did not cover
+            grad_norms, read = _first_pass(X, R_cand, datafit, keep, n_orient, initial_pass)
+            n_passes += int(read)
         if grad_norms is None:
             X_keep = X if keep.size == n_groups else X[:, group_columns(keep, n_orient)]
             grad_norms = group_norms(X_keep.T @ datafit.dual_direction(R_cand), n_orient)
             n_passes += 1
-        last_pass = (R_cand, cols_cand, B_cand, keep,
-                     None if gradient_cache.enabled else grad_norms)
+        last_pass = (R_cand, cols_cand, B_cand, keep, grad_norms)
         sub_pen = penalty.subset(keep)
         scale = sub_pen.dual_scaling(grad_norms)
         dual = datafit.dual_value(R_cand, scale)
