@@ -335,11 +335,12 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             B0 = np.zeros((X.shape[1], Y_solver.shape[1]))
             B0[support] = self.coef_[:, support].T
         # lasso_path hands a cache for the same X and Y at every alpha: the group norms of X,
-        # and the last pass over X (a feasible dual point at any alpha)
+        # and the last pass over X (a feasible dual point at any alpha) with the one before it
         spectral = None if cache is None else cache.get("spectral_norms")
         if spectral is None or spectral.shape != (X.shape[1] // n_orient,):
             spectral = group_spectral_norms(X, n_orient)
         last_pass = None if cache is None or B0 is None else cache.get("last_pass")
+        previous_pass = None if last_pass is None else cache.get("previous_pass")
         gradient_cache = None if cache is None else cache.get("gradient_cache")
         weights = mask
         n_passes = n_gram = n_iter = n_epochs = 0
@@ -348,10 +349,13 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             penalty = L21(alpha, n_orient, weights)
             result = solve_working_set(X, Y_solver, datafit, penalty, B0, tol=self.tol,
                                        max_iter=self.max_iter, spectral_norms=spectral,
-                                       initial_pass=last_pass, gradient_cache=gradient_cache)
+                                       initial_pass=last_pass, previous_pass=previous_pass,
+                                       gradient_cache=gradient_cache)
+            previous_pass = last_pass
             last_pass, gradient_cache = result.last_pass, result.gradient_cache
             if cache is not None:
                 cache["last_pass"], cache["gradient_cache"] = last_pass, gradient_cache
+                cache["previous_pass"] = previous_pass
             n_gram += result.n_gram_passes
             n_passes += result.n_gradient_passes
             n_iter += result.n_iter

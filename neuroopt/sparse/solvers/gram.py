@@ -169,11 +169,13 @@ class GradientCache:
         self.slot[cols] = np.arange(self.n_cols, need)
         self.n_cols = need
 
-    def gradient_norms(self, keep, n_orient, R, cols, Bc, datafit, max_cost_ratio=0.7):
+    def gradient_norms(self, keep, n_orient, R, cols, Bc, datafit, max_cost_ratio=0.7,
+                       return_correlations=False):
         """Group norms of ``X^T Theta(R)`` on the groups ``keep``, for ``R = Y - X[:, cols] Bc``.
 
         Returns None when the cache cannot serve it at less than ``max_cost_ratio`` times the
-        cost of a pass (too many non-zero columns, or ``X^T Y`` not computed yet).
+        cost of a pass (too many non-zero columns, or ``X^T Y`` not computed yet). With
+        ``return_correlations``, returns ``(norms, X_keep^T Theta(R))``.
         """
         if self.XtY is None or cols is None:
             return None
@@ -201,8 +203,10 @@ class GradientCache:
             w = abs(weights[0])
             XtY_norms = self.XtY_norms[0] if every else self.XtY_norms[0][keep_cols]
             if cols.size == 0:
-                norms = np.sqrt((XtY_norms ** 2).reshape(-1, n_orient).sum(axis=1))
-                return w * norms
+                norms = w * np.sqrt((XtY_norms ** 2).reshape(-1, n_orient).sum(axis=1))
+                if return_correlations:
+                    return norms, weights[0] * (self.XtY[0] if every else self.XtY[0][keep_cols])
+                return norms
             C = self.C[0][:, slots] if every else self.C[0][keep_cols[:, None], slots]
             minus_grad = C @ Bc
             minus_grad -= self.XtY[0] if every else self.XtY[0][keep_cols]
@@ -227,4 +231,8 @@ class GradientCache:
         # rounded up by a bound on the cancellation error of the difference (64 eps times the
         # norms of its terms), so the dual point scaled with these norms stays feasible
         bound = row_bound.reshape(-1, n_orient).sum(axis=1)
-        return w * (norms + 64 * np.finfo(float).eps * bound)
+        norms = w * (norms + 64 * np.finfo(float).eps * bound)
+        if return_correlations:  # X^T Theta = -w_1 minus_grad (one block), -minus_grad (several)
+            minus_grad *= -weights[0] if self.K == 1 else -1.0
+            return norms, minus_grad
+        return norms

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -36,6 +36,7 @@ from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
 from .dual import AndersonExtrapolator, dual_from_residual
 from .gram import GradientCache, _active_groups, _WorkingSetGram, group_columns
 from .newton import support_newton_step
+from .sequential import PassRecord, predicted_norms
 
 DATAFIT_METHODS = ("initialize", "value", "update_noise", "apply_metric", "dual_direction",
                    "dual_value", "noise_summary")
@@ -59,10 +60,9 @@ def check_solver_requirements(datafit, penalty):
 class SolverResult:
     """Output of :func:`solve_working_set`. ``B`` has shape (n_features, n_times).
 
-    ``last_pass`` is ``(residual, cols, B_cols, groups, norms)``: the residual whose dual point
-    the last pass evaluated, the coefficients it comes from (``residual = Y - X[:, cols] B_cols``,
-    or None), the groups the pass covered and the norms of their ``X_g^T Theta`` (None when the
-    gradient cache serves them); see ``initial_pass``.
+    ``last_pass`` is the :class:`~.sequential.PassRecord` of the last evaluation of
+    ``X^T Theta`` (its residual, the groups it covered, their norms and correlations); see
+    ``initial_pass``.
     ``n_gradient_passes`` counts the ``X^T Theta`` evaluations that read ``X`` (over the
     features not screened), ``n_gram_passes`` those served by the :class:`GradientCache`.
     """
@@ -78,7 +78,7 @@ class SolverResult:
     converged: bool
     solve_time: float
     gap_history: list = field(default_factory=list)
-    last_pass: tuple | None = None
+    last_pass: PassRecord | None = None
     n_gram_passes: int = 0
     gradient_cache: object = None
     noise_at_floor: bool = False
@@ -104,27 +104,63 @@ def _at_floor(datafit):
     return bool(datafit.has_noise and check is not None and check())
 
 
-def _first_pass(X, R, datafit, keep, n_orient, initial_pass):
-    """Group norms of ``X_keep^T Theta(R)``, reusing those a previous pass computed.
+def _evaluate_pass(X, datafit, penalty, keep, active, candidate, gradient_cache, initial):
+    """``X_g^T Theta`` of the candidate residual on the groups ``keep``, from the cheapest source.
 
-    Returns the norms and whether any column of ``X`` had to be read.
+    The sources, in order: the previous path point's last pass ``initial`` (it evaluated the
+    same residual) when it covers ``keep``; the gradient cache; ``initial`` on the groups it
+    covers, when those hold every active group (a partial evaluation: the groups screened at
+    the previous alpha stay out of the first working set, as with a sequential strong rule,
+    and the next pass checks them); a pass over the groups ``initial`` does not cover; a pass
+    over ``keep``.
+
+    Returns
+    -------
+    record : PassRecord
+        Its ``groups`` are ``keep``, or fewer for a partial evaluation.
+    n_read, n_gram : int
+        Passes that read ``X``, and passes served by the gradient cache.
     """
-    groups, norms_prev = initial_pass[3], initial_pass[4]
-    out = np.empty(keep.size)
-    known = np.isin(keep, groups)
-    out[known] = norms_prev[np.searchsorted(groups, keep[known])]
-    missing = np.flatnonzero(~known)
-    if missing.size:
-        cols = group_columns(keep[missing], n_orient)
-        out[missing] = group_norms(X[:, cols].T @ datafit.dual_direction(R), n_orient)
-    return out, missing.size > 0
+    n_orient = penalty.n_orient
+    R, cols, Bc = candidate
+    alpha, weights = getattr(penalty, "alpha", np.nan), getattr(penalty, "weights", None)
+    covered = None
+    if initial is not None:
+        covered = np.isin(keep, initial.groups)
+        if covered.all():
+            return replace(initial.restricted(keep, n_orient), alpha=alpha, weights=weights), 0, 0
+    n_read = n_gram = 0
+    if gradient_cache.enabled:
+        if gradient_cache.XtY is None and cols is not None and not np.any(Bc):
+            gradient_cache.compute_XtY()  # the pass at B = 0
+            n_read, n_gram = 1, -1
+        out = gradient_cache.gradient_norms(keep, n_orient, R, cols, Bc, datafit,
+                                            return_correlations=True)
+        if out is not None:
+            return PassRecord(R, cols, Bc, keep, *out, alpha, weights), n_read, n_gram + 1
+    theta = datafit.dual_direction(R)
+    if covered is not None:
+        if active.size and np.all(np.isin(active, initial.groups)):
+            record = initial.restricted(keep[covered], n_orient)
+            return replace(record, alpha=alpha, weights=weights), n_read, n_gram
+        norms = np.empty(keep.size)
+        norms[covered] = initial.norms[np.searchsorted(initial.groups, keep[covered])]
+        missing = keep[~covered]
+        norms[~covered] = group_norms(X[:, group_columns(missing, n_orient)].T @ theta,
+                                      n_orient)
+        return PassRecord(R, cols, Bc, keep, norms, None, alpha, weights), n_read + 1, n_gram
+    X_keep = X if keep.size * n_orient == X.shape[1] else X[:, group_columns(keep, n_orient)]
+    corr = X_keep.T @ theta
+    record = PassRecord(R, cols, Bc, keep, group_norms(corr, n_orient), corr, alpha, weights)
+    return record, n_read + 1, n_gram
 
 
 def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100,
                       max_epochs=10_000, p0=50, check_every=10, K=5, screening=True,
                       spectral_norms=None, tol_ratio=0.02, initial_pass=None,
                       gradient_cache=None, near_target=10.0, final_ratio=0.5,
-                      ws_growth=1.5, floor_patience=10, newton=True):
+                      ws_growth=1.5, floor_patience=10, newton=True, previous_pass=None,
+                      ws_predict_margin=1.25):
     """Minimise ``datafit(Y - X B) + penalty(B)`` over ``B`` (n_features, n_times).
 
     Parameters
@@ -168,10 +204,23 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         ``G B`` on every row), and the groups that violate their dual constraint are added as
         well (the working set at most doubling per pass), so the margin for groups about to
         enter can be smaller than celer's and skglm's 2; 1.5 by default.
-    initial_pass : tuple | None
+    initial_pass : PassRecord | None
         ``SolverResult.last_pass`` of a previous solve with the same ``X``, ``Y`` and datafit
         (e.g. the previous alpha of a path): its residual builds the first dual point, and its
-        group norms spare the first pass (only the groups it did not cover are computed).
+        group norms spare the first pass. When it does not cover every group (some were
+        screened at the previous alpha) but holds the warm start's support, the first working
+        set is chosen among the groups it covers and the first certificate waits for the next
+        pass (the groups it left out were provably inactive at the previous alpha).
+    previous_pass : PassRecord | None
+        The ``last_pass`` of the solve before the one that gave ``initial_pass`` (the alpha
+        before, along a decreasing path): the first working set then takes the groups whose
+        dual constraint is predicted to be violated at this alpha, extrapolating ``X^T Theta``
+        linearly from the two (:func:`~.sequential.predicted_norms`), rather than the groups
+        closest to violating it at the previous alpha.
+    ws_predict_margin : float
+        With a prediction, the first working set holds the non-zero groups and
+        ``ws_predict_margin`` times as many groups as are predicted to enter (at least
+        ``ws_growth`` times the non-zero groups and ``p0``).
     gradient_cache : GradientCache | None
         ``SolverResult.gradient_cache`` of a previous solve with the same ``X``, ``Y`` and
         datafit (kept along a path); ``None`` starts a new one.
@@ -227,7 +276,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     # (columns, rows of B; None if unknown), so the gradient cache can evaluate X^T Theta
     candidate = (R, cols, B[cols].copy())
     if initial_pass is not None:
-        candidate = initial_pass[:3]
+        candidate = (initial_pass.residual, initial_pass.cols, initial_pass.B_cols)
     gram = _WorkingSetGram(X, Y, datafit)
     if gradient_cache is None:
         gradient_cache = GradientCache(X, Y, datafit)
@@ -247,46 +296,35 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         if keep.size == 0:  # every group removed (infinite weight) or screened: B = 0 is optimal
             primal, best_dual, gap, converged = datafit.value(R), datafit.value(R), 0.0, True
             break
-        R_cand, cols_cand, B_cand = candidate
+        R_cand = candidate[0]
         # group norms of X^T Theta(R_cand): from the previous pass of a path (it evaluated the
         # same residual), from the gradient cache, or from a pass over the features not screened
-        grad_norms = None
-        reuse = n_iter == 1 and initial_pass is not None and initial_pass[4] is not None
-        if reuse and np.all(np.isin(keep, initial_pass[3])):
-            grad_norms, _ = _first_pass(X, R_cand, datafit, keep, n_orient, initial_pass)
-        if grad_norms is None and gradient_cache.enabled:
-            if gradient_cache.XtY is None and cols_cand is not None and not np.any(B_cand):
-                gradient_cache.compute_XtY()  # the pass at B = 0
-                n_passes += 1
-                n_gram_passes -= 1
-            grad_norms = gradient_cache.gradient_norms(keep, n_orient, R_cand, cols_cand,
-                                                       B_cand, datafit)
-            n_gram_passes += grad_norms is not None
-        if grad_norms is None and reuse:  # only the groups the previous pass did not cover
-            grad_norms, read = _first_pass(X, R_cand, datafit, keep, n_orient, initial_pass)
-            n_passes += int(read)
-        if grad_norms is None:
-            X_keep = X if keep.size == n_groups else X[:, group_columns(keep, n_orient)]
-            grad_norms = group_norms(X_keep.T @ datafit.dual_direction(R_cand), n_orient)
-            n_passes += 1
-        last_pass = (R_cand, cols_cand, B_cand, keep, grad_norms)
-        sub_pen = penalty.subset(keep)
-        scale = sub_pen.dual_scaling(grad_norms)
-        dual = datafit.dual_value(R_cand, scale)
-        if dual > best_dual:
-            best_dual = dual
+        last_pass, n_read, n_served = _evaluate_pass(
+            X, datafit, penalty, keep, active, candidate, gradient_cache,
+            initial_pass if n_iter == 1 else None)
+        n_passes += n_read
+        n_gram_passes += n_served
+        # a partial first evaluation (groups screened at the previous alpha left out) gives
+        # the first working set, not a certificate
+        partial = last_pass.groups.size < keep.size
+        keep, grad_norms = last_pass.groups, last_pass.norms
         act_cols = group_columns(active, n_orient)
         primal = datafit.value(R) + penalty.subset(active).value(B[act_cols])
+        sub_pen = penalty.subset(keep)
+        scale = sub_pen.dual_scaling(grad_norms)
+        dual = -np.inf if partial else datafit.dual_value(R_cand, scale)
+        if dual > best_dual:
+            best_dual = dual
         gap = primal - best_dual
         if 0 > gap >= -16 * np.finfo(float).eps * (abs(primal) + abs(best_dual)):
             gap = 0.0  # primal and dual agree to rounding (a wrong dual would be far below)
         history.append(gap)
         logger.debug(f"    outer {n_iter}: primal {primal:.6e} gap {gap:.3e} (tol {abs_tol:.2e}), "
-                     f"{keep.size} groups not screened")
+                     f"{keep.size} groups {'evaluated (partial)' if partial else 'not screened'}")
         if gap <= abs_tol:
             converged = True
             break
-        if _at_floor(datafit):
+        if _at_floor(datafit) and not partial:
             n_floor += 1
             floor_gaps.append(gap)
             # stagnating at the floor: the gap did not halve over floor_patience iterations
@@ -297,7 +335,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             n_floor, floor_gaps = 0, []
         grad_norms = grad_norms / scale
         thr_keep = thresholds[keep]
-        if screening and mu > 0:
+        if screening and mu > 0 and not partial:
             # the sphere is centred on this pass's dual point: use its own gap, which is larger
             # than ``gap`` when an earlier dual point was better
             radius = np.sqrt(2 * max(primal - dual, 0.0) / mu)
@@ -317,15 +355,24 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         # priority: distance of the dual constraint to saturation, in units of the group's norm
         norms_keep = np.maximum(spectral_norms[keep], 1e-300) if spectral_norms is not None \
             else np.ones(keep.size)
-        priority = (thr_keep - grad_norms) / norms_keep
         is_active = np.isin(keep, active)
-        priority[is_active] = -np.inf
         n_active = int(is_active.sum())
-        # grow geometrically while many groups violate their dual constraint: a larger working
-        # set costs a few cheap epochs, a missing group costs an outer pass over X
-        n_violating = int(np.count_nonzero(grad_norms * scale > thr_keep)) + n_active
-        ws_size = min(keep.size, max(p0, int(np.ceil(ws_growth * n_active)),
-                                     min(2 * ws_prev, n_violating)))
+        predicted = None
+        if n_iter == 1 and initial_pass is not None:
+            predicted = predicted_norms(initial_pass, previous_pass, penalty, keep,
+                                        grad_norms * scale)
+        if predicted is None:
+            priority = (thr_keep - grad_norms) / norms_keep
+            # grow geometrically while many groups violate their dual constraint: a larger
+            # working set costs a few cheap epochs, a missing group costs an outer pass over X
+            n_violating = int(np.count_nonzero(grad_norms * scale > thr_keep)) + n_active
+            n_violating = min(2 * ws_prev, n_violating)
+        else:  # the groups predicted to violate at this alpha, with a margin
+            priority = (thr_keep - predicted) / norms_keep
+            n_violating = n_active + int(np.ceil(ws_predict_margin * np.count_nonzero(
+                (predicted > thr_keep) & ~is_active)))
+        priority[is_active] = -np.inf
+        ws_size = min(keep.size, max(p0, int(np.ceil(ws_growth * n_active)), n_violating))
         ws_prev = ws_size
         if ws_size < keep.size:
             ws_local = np.argpartition(priority, ws_size - 1)[:ws_size]
@@ -333,7 +380,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             ws_local = np.arange(keep.size)
         ws = np.sort(keep[ws_local])
         tol_in = max(tol_ratio * gap, final_ratio * abs_tol)
-        if tol_in < near_target * abs_tol or (n_iter == 1 and active.size):
+        if tol_in < near_target * abs_tol or (n_iter == 1 and active.size) or partial:
             # close to the target, or a warm start (its support is close to the solution's,
             # as along a path): finish in this working set rather than after one more pass
             tol_in = final_ratio * abs_tol
