@@ -449,7 +449,7 @@ def bench_path(problem, quick, n_alphas=20, alpha_min_ratio=0.1):
                      f"{int(passes.sum())} | "
                      f"{(gaps / P0).max():.1e} |")
         if n_orient == 3:
-            phases.append(f"\nPer alpha, free orientation (one separate instrumented run, CPU "
+            phases.append("\nPer alpha, free orientation (one separate instrumented run, CPU "
                           "seconds):\n\n" + table_path_phases(
                               *path_phases(X, Y, est, n_alphas, alpha_min_ratio)))
     return "\n".join(lines + phases)

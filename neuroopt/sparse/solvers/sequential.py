@@ -20,8 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..penalties import group_norms
-
 
 @dataclass
 class PassRecord:
@@ -113,13 +111,22 @@ def predicted_norms(last, previous, penalty, groups, current):
         return None
     common = groups[in_both]
 
-    def rows(record):
+    def rows(record):  # the rows of ``common`` in the record (no copy when it is all of them)
+        if record.groups.size == common.size:
+            return record.correlations
         pos = np.searchsorted(record.groups, common)
-        return (pos[:, None] * n_orient + np.arange(n_orient)).ravel()
+        return record.correlations[(pos[:, None] * n_orient + np.arange(n_orient)).ravel()]
 
+    # ||(1 + s) a - s b||^2 from the group sums of a.a, a.b and b.b: no (groups, times) temporary
     step = (alpha - last.alpha) / (last.alpha - previous.alpha)
-    pred = last.correlations[rows(last)] * (1.0 + step)
-    pred -= step * previous.correlations[rows(previous)]
+    a, b = rows(last), rows(previous)
+    n_common = common.size
+
+    def group_dot(u, v):
+        return np.einsum("ij,ij->i", u, v).reshape(n_common, n_orient).sum(axis=1)
+
+    sq = ((1.0 + step) ** 2 * group_dot(a, a) - 2.0 * step * (1.0 + step) * group_dot(a, b)
+          + step ** 2 * group_dot(b, b))
     out = np.array(current, dtype=float)
-    out[in_both] = group_norms(pred, n_orient)
+    out[in_both] = np.sqrt(np.maximum(sq, 0.0))
     return out

@@ -141,8 +141,10 @@ def _evaluate_pass(X, datafit, penalty, keep, active, candidate, gradient_cache,
     theta = datafit.dual_direction(R)
     if covered is not None:
         if active.size and np.all(np.isin(active, initial.groups)):
-            record = initial.restricted(keep[covered], n_orient)
-            return replace(record, alpha=alpha, weights=weights), n_read, n_gram
+            # only the first working set comes from it (the next pass replaces the record)
+            norms = initial.norms[np.searchsorted(initial.groups, keep[covered])]
+            return PassRecord(R, cols, Bc, keep[covered], norms, None, alpha, weights), \
+                n_read, n_gram
         norms = np.empty(keep.size)
         norms[covered] = initial.norms[np.searchsorted(initial.groups, keep[covered])]
         missing = keep[~covered]
