@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..sparse._base import without_selection
-from ..sparse.alpha_search import quantile_universal_alpha, search_alpha
+from ..sparse.alpha_search import null_noise_rms_ratio, quantile_universal_alpha, search_alpha
 from ..sparse.criteria import noise_rms, noise_time_correlation
 from ..utils import check_option, check_positive, logger, validate_type, verbose
 from . import _mne_private
@@ -432,8 +432,10 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         noise is smooth in time, and white-noise simulations give too small an alpha, while
         the correlation of the whole data (signal included) gave too large a one (no source
         at all for SGCL on the demo). For ``"sqrt"`` / ``"sgcl"`` the pivotal threshold is
-        then multiplied by the square root of the noise RMS (of the noise subspace) over the
-        noise level the estimator fits at that threshold (capped at 1): the pivotal QUT
+        then multiplied by the square root of the noise RMS (of the noise subspace, divided by
+        what that reads on the simulated noise itself,
+        :func:`~neuroopt.sparse.alpha_search.null_noise_rms_ratio`) over the noise level the
+        estimator fits at that threshold (capped at 1): the pivotal QUT
         assumes the normalisation by the noise level, the fit normalises by its sigma, which
         the signal inflates (up to the data RMS at ``alpha_max``: SGCL gave no source in the
         demo's auditory conditions). The square root (a damped correction) is calibrated on
@@ -592,7 +594,12 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         rows = np.unique(row_groups, return_counts=True)[1] if estimator == "sgcl" else np.ones(1)
         sigma_fit = float(np.sqrt(np.sum(rows * np.atleast_1d(ref._noise_levels()) ** 2)
                                   / rows.sum()))
-        alpha_qut *= np.sqrt(min(1.0, noise_rms(mean_whitened) / sigma_fit))
+        # noise_rms reads pure noise low (0.85 of its RMS on the sample's 303 x 121), so the
+        # sigma is scaled by what it reads on the QUT's own noise: without it, noise alone gave
+        # sources in 95 % of draws instead of 1 - alpha_level (5 %).
+        null_ratio = null_noise_rms_ratio(mean_whitened.shape, time_colour=colour,
+                                          random_state=random_state)
+        alpha_qut *= np.sqrt(min(1.0, noise_rms(mean_whitened) / (null_ratio * sigma_fit)))
     if alpha in ("sure", "cv"):
         # the criteria are those of the convex fit
         solver = without_selection(clone(est).set_params(n_reweighting=1))

@@ -81,3 +81,33 @@ def test_sparse_inverse_alpha_errors(problem):
         sparse_inverse(epochs[:1], forward, cov, alpha="cv")
     with pytest.raises(ValueError, match="CLaR has no SURE"):
         sparse_inverse(epochs, forward, cov, estimator="clar", alpha="sure")
+
+
+def test_pivotal_auto_keeps_pure_noise_out(problem):
+    """On noise alone, the pivotal ``alpha="auto"`` of sqrt is the quantile universal threshold.
+
+    Its correction for the sigma the fit sees compares that sigma with ``noise_rms``, which
+    reads pure noise low (0.89 of its RMS here, 59 x 30); not scaled for that, the alpha fell
+    below the threshold and noise alone gave sources in 7 of these 20 draws (4 now; about 1
+    from the threshold alone, the rest from the spread of ``noise_rms`` on so small a matrix,
+    as the correction only lowers alpha).
+    """
+    from neuroopt.sparse.alpha_search import null_noise_rms_ratio
+
+    epochs, forward, cov, _ = problem
+    info = epochs.info
+    rng = np.random.default_rng(1)
+    noise_sd = 2e-6 / np.sqrt(N_EPOCHS)
+    n_with_sources = 0
+    for _ in range(20):
+        data = noise_sd * rng.standard_normal((len(info["ch_names"]), 30))
+        evoked = mne.EvokedArray(data, info, tmin=0.0, nave=N_EPOCHS, verbose=False)
+        evoked.set_eeg_reference("average", projection=True, verbose=False)
+        sol = sparse_inverse(evoked, forward, cov, estimator="sqrt", alpha="auto")
+        n_with_sources += len(sol.stc.data) > 0
+    assert n_with_sources <= 5
+    # the ratio itself: below 1 on white noise, and stable
+    ratio = null_noise_rms_ratio((59, 30), n_draws=10)
+    assert 0.7 < ratio < 0.95
+    assert ratio == pytest.approx(null_noise_rms_ratio((59, 30), n_draws=10, random_state=5),
+                                  rel=0.02)
