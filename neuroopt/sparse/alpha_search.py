@@ -346,17 +346,20 @@ def quantile_universal_alpha(estimator, gain, data_shape, *, noise_std=1.0, time
     level = check_positive(level, "level")
     if level >= 1:
         raise ValueError(f"level must be in (0, 1), got {level}; e.g. 0.95.")
-    validate_type(n_draws, numbers.Integral, "n_draws")
-    if n_draws < 2:
-        raise ValueError(f"n_draws must be >= 2, got {n_draws}.")
-    rng = check_random_state(random_state)
-    values = []
-    for _ in range(n_draws):
-        noise = noise_std * rng.standard_normal(data_shape)
-        if time_colour is not None:
-            noise = noise @ time_colour
-        values.append(estimator.alpha_max(gain, noise))
+    values = [estimator.alpha_max(gain, noise_std * noise)
+              for noise in _noise_draws(data_shape, time_colour, n_draws, random_state, min_draws=2)]
     return float(np.quantile(values, level))
+
+
+def _noise_draws(data_shape, time_colour, n_draws, random_state, *, min_draws=1):
+    """Unit-variance noise white over the rows and coloured in time by ``time_colour``."""
+    validate_type(n_draws, numbers.Integral, "n_draws")
+    if n_draws < min_draws:
+        raise ValueError(f"n_draws must be >= {min_draws}, got {n_draws}.")
+    rng = check_random_state(random_state)
+    for _ in range(n_draws):
+        noise = rng.standard_normal(data_shape)
+        yield noise if time_colour is None else noise @ time_colour
 
 
 def null_noise_rms_ratio(data_shape, *, time_colour=None, n_draws=30, random_state=0):
@@ -386,14 +389,6 @@ def null_noise_rms_ratio(data_shape, *, time_colour=None, n_draws=30, random_sta
     ratio : float
         Mean of ``noise_rms(E) / rms(E)`` over the draws ``E``.
     """
-    validate_type(n_draws, numbers.Integral, "n_draws")
-    if n_draws < 1:
-        raise ValueError(f"n_draws must be >= 1, got {n_draws}.")
-    rng = check_random_state(random_state)
-    ratios = []
-    for _ in range(n_draws):
-        noise = rng.standard_normal(data_shape)
-        if time_colour is not None:
-            noise = noise @ time_colour
-        ratios.append(noise_rms(noise) / np.sqrt(np.mean(noise ** 2)))
+    ratios = [noise_rms(noise) / np.sqrt(np.mean(noise ** 2))
+              for noise in _noise_draws(data_shape, time_colour, n_draws, random_state)]
     return float(np.mean(ratios))
