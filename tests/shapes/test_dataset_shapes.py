@@ -20,6 +20,9 @@ from neuroopt.pipeline.preconditions import decoding_problem, rsa_problem
 from conftest import REPO_ROOT, shared_dataset, snakemake
 
 FMRI_ONLY = {"meeg": {"enabled": False}}
+# The end-to-end runs check that each shape runs through every stage, not the contrast maps
+# (tests/fmri/test_fmri_contrasts*.py do): one GLM contrast instead of one job per condition.
+ONE_CONTRAST = {"haxby": {"contrasts": ["face - house"]}, "localizer": {"contrasts": ["calculaudio - phraseaudio"]}}
 # confounds asked for explicitly: with raw BOLD they cannot be applied (the default, auto, asks for none)
 ASKED_CONFOUNDS = {"confounds": {"strategy": ["motion", "high_pass", "wm_csf"]}}
 
@@ -148,12 +151,13 @@ def _run(workdir, config, targets=()):
 
 @pytest.fixture(scope="module")
 def haxby_run(tmp_path_factory):
-    """Haxby 2001, 4 of its 12 runs (same layout: one block per category per run), with a report."""
+    """Haxby 2001, 4 of its 12 runs (same layout: one block per category per run), with a report
+    (and one GLM contrast, ONE_CONTRAST)."""
     source = shared_dataset("fmri_haxby2001_1slice")
     workdir = tmp_path_factory.mktemp("haxby")
     root = haxby_bids(source, workdir / "ds", runs=range(1, 5))
     result = _run(workdir, {"bids_root": str(root), **FMRI_ONLY, "decoding": {"contrasts": [["face", "house"]]},
-                            "rsa": {"n_bootstrap": 10}})
+                            "rsa": {"n_bootstrap": 10}, "glm": ONE_CONTRAST["haxby"]})
     return root / "derivatives" / "neuroopt", result
 
 
@@ -170,6 +174,7 @@ def test_haxby_block_design_runs_every_stage(haxby_run):
     assert stack.n_conditions == 8 and np.isfinite(stack.dissimilarities).all()
     assert json.loads((func / "sub-1_task-objectviewing_desc-residuals_bold.json").read_text())["DegreesOfFreedom"] > 300
     report = (deriv / "reports" / "sub-1_report.html").read_text()
+    assert (func / "sub-1_task-objectviewing_desc-faceMinusHouse_stat-z_statmap.nii.gz").is_file()
     assert "RSA" in report and "fMRI decoding" in report
     assert (deriv / "reports" / "index.html").is_file()
     assert "skipped for" not in result.stdout + result.stderr
@@ -180,7 +185,8 @@ def localizer_run(tmp_path_factory):
     source = shared_dataset("fmri_pyhrf_localizer")
     workdir = tmp_path_factory.mktemp("localizer")
     root = pyhrf_localizer_bids(source, workdir / "ds")
-    result = _run(workdir, {"bids_root": str(root), **FMRI_ONLY, "fmri": {"check_tr_header": False}})
+    result = _run(workdir, {"bids_root": str(root), **FMRI_ONLY, "fmri": {"check_tr_header": False},
+                            "glm": ONE_CONTRAST["localizer"]})
     return root / "derivatives" / "neuroopt", result
 
 
