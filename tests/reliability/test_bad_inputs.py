@@ -27,7 +27,10 @@ from conftest import REPO_ROOT, TINY_DEMO
 
 pytestmark = pytest.mark.slow
 
-BASE_CONFIG = {"r1glm": {"enabled": False}, "sparse": {"enabled": False}, "report": {"enabled": False}}
+# The cases are about inputs and the steps that read them (preprocessing, epochs, fMRI cleaning):
+# the later stages are left out to keep the runs short.
+BASE_CONFIG = {"r1glm": {"enabled": False}, "sparse": {"enabled": False}, "decoding": {"enabled": False}, "rsa": {"enabled": False},
+               "report": {"enabled": False}}
 
 
 def snakemake(workdir, configfile, *args, fsize_limit=None, timeout=900):
