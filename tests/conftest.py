@@ -123,7 +123,7 @@ LONGEST_FIRST = (
     "tests/reliability/test_slurm.py",  # SLURM up, 4 workflow runs on SLURM (the local one is shared)
     "tests/shapes/test_dataset_shapes.py",  # 5 workflow runs (Haxby, localizer, simulated, EEG)
     "tests/reliability/test_resume.py",  # a reference run, 3 interrupted runs and the resumed one
-    "tests/reliability/test_bad_inputs.py",  # a 2-subject run, then ~30 Snakemake starts: 196 s CPU
+    "tests/reliability/test_bad_inputs.py",  # a 2-subject run, then ~30 Snakemake starts: 158 s CPU
     "tests/foundation/test_workflow.py",  # the tiny demo run (118 s CPU, shared with test_slurm.py), ~12 dry runs
     "tests/fmri/test_fmri_contrasts_workflow.py",  # a 2-subject fMRI run: 154 s CPU
     "tests/test_examples.py",  # 6 example scripts
