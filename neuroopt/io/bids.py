@@ -366,7 +366,11 @@ class _EventsTable(NamedTuple):
     trial_types: frozenset
 
 
-@functools.lru_cache(maxsize=8192)
+# Unbounded: planning reads every events file in two passes (the input checks, then each group's
+# conditions), and an LRU cache smaller than the dataset evicts each file before its second read
+# (8192 entries re-read 9 800 of the 12 000 files of 1000 subjects x 2 sessions x 2 x 3 runs).
+# An entry is a few columns of short strings; a changed file gets a new key.
+@functools.lru_cache(maxsize=None)
 def _read_events_cached(path, mtime_ns, size):
     """Parse and check one events file; cached on (path, mtime, size) so planning reads it once."""
     try:
