@@ -3,7 +3,7 @@
 
 rule subject_report:
     input:
-        lambda w: PLAN.report_inputs(w.unit),
+        lambda w: PLAN.report_job_inputs(w.unit),  # one file per job it reads from (see the method)
     output:
         html=report(
             deriv_outputs("subject_report")["html"],

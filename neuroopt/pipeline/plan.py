@@ -551,6 +551,26 @@ class Plan:
                 files += [v for v in values if v]
         return files
 
+    def report_job_inputs(self, unit):
+        """The inputs of the report job of ``unit``: one file per job whose outputs it reads.
+
+        The report reads every file of :meth:`report_inputs` (its sections name them), but
+        Snakemake only needs one output of each job that writes them: a job writes all its
+        outputs at once (its missing outputs are checked all the same), and when it reruns the
+        output named here is newer too, so the report reruns. Each file Snakemake resolves costs
+        planning time: 17 files instead of 53 for a subject/session with 3 EEG and 3 fMRI runs.
+        """
+        first = self._first_outputs()
+        return list(dict.fromkeys(first.get(path, path) for path in self.report_inputs(unit)))
+
+    def _first_outputs(self):
+        """Shared (do not edit) path -> the first output of the planned job that writes it."""
+
+        def compute():
+            return {path: outputs[0] for outputs in self._job_outputs(self.targets()) for path in outputs}
+
+        return self._memoized(("first_outputs",), compute)
+
     def group_summaries(self):
         out = [self.meeg_outputs(g)["summary"] for g in self._groups("meeg")]
         return out + [self.fmri_mask_summary(g) for g in self._groups("func")]
@@ -585,7 +605,7 @@ class Plan:
         units = self.multi_session_subjects()[subject]
         if self.config["report"]["enabled"]:
             return [self.report(unit) for unit in units]
-        return [path for unit in units for path in self.report_inputs(unit)]
+        return [path for unit in units for path in self.report_job_inputs(unit)]
 
     def sessions_rows(self, subject):
         """One row per session: ``session_id``, runs per data type, the session's report."""

@@ -118,3 +118,19 @@ def test_the_plans_jobs_are_the_rules_outputs(name, tmp_path):
         seen_rules.add(matches[0])
     expected = set(OUTPUTS) - {"subject_sessions"}  # the demo has no sessions, so no sessions table
     assert seen_rules == expected, f"rules with no job in the demo plan: {sorted(expected - seen_rules)}"
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_a_report_waits_for_one_output_of_each_job_it_reads(name, tmp_path):
+    """The report's Snakemake inputs name each job whose outputs its sections read, once (its first
+    output), and nothing else: the same jobs run before it, with fewer files for Snakemake to resolve."""
+    plan = make_plan(CONFIGS[name], workdir=tmp_path)
+    jobs = plan._job_outputs(plan.targets())
+    job_of = {path: tuple(outputs) for outputs in jobs for path in outputs}
+    for unit in plan.units():
+        read = plan.report_inputs(unit)
+        inputs = plan.report_job_inputs(unit)
+        assert set(read) <= set(job_of), "a file the report reads is written by no planned job"
+        assert [job_of[path][0] for path in inputs] == inputs, "an input is not its job's first output"
+        assert {job_of[path] for path in inputs} == {job_of[path] for path in read}
+        assert len(inputs) == len(set(inputs)) < len(read)
