@@ -1,19 +1,22 @@
 # fMRI contrast statistics: per subject and contrast, effect / variance / t / z maps with each
 # voxel's R1-GLM HRF (+ nilearn's canonical GLM), cluster tables; then group maps per task.
 
-def _fmri_glm_inputs(wildcards):
+def _fmri_glm_files(wildcards):
+    """The other files the contrast step reads: the cleaned runs, their sidecars and the mask."""
     runs = _fmri_group_runs(wildcards)
     return {
         "bolds": [PLAN.fmri_clean_bold(r) for r in runs],
         "sidecars": [PLAN.fmri_sidecar(r) for r in runs],
         "mask": PLAN.fmri_mask(wildcards.group),
-        "model": PLAN.r1glm_outputs(wildcards.group)["model"],
     }
 
 
 rule fmri_glm_contrast:
     input:
-        unpack(_fmri_glm_inputs),
+        # The R1-GLM fit. The runs, sidecars and mask the step also reads are the fit's own inputs
+        # (written before it, rerun with it), so they come as params: each input file costs planning
+        # time (1 file per job instead of 8; README "Large datasets").
+        model=lambda w: PLAN.r1glm_outputs(w.group)["model"],
     output:
         **deriv_outputs("fmri_glm_contrast"),
     wildcard_constraints:
@@ -21,6 +24,7 @@ rule fmri_glm_contrast:
         group=r"sub-(?:(?!_model-)[^/])+",
     params:
         **rule_params(config, "fmri_glm_contrast"),
+        files=_fmri_glm_files,
         noise_model=config["r1glm"]["noise_model"],
         high_pass=config["r1glm"]["high_pass"],
         events=lambda w: [str(r.events) for r in _fmri_group_runs(w)],

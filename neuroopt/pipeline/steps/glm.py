@@ -30,7 +30,11 @@ def _threshold_and_table(z_img, mask_img, cfg, path):
 
 def fmri_glm_contrast(input, output, params, threads):
     """Cleaned BOLD runs + the R1-GLM fit -> one contrast's effect/variance/t/z maps and clusters
-    (with each voxel's HRF), and the same from nilearn's canonical GLM when configured."""
+    (with each voxel's HRF), and the same from nilearn's canonical GLM when configured.
+
+    The input is the fit (``input.model``); the runs, their sidecars and the mask it was fitted on
+    are ``params.files`` (``bolds``, ``sidecars``, ``mask``).
+    """
     import joblib
     import nibabel as nib
 
@@ -38,29 +42,30 @@ def fmri_glm_contrast(input, output, params, threads):
     from ...fmri.maps import R1GLMImages
     from ...io.bids import read_events
 
-    cfg = params.cfg
+    cfg, files = params.cfg, params.files
+    bolds = list(files["bolds"])
     name = output.z.split("_desc-")[-1].split("_stat-")[0]
-    t_rs = {json.loads(open(p).read())["RepetitionTime"] for p in input.sidecars}
+    t_rs = {json.loads(open(p).read())["RepetitionTime"] for p in files["sidecars"]}
     if len(t_rs) != 1:
-        raise ValueError(f"The runs {list(input.bolds)} have different repetition times {sorted(t_rs)}.")
+        raise ValueError(f"The runs {bolds} have different repetition times {sorted(t_rs)}.")
     t_r = t_rs.pop()
     events = [read_events(p) for p in params.events]
     weights = dict(zip(params.conditions, params.weights))
     result = R1GLMImages.from_estimator(**joblib.load(input.model))
-    mask = nib.load(input.mask)
-    maps = r1glm_contrast_images(result, list(input.bolds), events, {name: weights})[name]
+    mask = nib.load(files["mask"])
+    maps = r1glm_contrast_images(result, bolds, events, {name: weights})[name]
     save_contrast_maps(maps, {s: output[s] for s in STATS}, name=name, model="rank-1 GLM (voxel-wise HRF)",
                        extra={"NoiseModel": params.noise_model})
     threshold, table = _threshold_and_table(maps["z"], mask, cfg, output.clusters)
     logger.info(f"{name} (R1-GLM): dof {maps['dof']:.0f}, {threshold.describe()}, {len(table)} cluster row(s)")
     if "canonical_z" in output.keys():
-        canonical = canonical_contrast_images(list(input.bolds), events, mask, t_r, {name: weights},
+        canonical = canonical_contrast_images(bolds, events, mask, t_r, {name: weights},
                                               noise_model=params.noise_model, high_pass=params.high_pass)[name]
         save_contrast_maps(canonical, {s: output[f"canonical_{s}"] for s in STATS}, name=name,
                            model="nilearn FirstLevelModel, spm canonical HRF", extra={"NoiseModel": params.noise_model})
         threshold, table = _threshold_and_table(canonical["z"], mask, cfg, output.canonical_clusters)
         logger.info(f"{name} (canonical GLM): {threshold.describe()}, {len(table)} cluster row(s)")
-    _provenance(input, output, params)
+    _provenance([*input, *bolds, *files["sidecars"], files["mask"]], output, params)
 
 
 def group_glm_contrast(input, output, params, threads):

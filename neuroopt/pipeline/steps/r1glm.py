@@ -12,21 +12,25 @@ from ._common import demo_truth, write_json
 
 
 def fmri_r1glm(input, output, params, threads):
-    """Cleaned BOLD runs + events -> per-voxel HRF (rank-1 GLM), condition and trial betas."""
+    """Cleaned BOLD runs + events -> per-voxel HRF (rank-1 GLM), condition and trial betas.
+
+    The inputs are the runs (``input.bolds``); their sidecars and the brain mask are
+    ``params.files`` (``sidecars``, ``mask``).
+    """
     import joblib
 
     from ...fmri.maps import fit_r1glm_images, save_r1glm_derivatives, score_against_truth
     from ...io.bids import read_events
 
     cfg = params.cfg
-    t_rs = {json.loads(Path(p).read_text())["RepetitionTime"] for p in input.sidecars}
+    t_rs = {json.loads(Path(p).read_text())["RepetitionTime"] for p in params.files["sidecars"]}
     if len(t_rs) != 1:
         raise ValueError(f"The runs {list(input.bolds)} have different repetition times {sorted(t_rs)}; fit them separately.")
     events = [read_events(p) for p in params.events]
     result = fit_r1glm_images(
         list(input.bolds),
         events,
-        input.mask,
+        params.files["mask"],
         t_rs.pop(),
         trial_betas=cfg["trial_betas"],
         basis=cfg["basis"],
