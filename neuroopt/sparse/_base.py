@@ -213,15 +213,15 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
             self._prune(X, Y_fit, datafit, n_orient, alpha)
         return self
 
-    def _row_noise_std(self, n_sensors):
-        """Noise std of each row of the data, for the elimination test (see the subclasses)."""
-        return np.full(n_sensors, float(self._qut_noise_std()))
+    def _row_noise_std(self, Y):
+        """Noise std of each row of the data ``Y``, for the elimination test (see the subclasses)."""
+        return np.full(Y.shape[0], float(self._qut_noise_std()))
 
     def _prune(self, X, Y, datafit, n_orient, alpha):
         """Post-selection of the active sources, then the same fit on those selected.
 
-        The rows are divided by their noise std (``noise_std``, or the fitted noise levels of
-        the concomitant estimators) and the noise's temporal correlation is estimated from the
+        The rows are divided by their noise std (``noise_std``, or for the concomitant
+        estimators ``prune_noise_std``, by default their fitted noise levels) and the noise's temporal correlation is estimated from the
         data (:func:`~neuroopt.sparse.criteria.noise_time_correlation`). With ``prune_level``,
         the sources that fail :func:`~neuroopt.sparse.selection.eliminate_sources` are
         dropped; with ``relocate``, the remaining ones are moved by
@@ -233,7 +233,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         from .criteria import noise_time_correlation
         from .selection import eliminate_sources, relocate_sources
 
-        stds = self._row_noise_std(Y.shape[0])
+        stds = self._row_noise_std(Y)
         Xw, Yw = X / stds[:, None], Y / stds[:, None]
         time_cov = noise_time_correlation(Yw)
         level = getattr(self, "prune_level", None)

@@ -157,3 +157,52 @@ def test_relocate_refits_on_the_moved_sources():
     with pytest.raises(TypeError, match="relocate must be True or False"):
         est.set_params(relocate="yes").fit(X, Y)
 
+
+
+def test_subspace_noise_std_per_group_ignores_a_low_rank_signal():
+    """The noise subspace reads each group's noise std, with a strong rank-2 signal on top."""
+    from neuroopt.sparse.alpha_search import subspace_noise_std
+
+    rng = np.random.default_rng(5)
+    groups = np.repeat(["grad", "mag"], [100, 60])
+    stds = np.where(groups == "grad", 1.0, 2.0)[:, None]
+    noise = stds * rng.standard_normal((160, 50))
+    signal = 10 * rng.standard_normal((160, 2)) @ rng.standard_normal((2, 50))
+    for Y in (noise, noise + signal):
+        np.testing.assert_allclose(subspace_noise_std(Y, groups), [1.0, 2.0], rtol=0.1)
+    # one group: the pooled level, between the two
+    assert 1.1 < subspace_noise_std(noise)[0] < 1.9
+    with pytest.raises(ValueError, match="groups must have one label per row"):
+        subspace_noise_std(noise, groups[:10])
+
+
+def test_concomitant_elimination_uses_the_passed_noise_level():
+    """``prune_noise_std``: the elimination tests at the level given, not the fitted one."""
+    from neuroopt.sparse.alpha_search import subspace_noise_std
+
+    rng = np.random.default_rng(2)
+    n, n_groups, T = 40, 30, 10
+    groups = np.repeat([0, 1], 20)
+    X = rng.standard_normal((n, n_groups * N_ORIENT))
+    B = np.zeros((n_groups * N_ORIENT, T))
+    B[:6] = rng.standard_normal((6, T))
+    Y = X @ B + np.where(groups == 0, 0.3, 0.6)[:, None] * rng.standard_normal((n, T))
+    est = SGCL(sensor_groups=groups, n_orient=N_ORIENT, tol=1e-10)
+    est.set_params(alpha=0.4 * est.alpha_max(X, Y))
+    convex = est.fit(X, Y)
+    sigmas, full = convex.sigmas_.copy(), convex.active_set_.copy()
+    assert full.sum() > 2
+
+    def kept(noise_std):
+        fit = est.set_params(prune_level=0.05, prune_noise_std=noise_std).fit(X, Y)
+        return fit.active_set_.copy()
+
+    # None (default) is the fitted levels; the true levels keep the two true sources
+    np.testing.assert_array_equal(kept(None), kept(sigmas))
+    assert kept([0.3, 0.6])[:2].all()
+    # a level far above the noise removes every source; a scalar applies to every group
+    assert not kept(100.0).any()
+    np.testing.assert_array_equal(kept("subspace"), kept(subspace_noise_std(Y, groups)))
+    for bad in ("covariance", [0.3, 0.6, 1.0], -1.0):
+        with pytest.raises(ValueError, match="prune_noise_std must be"):
+            kept(bad)
