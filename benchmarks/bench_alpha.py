@@ -429,10 +429,8 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
                     continue
                 t0 = time.process_time()
                 if method == "pivotal":  # the square-root Lasso's own (pivotal) "auto"
-                    # its selection at the noise subspace's level, as sparse_inverse's
                     fit = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw, prune_level=level,
-                                             relocate=relocate,
-                                             prune_noise_std="subspace").fit(gain, Y)
+                                             relocate=relocate).fit(gain, Y)
                     *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
                     stats.setdefault(name, []).append(
                         (*scores, np.median(errors) * 1e3, fit.active_set_.sum(),

@@ -470,10 +470,9 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         Post-selection of the active sources after the fit (:mod:`neuroopt.sparse.selection`;
         the estimators' ``prune_level`` and ``relocate``), then a refit at the same alpha on
         the sources selected. ``"prune"``: backward elimination at the family-wise level
-        ``prune_level`` (noise std ``1 / sqrt(nave)`` for mtl; for sqrt / sgcl the level of
-        each sensor group estimated from the data's noise subspace,
-        :func:`~neuroopt.sparse.alpha_search.subspace_noise_std`, not the fitted one, which
-        the shrinkage biases up). ``"relocate"`` (default): elimination, then each kept source moved,
+        ``prune_level`` (noise std ``1 / sqrt(nave)`` for mtl, the fitted noise levels for
+        sqrt / sgcl; the estimators' ``prune_noise_std="subspace"`` would use the data's
+        noise subspace instead, see the README, "Why the square-root Lasso misses"). ``"relocate"`` (default): elimination, then each kept source moved,
         one grid step at a time (its 8 most similar gain neighbours,
         :func:`~neuroopt.sparse.selection.relocate_sources`), to where the joint
         least-squares fit is best, and elimination again. It wins the support benchmark:
@@ -601,17 +600,6 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         # sources in 95 % of draws instead of 1 - alpha_level (5 %).
         noise_level = float(subspace_noise_std(mean_whitened, random_state=random_state)[0])
         alpha_qut *= np.sqrt(min(1.0, noise_level / sigma_fit))
-    if estimator in ("sqrt", "sgcl") and (prunes or relocate):
-        # the elimination tests against the noise level of the data's noise subspace (per
-        # sensor group for sgcl), not the fitted sigma: the residual at the chosen alpha holds
-        # the signal the penalty shrank away (sample Left Auditory, 5 mm: sigma 0.70, subspace
-        # 0.61, covariance 0.577), and at the fitted sigma the elimination kept 23 of 73 sources
-        # (mtl: 69 of 76) and lost the right auditory source
-        prune_noise = subspace_noise_std(mean_whitened, row_groups if estimator == "sgcl"
-                                         else None, random_state=random_state)
-        est.set_params(prune_noise_std=prune_noise)
-        logger.info("%s: elimination noise level(s) from the noise subspace: %s", estimator,
-                    ", ".join(f"{v:.3g}" for v in prune_noise))
     if alpha in ("sure", "cv"):
         # the criteria are those of the convex fit
         solver = without_selection(clone(est).set_params(n_reweighting=1))

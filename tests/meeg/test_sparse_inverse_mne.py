@@ -146,9 +146,6 @@ def test_noise_level_in_physical_terms(sphere_problem, estimator):
         assert table.loc[ch_type, "noise_std"] == pytest.approx(physical / np.sqrt(NAVE),
                                                                 rel=0.1)
     assert table.loc["grad", "unit"] == "T/m" and table.loc["mag", "unit"] == "T"
-    # the elimination's noise level: the data's noise subspace, per group for sgcl (grad, mag)
-    expected = [2.0, 3.0] if estimator == "sgcl" else [np.sqrt((2 * 2.0**2 + 3.0**2) / 3)]
-    np.testing.assert_allclose(sol.estimator.prune_noise_std * np.sqrt(NAVE), expected, rtol=0.1)
 
 
 def test_clar_on_epochs(sphere_problem):
