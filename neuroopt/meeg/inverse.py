@@ -472,7 +472,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         the sources selected. ``"prune"``: backward elimination at the family-wise level
         ``prune_level`` (noise std ``1 / sqrt(nave)`` for mtl, the fitted noise levels for
         sqrt / sgcl; the estimators' ``prune_noise_std="subspace"`` would use the data's
-        noise subspace instead, see the README, "Why the square-root Lasso misses"). ``"relocate"`` (default): elimination, then each kept source moved,
+        noise subspace instead, see the README, "Why the square-root Lasso misses").
+        ``"relocate"`` (default): elimination, then each kept source moved,
         one grid step at a time (its 8 most similar gain neighbours,
         :func:`~neuroopt.sparse.selection.relocate_sources`), to where the joint
         least-squares fit is best, and elimination again. It wins the support benchmark:
