@@ -130,11 +130,14 @@ def test_report_pages_summarise_every_stage(demo_run):
     sparse = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_desc-sparse_summary.json").read_text())
     preproc = json.loads((deriv / "sub-01/eeg/sub-01_task-demo_run-01_desc-preproc_summary.json").read_text())
     row = sparse["estimators"]["mtl"]["auditory/left"]
+    assert row["selection"].startswith("relocate"), row["selection"]
     expected = [
         f"epochs kept: {epochs['n_epochs']} ({epochs['n_dropped']} rejected)",
         f"median HRF peak: {r1glm['median_hrf_peak_s']:.1f} s",
         f"HRF shape r: {r1glm['truth_scores']['hrf_r']:.2f}",
-        f"auditory/left: {row['n_sources']} active sources, alpha = {row['alpha_fraction']:.2f} alpha_max, "
+        # the default post-selection (relocate) is named with what it did
+        f"auditory/left: {row['n_sources']} active sources, alpha = {row['alpha_fraction']:.2f} alpha_max "
+        f"(selection: {row['selection']}), "
         f"{100 * row['explained_variance']:.0f} % explained",
         "run 01: " + (", ".join(f"ICA{i:03d}" for i in preproc["ica_excluded"]) or "none") + f" of {preproc['ica_n_components']}",
         "auditoryVsVisual: peak ROC AUC",
