@@ -27,6 +27,7 @@ include: "workflows/glm.smk"
 include: "workflows/sparse.smk"
 include: "workflows/decoding_rsa.smk"
 include: "workflows/report.smk"
+include: "workflows/gate.smk"
 
 
 rule all:

@@ -10,6 +10,8 @@ RUN_START = time.time()  # failures recorded before this belong to earlier runs
 PLAN = make_plan(config)
 DERIV = PLAN.deriv_root
 LOGS = Path("logs")
+# the markers of workflows/gate.smk (scheduling bookkeeping, not derivatives)
+GATE = {rule: LOGS / f"{rule}.done" for rule in ("subjects_done", "group_gate")}
 
 wildcard_constraints:
     sdir=r"sub-[a-zA-Z0-9]+(/ses-[a-zA-Z0-9]+)?",

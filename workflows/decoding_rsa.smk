@@ -92,6 +92,7 @@ rule fmri_rsa:
 
 rule group_decoding:
     input:
+        gate=ancient(str(GATE["group_gate"])),  # after every subject (workflows/gate.smk)
         results=lambda w: [PLAN.decoding_output(g, "meeg", w.contrast) for g in PLAN.group_members(w.task, "meeg", "decoding", w.contrast)],
     output:
         **deriv_outputs("group_decoding"),
@@ -110,6 +111,7 @@ rule group_decoding:
 
 rule group_rsa:
     input:
+        gate=ancient(str(GATE["group_gate"])),  # after every subject (workflows/gate.smk)
         rdms=lambda w: [PLAN.rsa_output(g, w.family) for g in PLAN.group_members(w.task, w.family, "rsa")],
     output:
         **deriv_outputs("group_rsa"),

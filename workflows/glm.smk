@@ -42,6 +42,7 @@ rule fmri_glm_contrast:
 
 rule group_glm_contrast:
     input:
+        gate=ancient(str(GATE["group_gate"])),  # after every subject (workflows/gate.smk)
         effects=lambda w: [PLAN.glm_outputs(g, w.contrast)["effect"] for g in PLAN.group_sets("func")[w.task]],
     output:
         **deriv_outputs("group_glm_contrast"),
@@ -60,6 +61,7 @@ rule group_glm_contrast:
 
 rule group_hrf:
     input:
+        gate=ancient(str(GATE["group_gate"])),  # after every subject (workflows/gate.smk)
         peaks=lambda w: [PLAN.r1glm_outputs(g)["hrf_peak"] for g in PLAN.group_sets("func")[w.task]],
         fwhms=lambda w: [PLAN.r1glm_outputs(g)["hrf_fwhm"] for g in PLAN.group_sets("func")[w.task]],
         # where the HRF timing means something: voxels active in a subject contrast (thresholded)
@@ -81,6 +83,7 @@ rule group_hrf:
 
 rule group_fmri_decoding:
     input:
+        gate=ancient(str(GATE["group_gate"])),  # after every subject (workflows/gate.smk)
         results=lambda w: [PLAN.decoding_output(g, "func", w.contrast) for g in PLAN.group_members(w.task, "func", "decoding", w.contrast)],
     output:
         **deriv_outputs("group_fmri_decoding"),

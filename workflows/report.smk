@@ -46,6 +46,7 @@ rule subject_sessions:
 
 rule group_report:
     input:
+        gate=ancient(str(GATE["group_gate"])),  # after every subject (workflows/gate.smk)
         reports=[PLAN.report(u) for u in PLAN.units()],
         summaries=PLAN.group_summaries(),
         results=[path for _, path in PLAN.group_results()[0] + PLAN.group_results()[1]],

@@ -602,7 +602,11 @@ class Plan:
 
     def sessions_inputs(self, subject):
         """What the sessions table of ``subject`` waits for: each session's report, or its results."""
-        units = self.multi_session_subjects()[subject]
+        return self.units_done_inputs(self.multi_session_subjects()[subject])
+
+    def units_done_inputs(self, units=None):
+        """The last files of ``units`` (all of them by default): each unit's report, or its results."""
+        units = self.units() if units is None else units
         if self.config["report"]["enabled"]:
             return [self.report(unit) for unit in units]
         return [path for unit in units for path in self.report_job_inputs(unit)]

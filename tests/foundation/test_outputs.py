@@ -16,6 +16,7 @@ from conftest import REPO_ROOT
 
 DEFAULT = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
 RAW_BIDS_RULES = {"demo_dataset"}  # writes the demo's raw BIDS data, not derivatives
+GATE_RULES = {"subjects_done", "group_gate"}  # scheduling markers under logs/, not derivatives (workflows/gate.smk)
 DIRECTIVES = r"(input|output|params|log|threads|resources|script|wildcard_constraints|run|shell|benchmark|message|priority|localrule)"
 
 
@@ -33,9 +34,11 @@ def _output_blocks():
 
 def test_every_rule_declares_its_outputs_from_the_table():
     blocks = _output_blocks()
-    assert set(OUTPUTS) == set(blocks) - RAW_BIDS_RULES, (
-        f"rules without an OUTPUTS entry: {sorted(set(blocks) - RAW_BIDS_RULES - set(OUTPUTS))}; "
+    assert set(OUTPUTS) == set(blocks) - RAW_BIDS_RULES - GATE_RULES, (
+        f"rules without an OUTPUTS entry: {sorted(set(blocks) - RAW_BIDS_RULES - GATE_RULES - set(OUTPUTS))}; "
         f"OUTPUTS entries without a rule: {sorted(set(OUTPUTS) - set(blocks))}")
+    for rule in GATE_RULES:
+        assert f'GATE["{rule}"]' in blocks[rule], f"rule {rule}: its marker must be GATE[{rule!r}] (workflows/common.smk)"
     for rule in OUTPUTS:
         block = blocks[rule]
         assert f'deriv_outputs("{rule}")' in block, f"rule {rule}: its output: block must be deriv_outputs({rule!r})"

@@ -40,6 +40,8 @@ def test_dry_run_plans_every_job(demo_run):
     assert counts["meeg_rsa"] == "1" and counts["fmri_rsa"] == "1"
     assert "group_decoding" not in counts and "group_rsa" not in counts  # one subject: no group statistics
     assert counts["subject_report"] == "1" and counts["group_report"] == "1"
+    # the scheduling gate of the group-level jobs (workflows/gate.smk), planned with the group page
+    assert counts["subjects_done"] == "1" and counts["group_gate"] == "1"
 
 
 @pytest.mark.slow

@@ -46,7 +46,9 @@ _COUNTING_MAIN = textwrap.dedent(
     def counting_update_groups(self):
         original_update_groups(self)
         grouped = set(self._group.values())
-        outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name != "all"]
+        # `all` and the local rules (subjects_done, workflows/gate.smk) run in Snakemake's own process
+        local = {"all", *self.workflow._localrules}
+        outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name not in local]
         calls["slurm_jobs"] = len(grouped) + len(outside)
         calls["group_jobs"] = len(grouped)
         # subjects (sub-xxx, from any wildcard) of each subject group job, and its sessions
@@ -57,6 +59,10 @@ _COUNTING_MAIN = textwrap.dedent(
         sessions = [{str(v).split("/")[1] for j in g for k, v in j.wildcards_dict.items() if k == "sdir"} for g in grouped]
         calls["subjects_per_group"] = sorted({len(s) for s, g in zip(subjects, grouped) if g.groupid == "subject"})
         calls["sessions_per_group"] = sorted({len(s) for s, g in zip(sessions, grouped) if g.groupid == "subject"})
+        # what Snakemake's readiness check of the dataset group walks first (workflows/gate.smk)
+        dataset = next(g for g in grouped if g.groupid == "dataset")
+        first = next(iter(self.toposorted(dataset.jobs)))
+        calls["dataset_first"] = sorted((j.rule.name, len(self._dependencies[j])) for j in first)
 
     dag.DAG.update_groups = counting_update_groups
 
@@ -129,7 +135,9 @@ def test_dry_run_plans_every_job(dry_run):
     assert counts["fmri_glm_contrast"] == str(2 * n_units)
     group_level = sum(int(n) for rule, n in counts.items() if rule.startswith("group_"))
     assert counts["subject_sessions"] == str(N_SUBJECTS)  # one sessions table per subject
-    assert counts["total"] == str(2 * n_runs + 12 * n_units + N_SUBJECTS + group_level + 1)  # + all
+    assert counts["subjects_done"] == "1" and counts["group_gate"] == "1"  # workflows/gate.smk
+    # group_level counts group_gate; + subjects_done and all
+    assert counts["total"] == str(2 * n_runs + 12 * n_units + N_SUBJECTS + group_level + 1 + 1)
 
 
 @pytest.mark.slow
@@ -155,6 +163,10 @@ def test_grouped_run_submits_one_job_per_subject(dry_run):
     assert calls["group_jobs"] == N_SUBJECTS + 1
     assert calls["slurm_jobs"] == calls["group_jobs"]
     assert calls["subjects_per_group"] == [1] and calls["sessions_per_group"] == [len(SESSIONS)]
+    # the dataset group starts with the gate alone, whose one input job is subjects_done: Snakemake's
+    # check of whether that group is ready costs one comparison per finished subject group, not one
+    # per subject/session (workflows/gate.smk)
+    assert calls["dataset_first"] == [["group_gate", 1]]
 
 
 @pytest.mark.slow

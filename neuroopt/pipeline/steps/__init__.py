@@ -8,10 +8,10 @@ or any objects with the same attributes) and writes each output through
 :func:`neuroopt.utils.atomic_path`, so an interrupted job leaves no complete-looking file.
 """
 
-from . import decoding_rsa, demo, fmri, glm, meeg, r1glm, report, sparse
+from . import decoding_rsa, demo, fmri, gate, glm, meeg, r1glm, report, sparse
 
 #: Every workflow module, by the name of its ``workflows/<name>.smk`` file.
-MODULES = {m.__name__.rsplit(".", 1)[-1]: m for m in (decoding_rsa, demo, fmri, glm, meeg, r1glm, report, sparse)}
+MODULES = {m.__name__.rsplit(".", 1)[-1]: m for m in (decoding_rsa, demo, fmri, gate, glm, meeg, r1glm, report, sparse)}
 
 #: rule name -> step function (``neuroopt.pipeline.get_step``).
 STEPS = {
@@ -36,6 +36,8 @@ STEPS = {
     "subject_report": report.subject_report,
     "subject_sessions": report.subject_sessions,
     "group_report": report.group_report,
+    "subjects_done": gate.subjects_done,
+    "group_gate": gate.group_gate,
 }
 
 __all__ = ["MODULES", "STEPS"]
