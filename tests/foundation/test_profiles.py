@@ -22,7 +22,7 @@ def test_every_rule_is_in_its_job_group():
         elif "group/" in outputs or "index.html" in outputs:
             expected[rule] = "dataset"
     # the scheduling markers of workflows/gate.smk (not derivatives, so not in OUTPUTS): the gate is
-    # the first member of `dataset`; subjects_done runs in Snakemake's own process, in no group
+    # the first member of `dataset`; subjects_done runs where Snakemake runs, in no group
     expected["group_gate"] = "dataset"
     assert {"meeg_preprocess", "subject_report", "group_rsa", "group_report"} <= set(expected)
     assert groups == expected

@@ -46,7 +46,7 @@ _COUNTING_MAIN = textwrap.dedent(
     def counting_update_groups(self):
         original_update_groups(self)
         grouped = set(self._group.values())
-        # `all` and the local rules (subjects_done, workflows/gate.smk) run in Snakemake's own process
+        # `all` and the local rules (subjects_done, workflows/gate.smk) run where Snakemake runs
         local = {"all", *self.workflow._localrules}
         outside = [job for job in self.needrun_jobs() if job not in self._group and job.rule.name not in local]
         calls["slurm_jobs"] = len(grouped) + len(outside)

@@ -112,7 +112,7 @@ def test_one_slurm_job_per_group(slurm_and_local_runs):
     # the cluster: the subject's jobs in its group job, the group-level ones in theirs, the demo
     # generator alone.
     expected = planned - Counter({"all": planned["all"]})
-    # subjects_done writes a marker in Snakemake's own process (localrules, workflows/gate.smk)
+    # subjects_done writes a marker where Snakemake runs, not on the cluster (localrules, workflows/gate.smk)
     expected -= Counter({"subjects_done": planned["subjects_done"]})
     assert {"demo_dataset", "meeg_preprocess", "fmri_clean", "subject_report", "group_report"} <= set(expected)
     alone = {rule: n for rule, n in expected.items() if rule not in grouped}
