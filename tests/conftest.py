@@ -27,6 +27,25 @@ def snakemake(workdir, *args, configfile=None, timeout=900):
     return subprocess.run(command + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def open_files(pid):
+    """The paths process ``pid`` has open ([] if it is gone).
+
+    Each descriptor is read on its own: one closed while the list is read (a busy job opens and
+    closes files all the time) must not hide the others, such as the job's rule log.
+    """
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+    paths = []
+    for fd in fds:
+        try:
+            paths.append(os.readlink(fd))
+        except OSError:
+            continue
+    return paths
+
+
 def _shared_data_root():
     env = os.environ.get("NEUROOPT_SHARED_DATA")
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"

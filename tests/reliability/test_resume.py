@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, open_files
 
 _MNE_REPORT_DATE = re.compile(rb"Created on [^<]*? via")
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -73,21 +73,14 @@ def _children(pid):
 
 def _job_log(pid, log_dir):
     """The rule log under ``log_dir`` that process ``pid`` has open (run_rule opens it first)."""
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            target = os.readlink(fd)
-            if target.startswith(str(log_dir) + os.sep) and target.endswith(".log"):
-                return Path(target)
-    except OSError:
-        pass
+    for target in open_files(pid):
+        if target.startswith(str(log_dir) + os.sep) and target.endswith(".log"):
+            return Path(target)
     return None
 
 
 def _has_open(pid, path):
-    try:
-        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return False
+    return str(path) in open_files(pid)
 
 
 def start_and_wait_for_job(workdir, log_path, *args, timeout=600):

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, TINY_DEMO, tiny_demo_workflow
+from conftest import REPO_ROOT, TINY_DEMO, open_files, tiny_demo_workflow
 from slurm_helpers import (
     bring_down,
     bring_up,
@@ -185,14 +185,15 @@ def test_failing_job_ends_the_run_with_its_rule_and_log(slurm_cluster, tiny_demo
 def _process_holding(path):
     """The process that has ``path`` open and whose parent does not (a job's python, not the
     helpers that inherited its log), or None."""
+    # A job's helper processes (multiprocessing's resource tracker, which ignores SIGTERM) hold the
+    # log too: reading the job's descriptors must not miss it, or a helper is taken for the job.
     holders = {}
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
-                stat = (fd_dir.parent / "stat").read_text().rsplit(")", 1)[1].split()
-                holders[int(fd_dir.parent.name)] = int(stat[1])
-        except OSError:
-            continue
+    for proc in Path("/proc").glob("[0-9]*"):
+        if str(path) in open_files(proc.name):
+            try:
+                holders[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
     return next((pid for pid, parent in holders.items() if parent not in holders), None)
 
 
