@@ -23,7 +23,12 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..sparse._base import without_selection
-from ..sparse.alpha_search import quantile_universal_alpha, search_alpha, subspace_noise_std
+from ..sparse.alpha_search import (
+    quantile_universal_alpha,
+    search_alpha,
+    subspace_noise_std,
+    time_colour_matrix,
+)
 from ..sparse.criteria import noise_time_correlation
 from ..utils import check_option, check_positive, logger, validate_type, verbose
 from . import _mne_private
@@ -576,8 +581,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
     time_cov = noise_time_correlation(mean_whitened)
     criterion_path = search_coef = None
     if alpha == "auto" or (alpha == "sure" and estimator != "mtl"):
-        evals, evecs = np.linalg.eigh(time_cov)
-        colour = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+        colour = time_colour_matrix(time_cov)
         alpha_qut = quantile_universal_alpha(est, gain, whitened.shape,
                                              noise_std=1.0 / np.sqrt(nave), time_colour=colour,
                                              level=alpha_level, random_state=random_state)
@@ -599,7 +603,8 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         # noise_rms reads pure noise low (0.85 of its RMS on the sample's 303 x 121), so the
         # sigma is scaled by what it reads on the QUT's own noise: without it, noise alone gave
         # sources in 95 % of draws instead of 1 - alpha_level (5 %).
-        noise_level = float(subspace_noise_std(mean_whitened, random_state=random_state)[0])
+        noise_level = float(subspace_noise_std(mean_whitened, time_colour=colour,
+                                               random_state=random_state)[0])
         alpha_qut *= np.sqrt(min(1.0, noise_level / sigma_fit))
     if alpha in ("sure", "cv"):
         # the criteria are those of the convex fit

@@ -394,7 +394,15 @@ def null_noise_rms_ratio(data_shape, *, time_colour=None, n_draws=30, random_sta
     return float(np.mean(ratios))
 
 
-def subspace_noise_std(Y, groups=None, *, random_state=0):
+def time_colour_matrix(time_corr):
+    """The symmetric square root ``L`` of a temporal correlation: ``E = Z L`` (``Z`` white) has
+    the temporal covariance ``L^T L = time_corr`` (the ``time_colour`` of
+    :func:`quantile_universal_alpha`; negative eigenvalues of an estimate are set to 0)."""
+    evals, evecs = np.linalg.eigh(time_corr)
+    return (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+
+
+def subspace_noise_std(Y, groups=None, *, time_colour=None, random_state=0):
     """Noise standard deviation of spatially whitened data, per sensor group, from the data alone.
 
     For each group of rows, :func:`~neuroopt.sparse.criteria.noise_rms` of its rows (the RMS
@@ -414,6 +422,9 @@ def subspace_noise_std(Y, groups=None, *, random_state=0):
         Spatially whitened data.
     groups : array-like, shape (n_sensors,) | None
         Group label of each row (e.g. SGCL's ``sensor_groups``); ``None``: one group.
+    time_colour : ndarray, shape (n_times, n_times) | None
+        The colour of the simulated noise, :func:`time_colour_matrix` of
+        ``noise_time_correlation(Y)`` (computed when ``None``; pass it when already known).
     random_state : int | numpy.random.Generator | None
         Seed of the simulations of :func:`null_noise_rms_ratio`.
 
@@ -436,8 +447,7 @@ def subspace_noise_std(Y, groups=None, *, random_state=0):
             raise ValueError(f"groups must have one label per row of Y, shape ({Y.shape[0]},), "
                              f"got {groups.shape}.")
         index = np.unique(groups, return_inverse=True)[1]
-    evals, evecs = np.linalg.eigh(noise_time_correlation(Y))
-    colour = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+    colour = time_colour_matrix(noise_time_correlation(Y)) if time_colour is None else time_colour
     stds = []
     for k in range(index.max() + 1):
         rows = Y[index == k]
