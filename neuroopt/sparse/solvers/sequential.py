@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .gram import group_columns
+
 
 @dataclass
 class PassRecord:
@@ -61,8 +63,7 @@ class PassRecord:
         pos = np.searchsorted(self.groups, groups)
         corr = None
         if self.correlations is not None:
-            rows = (pos[:, None] * n_orient + np.arange(n_orient)).ravel()
-            corr = self.correlations[rows]
+            corr = self.correlations[group_columns(pos, n_orient)]
         return PassRecord(self.residual, self.cols, self.B_cols, groups, self.norms[pos], corr,
                           self.alpha, self.weights)
 
@@ -115,7 +116,7 @@ def predicted_norms(last, previous, penalty, groups, current):
         if record.groups.size == common.size:
             return record.correlations
         pos = np.searchsorted(record.groups, common)
-        return record.correlations[(pos[:, None] * n_orient + np.arange(n_orient)).ravel()]
+        return record.correlations[group_columns(pos, n_orient)]
 
     # ||(1 + s) a - s b||^2 from the group sums of a.a, a.b and b.b: no (groups, times) temporary
     step = (alpha - last.alpha) / (last.alpha - previous.alpha)

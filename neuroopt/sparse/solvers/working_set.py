@@ -140,13 +140,13 @@ def _evaluate_pass(X, datafit, penalty, keep, active, candidate, gradient_cache,
             return PassRecord(R, cols, Bc, keep, *out, alpha, weights), n_read, n_gram + 1
     theta = datafit.dual_direction(R)
     if covered is not None:
+        known = initial.norms[np.searchsorted(initial.groups, keep[covered])]
         if active.size and np.all(np.isin(active, initial.groups)):
             # only the first working set comes from it (the next pass replaces the record)
-            norms = initial.norms[np.searchsorted(initial.groups, keep[covered])]
-            return PassRecord(R, cols, Bc, keep[covered], norms, None, alpha, weights), \
+            return PassRecord(R, cols, Bc, keep[covered], known, None, alpha, weights), \
                 n_read, n_gram
         norms = np.empty(keep.size)
-        norms[covered] = initial.norms[np.searchsorted(initial.groups, keep[covered])]
+        norms[covered] = known
         missing = keep[~covered]
         norms[~covered] = group_norms(X[:, group_columns(missing, n_orient)].T @ theta,
                                       n_orient)
