@@ -2,13 +2,10 @@
 # voxel's R1-GLM HRF (+ nilearn's canonical GLM), cluster tables; then group maps per task.
 
 def _fmri_glm_files(wildcards):
-    """The other files the contrast step reads: the cleaned runs, their sidecars and the mask."""
-    runs = _fmri_group_runs(wildcards)
-    return {
-        "bolds": [PLAN.fmri_clean_bold(r) for r in runs],
-        "sidecars": [PLAN.fmri_sidecar(r) for r in runs],
-        "mask": PLAN.fmri_mask(wildcards.group),
-    }
+    """The other files the contrast step reads: the cleaned runs, and the R1-GLM's own other files
+    (their sidecars and the mask, workflows/r1glm.smk)."""
+    return {"bolds": [PLAN.fmri_clean_bold(r) for r in _fmri_group_runs(wildcards)],
+            **_fmri_r1glm_files(wildcards)}
 
 
 rule fmri_glm_contrast:
