@@ -35,3 +35,16 @@ def test_every_rule_has_its_step_in_the_module_of_its_workflow_file():
 def test_unknown_rule_names_the_registry():
     with pytest.raises(KeyError, match="neuroopt.pipeline.steps.STEPS"):
         get_step("no_such_rule")
+
+
+def test_runs_repetition_time_is_shared_or_names_the_runs(tmp_path):
+    from neuroopt.pipeline.steps._common import runs_repetition_time
+
+    sidecars = []
+    for run, t_r in (("run-01", 2.0), ("run-02", 2.0), ("run-03", 1.5)):
+        path = tmp_path / f"{run}_bold.json"
+        path.write_text(f'{{"RepetitionTime": {t_r}}}')
+        sidecars.append(path)
+    assert runs_repetition_time(sidecars[:2], ["run-01", "run-02"]) == 2.0
+    with pytest.raises(ValueError, match=r"run-03.*different repetition times \[1\.5, 2\.0\]"):
+        runs_repetition_time(sidecars, ["run-01", "run-02", "run-03"])

@@ -31,6 +31,21 @@ def write_json(path, data, default=str):
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=default) + "\n")
 
 
+def runs_repetition_time(sidecars, runs):
+    """The repetition time the cleaned runs share, from their sidecars (``fmri_clean`` writes them).
+
+    Raises a ``ValueError`` naming the runs when they differ: one model cannot fit them together.
+    """
+    t_rs = set()
+    for path in sidecars:
+        with open(path) as fid:
+            t_rs.add(json.load(fid)["RepetitionTime"])
+    if len(t_rs) != 1:
+        raise ValueError(f"The runs {list(runs)} have different repetition times {sorted(t_rs)}; "
+                         "fit them separately.")
+    return t_rs.pop()
+
+
 def demo_truth(info):
     """The demo ground truth (``load_demo_truth``) described by ``params.truth``, or None."""
     if not info:

@@ -6,6 +6,7 @@ import json
 
 from ...io.derivatives import write_provenance
 from ...utils import atomic_path, logger
+from ._common import runs_repetition_time
 
 STATS = ("effect", "variance", "t", "z")
 
@@ -45,10 +46,7 @@ def fmri_glm_contrast(input, output, params, threads):
     cfg, files = params.cfg, params.files
     bolds = list(files["bolds"])
     name = output.z.split("_desc-")[-1].split("_stat-")[0]
-    t_rs = {json.loads(open(p).read())["RepetitionTime"] for p in files["sidecars"]}
-    if len(t_rs) != 1:
-        raise ValueError(f"The runs {bolds} have different repetition times {sorted(t_rs)}.")
-    t_r = t_rs.pop()
+    t_r = runs_repetition_time(files["sidecars"], bolds)
     events = [read_events(p) for p in params.events]
     weights = dict(zip(params.conditions, params.weights))
     result = R1GLMImages.from_estimator(**joblib.load(input.model))

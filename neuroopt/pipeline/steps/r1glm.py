@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from ...utils import atomic_path, log_result, logger
-from ._common import demo_truth, write_json
+from ._common import demo_truth, runs_repetition_time, write_json
 
 
 def fmri_r1glm(input, output, params, threads):
@@ -23,15 +20,12 @@ def fmri_r1glm(input, output, params, threads):
     from ...io.bids import read_events
 
     cfg = params.cfg
-    t_rs = {json.loads(Path(p).read_text())["RepetitionTime"] for p in params.files["sidecars"]}
-    if len(t_rs) != 1:
-        raise ValueError(f"The runs {list(input.bolds)} have different repetition times {sorted(t_rs)}; fit them separately.")
     events = [read_events(p) for p in params.events]
     result = fit_r1glm_images(
         list(input.bolds),
         events,
         params.files["mask"],
-        t_rs.pop(),
+        runs_repetition_time(params.files["sidecars"], input.bolds),
         trial_betas=cfg["trial_betas"],
         basis=cfg["basis"],
         hrf_length=cfg["hrf_length"],
