@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .solvers import group_columns
+
 _STEP = 1e-30  # complex-step size: no cancellation, any tiny value is exact
 
 
@@ -198,10 +200,6 @@ def _support(B, n_orient):
     return np.flatnonzero(norms > 0)
 
 
-def _cols(groups, n_orient):
-    return (groups[:, None] * n_orient + np.arange(n_orient)).ravel()
-
-
 def polish(X, Y, B, alpha, n_orient, model, *, max_steps=20):
     """Newton steps on the fixed-point equation, support fixed; returns the polished ``B``.
 
@@ -211,7 +209,7 @@ def polish(X, Y, B, alpha, n_orient, model, *, max_steps=20):
     groups = _support(B, n_orient)
     if groups.size == 0:
         return B
-    cols = _cols(groups, n_orient)
+    cols = group_columns(groups, n_orient)
     Xs, Bs = X[:, cols], B[cols]
     system = _ActiveSystem(Xs, Y, Bs, alpha, n_orient, model)
     F = system.residual()
@@ -282,7 +280,7 @@ def sure(X, Y, B, alpha, n_orient, model, noise_std, time_cov=None):
     base = float(np.sum(sq - sizes * stds ** 2))
     if groups.size == 0:
         return CriterionValue(base, 0.0, 0.0, 0)
-    cols = _cols(groups, n_orient)
+    cols = group_columns(groups, n_orient)
     Xs, Bs = X[:, cols], B[cols]
     system = _ActiveSystem(Xs, Y, Bs, alpha, n_orient, model)
     per_group = model.group_index is not None and model.n_groups > 1
@@ -310,7 +308,7 @@ def held_out(X, Y_train, Y_test, B, alpha, n_orient, model):
     value = float(np.sum(resid ** 2))
     if groups.size == 0:
         return CriterionValue(value, 0.0, 0.0, 0)
-    cols = _cols(groups, n_orient)
+    cols = group_columns(groups, n_orient)
     system = _ActiveSystem(X[:, cols], Y_train, B[cols], alpha, n_orient, model)
     dB = -system.solve(system.W)
     grad = -2 * float(np.sum((X[:, cols].T @ resid) * dB))

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, solve_triangular
 
 from ..penalties import group_norms
+from .gram import group_columns
 
 
 def _objective(B, Q, H, thresholds, n_orient):
@@ -219,7 +220,7 @@ def support_newton_step(G, H, B, Q, thresholds, n_orient, F=None, max_halvings=4
     active = np.flatnonzero((norms > 0) & np.isfinite(thresholds))
     if active.size == 0:
         return False
-    cols = (active[:, None] * n_orient + np.arange(n_orient)).ravel()
+    cols = group_columns(active, n_orient)
     B_A = B[cols]
     thr_A = thresholds[active]
     G_cols = G[:, cols]
