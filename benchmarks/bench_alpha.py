@@ -362,6 +362,21 @@ def _support_scores(active, truth, src_rr, radius=0.010):
     return f1, precision, recall, dist.min(axis=1)
 
 
+def sqrt_inverse_default(sqrt, gain, Y):
+    """The square-root Lasso as ``sparse_inverse(estimator="sqrt")`` sets it by default.
+
+    Its ``alpha="auto"`` (:func:`~neuroopt.sparse.alpha_search.bias_corrected_pivotal_alpha`,
+    noise simulated with the temporal correlation of the data's noise subspace) and, with a
+    post-selection, the elimination at the noise subspace's level.
+    """
+    from neuroopt.sparse.alpha_search import bias_corrected_pivotal_alpha, time_colour_matrix
+    from neuroopt.sparse.criteria import noise_time_correlation
+
+    res = bias_corrected_pivotal_alpha(sqrt, gain, Y,
+                                       time_colour=time_colour_matrix(noise_time_correlation(Y)))
+    return sqrt.set_params(alpha=res.alpha, prune_noise_std=res.noise_std).fit(gain, Y)
+
+
 # (alpha method, irMxNE reweightings, backward-elimination level or None, relocation)
 SIM_VARIANTS = (("auto", 1, None, False), ("auto", 1, 0.05, False), ("auto", 1, 0.05, True),
                 ("auto", 10, None, False), ("sure", 1, None, False), ("cv", 1, None, False),
@@ -380,8 +395,9 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
     """Support F1 / localisation error of each alpha method on the real 10 mm gain.
 
     Each variant is an alpha method of the multitask Lasso (``auto``: the quantile universal
-    threshold of white noise; ``sure``; ``cv``) or ``pivotal`` (the square-root Lasso with its
-    own ``alpha="auto"``, which needs no noise level), the number of irMxNE reweightings
+    threshold of white noise; ``sure``; ``cv``), ``pivotal`` (the square-root Lasso with its
+    own ``alpha="auto"``, which needs no noise level) or ``calibrated`` (the square-root Lasso
+    as ``sparse_inverse`` sets it, :func:`sqrt_inverse_default`), the number of irMxNE reweightings
     (``n_reweighting``, log penalty; the table shows ``n_reweighting - 1``), the level
     of the backward elimination (``prune_level``, :mod:`neuroopt.sparse.selection`) and
     whether the sources are relocated (``relocate``). The
@@ -428,9 +444,12 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
                 if method in ("sure", "cv") and seed >= criteria_seeds:
                     continue
                 t0 = time.process_time()
-                if method == "pivotal":  # the square-root Lasso's own (pivotal) "auto"
-                    fit = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw, prune_level=level,
-                                             relocate=relocate).fit(gain, Y)
+                if method in ("pivotal", "calibrated"):
+                    sqrt = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw, prune_level=level,
+                                              relocate=relocate)
+                    # "pivotal": the estimator's own "auto"; "calibrated": sparse_inverse's
+                    fit = (sqrt.fit(gain, Y) if method == "pivotal"
+                           else sqrt_inverse_default(sqrt, gain, Y))
                     *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
                     stats.setdefault(name, []).append(
                         (*scores, np.median(errors) * 1e3, fit.active_set_.sum(),

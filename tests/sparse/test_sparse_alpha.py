@@ -220,3 +220,47 @@ def test_clar_held_out_search():
         CLaR(alpha="cv", n_orient=N_ORIENT).fit(X, Y[:3])
     with pytest.raises(ValueError, match="CLaR has no SURE.*alpha='cv'"):
         CLaR(alpha="sure", n_orient=N_ORIENT).fit(X, Y)
+
+
+def test_sqrt_lasso_is_the_multitask_lasso_at_alpha_T_sigma():
+    """The relation the pivotal default relies on: same solution at ``alpha * T * sigma_``."""
+    X, Y, _, _ = _problem(seed=3)
+    sqrt = MultiTaskSqrtLasso(n_orient=N_ORIENT, tol=1e-12)
+    sqrt.set_params(alpha=0.3 * sqrt.alpha_max(X, Y)).fit(X, Y)
+    assert sqrt.active_set_.sum() > 1
+    mtl = MultiTaskLasso(sqrt.alpha_ * Y.shape[1] * sqrt.sigma_, n_orient=N_ORIENT, tol=1e-12)
+    np.testing.assert_allclose(mtl.fit(X, Y).coef_, sqrt.coef_, atol=1e-6 * np.abs(sqrt.coef_).max())
+
+
+@pytest.mark.parametrize("name", ["sqrt", "sgcl"])
+def test_bias_corrected_pivotal_alpha(name):
+    """The MxNE alpha of the choice is the threshold at the noise level; noise alone keeps out."""
+    from neuroopt.sparse.alpha_search import bias_corrected_pivotal_alpha, pooled_noise_level
+
+    rng = np.random.default_rng(1)
+    n, T = 60, 60
+    X = rng.standard_normal((n, 300))
+    B = np.zeros((300, T))
+    B[rng.choice(300, 6, replace=False)] = 0.5 * np.sin(
+        np.outer(np.arange(1, 7), np.linspace(0, np.pi, T)))
+    Y = X @ B + rng.standard_normal((n, T))
+    est = _estimators(np.repeat([0, 1], n // 2))[name]
+    res = bias_corrected_pivotal_alpha(est, X, Y, rtol=1e-4)
+    # with signal the fitted level at the threshold is above the noise's: alpha is lowered
+    assert res.alpha < res.threshold
+    assert res.alpha * res.sigma == pytest.approx(res.threshold * res.noise_std, rel=1e-4)
+    assert res.estimator.alpha == res.alpha
+    assert pooled_noise_level(res.estimator) == pytest.approx(res.sigma)
+    assert 2 <= res.n_fits <= 8
+    if name == "sqrt":  # the same solution as the multitask Lasso at the threshold's MxNE alpha
+        mtl = MultiTaskLasso(res.threshold * Y.shape[1] * res.noise_std, n_orient=N_ORIENT,
+                             tol=1e-12).fit(X, Y)
+        np.testing.assert_array_equal(mtl.active_set_, res.estimator.active_set_)
+    # pure noise: a source in about 1 - level of the draws (the threshold is the quantile of
+    # alpha_max over the correction, so the noise estimate's spread is accounted for)
+    rng = np.random.default_rng(0)
+    with_sources = sum(
+        bias_corrected_pivotal_alpha(est, X, rng.standard_normal(Y.shape), n_draws=20,
+                                     random_state=seed).estimator.active_set_.any()
+        for seed in range(20))
+    assert with_sources <= 3
