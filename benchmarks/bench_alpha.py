@@ -366,15 +366,15 @@ def sqrt_inverse_default(sqrt, gain, Y):
     """The square-root Lasso as ``sparse_inverse(estimator="sqrt")`` sets it by default.
 
     Its ``alpha="auto"`` (:func:`~neuroopt.sparse.alpha_search.bias_corrected_pivotal_alpha`,
-    noise simulated with the temporal correlation of the data's noise subspace) and, with a
-    post-selection, the elimination at the noise subspace's level.
+    noise simulated with the temporal correlation of the data's noise subspace); the
+    elimination, if any, at the fitted noise level.
     """
     from neuroopt.sparse.alpha_search import bias_corrected_pivotal_alpha, time_colour_matrix
     from neuroopt.sparse.criteria import noise_time_correlation
 
     res = bias_corrected_pivotal_alpha(sqrt, gain, Y,
                                        time_colour=time_colour_matrix(noise_time_correlation(Y)))
-    return sqrt.set_params(alpha=res.alpha, prune_noise_std=res.noise_std).fit(gain, Y)
+    return sqrt.set_params(alpha=res.alpha).fit(gain, Y)
 
 
 # (alpha method, irMxNE reweightings, backward-elimination level or None, relocation)

@@ -27,7 +27,6 @@ from ..sparse.alpha_search import (
     bias_corrected_pivotal_alpha,
     quantile_universal_alpha,
     search_alpha,
-    subspace_noise_std,
     time_colour_matrix,
 )
 from ..sparse.criteria import noise_time_correlation
@@ -478,9 +477,9 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         Post-selection of the active sources after the fit (:mod:`neuroopt.sparse.selection`;
         the estimators' ``prune_level`` and ``relocate``), then a refit at the same alpha on
         the sources selected. ``"prune"``: backward elimination at the family-wise level
-        ``prune_level`` (noise std ``1 / sqrt(nave)`` for mtl; for sqrt / sgcl the level of
-        the data's noise subspace per sensor group, the estimators' ``prune_noise_std``, not
-        their fitted levels, which the shrinkage biases up as it does their ``"auto"`` alpha).
+        ``prune_level`` (noise std ``1 / sqrt(nave)`` for mtl, the fitted noise levels for
+        sqrt / sgcl; the estimators' ``prune_noise_std="subspace"`` would use the data's
+        noise subspace instead, see the README, "The pivotal default in MxNE units").
         ``"relocate"`` (default): elimination, then each kept source moved,
         one grid step at a time (its 8 most similar gain neighbours,
         :func:`~neuroopt.sparse.selection.relocate_sources`), to where the joint
@@ -582,18 +581,11 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
                           noise_std=1.0 / np.sqrt(nave))
     alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)
     time_cov = noise_time_correlation(mean_whitened)
-    colour = time_colour_matrix(time_cov)
-    if estimator in ("sqrt", "sgcl") and prunes:
-        # the elimination at the data's noise level (noise subspace, per sensor group: pivotal),
-        # not at the fitted one, which the shrinkage biases up as it does the alpha (see
-        # bias_corrected_pivotal_alpha)
-        est.set_params(prune_noise_std=subspace_noise_std(
-            mean_whitened, row_groups if estimator == "sgcl" else None, time_colour=colour,
-            random_state=random_state))
     criterion_path = search_coef = None
     pivotal = estimator in ("sqrt", "sgcl") and alpha in ("auto", "sure")
     if alpha == "auto" or (alpha == "sure" and estimator != "mtl"):
-        qut_kwargs = dict(time_colour=colour, level=alpha_level, random_state=random_state)
+        qut_kwargs = dict(time_colour=time_colour_matrix(time_cov), level=alpha_level,
+                          random_state=random_state)
         if pivotal:
             # the QUT in MxNE units at the data's noise level (the fitted sigma is biased up by
             # the shrinkage; see bias_corrected_pivotal_alpha)

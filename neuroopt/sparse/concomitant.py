@@ -45,8 +45,9 @@ _PRUNE_LEVEL_DOC = """prune_level : float | None
         The fitted level is biased up by the shrinkage: the residual at the chosen alpha
         holds the part of the signal that the L2,1 penalty shrank away (on MNE's sample Left
         Auditory, 5 mm grid, 0.70 against 0.61 from the noise subspace), and the elimination
-        at that level removed true sources. ``sparse_inverse`` passes the noise subspace's
-        levels (with the temporal correlation it already estimated)."""
+        at that level removed true sources; ``"subspace"`` is not ``sparse_inverse``'s
+        default, as SGCL then misses on Right Auditory with reweighting (README, "The pivotal
+        default in MxNE units")."""
 
 _COMMON_DOC = """
     n_orient : int
