@@ -488,7 +488,18 @@ class PivotalAlphaResult:
 
 
 def pooled_noise_level(estimator):
-    """RMS over the rows of the noise levels fitted by a square-root Lasso or an SGCL."""
+    """RMS over the rows of the noise levels fitted by a square-root Lasso or an SGCL.
+
+    Parameters
+    ----------
+    estimator : MultiTaskSqrtLasso | SGCL
+        Fitted estimator.
+
+    Returns
+    -------
+    sigma : float
+        ``sqrt(mean over the rows of the row's group level squared)``.
+    """
     levels = np.atleast_1d(estimator._noise_levels())[estimator._row_index]
     return float(np.sqrt(np.mean(levels ** 2)))
 
