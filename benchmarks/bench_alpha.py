@@ -362,11 +362,11 @@ def _support_scores(active, truth, src_rr, radius=0.010):
     return f1, precision, recall, dist.min(axis=1)
 
 
-def sqrt_inverse_default(sqrt, gain, Y):
-    """The square-root Lasso as ``sparse_inverse(estimator="sqrt")`` sets it by default.
+def sqrt_mxne_calibrated(sqrt, gain, Y):
+    """The square-root Lasso at its alpha calibrated in MxNE units (not ``sparse_inverse``'s default).
 
-    Its ``alpha="auto"`` (:func:`~neuroopt.sparse.alpha_search.bias_corrected_pivotal_alpha`,
-    noise simulated with the temporal correlation of the data's noise subspace); the
+    :func:`~neuroopt.sparse.alpha_search.bias_corrected_pivotal_alpha`, with noise simulated with
+    the temporal correlation of the data's noise subspace as ``sparse_inverse`` does; the
     elimination, if any, at the fitted noise level.
     """
     from neuroopt.sparse.alpha_search import bias_corrected_pivotal_alpha, time_colour_matrix
@@ -397,7 +397,7 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
     Each variant is an alpha method of the multitask Lasso (``auto``: the quantile universal
     threshold of white noise; ``sure``; ``cv``), ``pivotal`` (the square-root Lasso with its
     own ``alpha="auto"``, which needs no noise level) or ``calibrated`` (the square-root Lasso
-    as ``sparse_inverse`` sets it, :func:`sqrt_inverse_default`), the number of irMxNE reweightings
+    at its alpha calibrated in MxNE units, :func:`sqrt_mxne_calibrated`), the number of irMxNE reweightings
     (``n_reweighting``, log penalty; the table shows ``n_reweighting - 1``), the level
     of the backward elimination (``prune_level``, :mod:`neuroopt.sparse.selection`) and
     whether the sources are relocated (``relocate``). The
@@ -447,9 +447,9 @@ def simulation_section(*, n_seeds=20, criteria_seeds=None,
                 if method in ("pivotal", "calibrated"):
                     sqrt = MultiTaskSqrtLasso(n_orient=3, n_reweighting=rw, prune_level=level,
                                               relocate=relocate)
-                    # "pivotal": the estimator's own "auto"; "calibrated": sparse_inverse's
+                    # "pivotal": the estimator's own "auto"; "calibrated": in MxNE units
                     fit = (sqrt.fit(gain, Y) if method == "pivotal"
-                           else sqrt_inverse_default(sqrt, gain, Y))
+                           else sqrt_mxne_calibrated(sqrt, gain, Y))
                     *scores, errors = _support_scores(fit.active_set_, truth, src_rr)
                     stats.setdefault(name, []).append(
                         (*scores, np.median(errors) * 1e3, fit.active_set_.sum(),

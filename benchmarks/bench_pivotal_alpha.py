@@ -8,9 +8,10 @@ The square-root Lasso at ``alpha`` has the multitask Lasso's solution at ``alpha
 (``sigma``: its fitted noise level), so ``alpha * T * sigma / alpha_max(mtl)`` is its alpha in
 MxNE units. For each case (MNE's sample data, MEG, 0-200 ms, volume grid, depth 0.8, whitened as
 ``sparse_inverse`` does; convex fits, no selection): the multitask Lasso's quantile universal
-threshold (QUT, noise level ``1 / sqrt(nave)``), then for sqrt and sgcl their QUT, the previous
-default (the QUT times ``sqrt(s / sigma(QUT))``) and the current one
-(:func:`~neuroopt.sparse.alpha_search.bias_corrected_pivotal_alpha`), each as a fraction of its
+threshold (QUT, noise level ``1 / sqrt(nave)``), then for sqrt and sgcl their QUT,
+``sparse_inverse``'s ``alpha="auto"`` (the QUT times ``sqrt(s / sigma(QUT))``) and the
+calibration in MxNE units (:func:`~neuroopt.sparse.alpha_search.bias_corrected_pivotal_alpha`,
+not the default: the demo loses a condition with it, see the README), each as a fraction of its
 own ``alpha_max``, with the fitted sigma, the sources and the MxNE-unit alpha. ``s``: the noise
 level of the data's noise subspace. Prints a Markdown table.
 """
@@ -80,11 +81,11 @@ def main():
             rows = [("QUT", qut, fit, time.process_time() - cpu)]
             cpu = time.process_time()
             damped = qut * np.sqrt(min(1.0, s / pooled_noise_level(fit)))
-            rows.append(("previous auto", damped, clone(est).set_params(alpha=damped).fit(gain, Y),
+            rows.append(("auto (damped)", damped, clone(est).set_params(alpha=damped).fit(gain, Y),
                          time.process_time() - cpu + rows[0][3]))
             cpu = time.process_time()
             res = bias_corrected_pivotal_alpha(est, gain, Y, time_colour=colour)
-            rows.append((f"auto ({res.n_fits} fits)", res.alpha, res.estimator,
+            rows.append((f"MxNE-calibrated ({res.n_fits} fits)", res.alpha, res.estimator,
                          time.process_time() - cpu))
             for label, alpha, fitted, seconds in rows:
                 sigma = pooled_noise_level(fitted)

@@ -520,7 +520,9 @@ def bias_corrected_pivotal_alpha(estimator, gain, Y, *, time_colour=None, level=
     alpha is the threshold at the data's noise level ``s`` (:func:`subspace_noise_std`,
     pivotal), i.e. it solves ``alpha * sigma(alpha) = t * s`` (``alpha <= t``), safeguarded
     secant steps in ``log(alpha)``, each fit warm-started. For SGCL, ``sigma`` is the RMS of
-    its noise levels over the rows (one scalar equation: the groups' mean bias).
+    its noise levels over the rows (one scalar equation: the groups' mean bias). It is not
+    ``sparse_inverse``'s ``alpha="auto"``: on the default demo SGCL then misses a condition
+    (README, "The pivotal alpha in MxNE units").
 
     The threshold ``t`` is the QUT of the whole procedure, not of ``alpha_max`` alone: on pure
     noise ``E`` (no source at ``alpha``) the fitted level is ``RMS(E)``, and the rule gives

@@ -46,8 +46,8 @@ _PRUNE_LEVEL_DOC = """prune_level : float | None
         holds the part of the signal that the L2,1 penalty shrank away (on MNE's sample Left
         Auditory, 5 mm grid, 0.70 against 0.61 from the noise subspace), and the elimination
         at that level removed true sources; ``"subspace"`` is not ``sparse_inverse``'s
-        default, as SGCL then misses on Right Auditory with reweighting (README, "The pivotal
-        default in MxNE units")."""
+        default yet, as the 10 mm grid then misses with SGCL (README, "Why the square-root
+        Lasso misses")."""
 
 _COMMON_DOC = """
     n_orient : int
