@@ -250,3 +250,25 @@ def test_path_reuses_passes_and_matches_cold_fits():
         cold = MultiTaskLasso(alpha, n_orient=3, tol=1e-10).fit(X, Y)
         np.testing.assert_allclose(coef, cold.coef_,
                                    atol=1e-4 * np.abs(cold.coef_).max())
+
+
+def test_working_set_problem_near_the_target_is_finished_in_place():
+    """An inner gap reached within ``near_target`` of the target goes on to the final tolerance,
+    and with no violating group outside the working set the next pass certifies it (the outer
+    gap is at most the inner one); the trace adds up to the result's counts."""
+    hits = 0
+    for seed in range(6):
+        X, Y, _ = make_problem(seed=seed, n=40, n_sources=200, T=10, k=8)
+        X[:, 1::2] = X[:, ::2] + 0.3 * X[:, 1::2]  # correlated pairs: a few outer rounds
+        alpha = 0.3 * MultiTaskLasso().alpha_max(X, Y)
+        res = solve_working_set(X, Y, Quadratic(), L21(alpha), tol=1e-6, p0=5, tol_ratio=0.3)
+        abs_tol = 1e-6 * res.objective_at_zero
+        assert res.converged and len(res.trace) == res.n_iter
+        assert sum(step.epochs for step in res.trace) == res.n_epochs
+        assert res.trace[-1].gap == res.dual_gap <= abs_tol
+        for step in res.trace[1:]:
+            assert not 0.5 * abs_tol < step.inner_gap <= 10 * abs_tol
+            if step.n_violating_outside == 0:
+                assert step.gap <= step.inner_gap + 1e-12 * res.objective_at_zero
+                hits += step.inner_gap <= 0.5 * abs_tol
+    assert hits >= 3

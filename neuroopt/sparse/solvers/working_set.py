@@ -57,6 +57,50 @@ def check_solver_requirements(datafit, penalty):
 
 
 @dataclass
+class OuterStep:
+    """What one outer iteration of :func:`solve_working_set` did (``SolverResult.trace``).
+
+    Attributes
+    ----------
+    n_iter : int
+        The outer iteration (from 1).
+    n_kept : int
+        Groups not screened when it started.
+    source : str
+        Where the group norms of ``X^T Theta`` came from: ``"read"`` (a pass over ``X``),
+        ``"cached"`` (the :class:`GradientCache`) or ``"previous"`` (the previous path point's
+        last pass).
+    n_violating_outside : int
+        Groups violating their dual constraint that the previous working set did not hold
+        (all violating groups at the first iteration): a missing group needs another round.
+    inner_gap : float
+        The duality gap the previous working-set problem reached, on its working set (nan at
+        the first iteration). With no group missing, the outer gap is at most this one.
+    gap : float
+        The duality gap of this evaluation (over every group not screened).
+    ws_size, n_added : int
+        Size of the working set chosen next, and how many of its groups the previous one did
+        not hold (0 and 0 when this iteration certified convergence).
+    epochs : int
+        Coordinate-descent epochs of the working-set problem that followed.
+    eval_cpu, inner_cpu : float
+        CPU seconds of the evaluation and of the working-set problem.
+    """
+
+    n_iter: int
+    n_kept: int
+    source: str
+    n_violating_outside: int
+    inner_gap: float
+    gap: float
+    ws_size: int = 0
+    n_added: int = 0
+    epochs: int = 0
+    eval_cpu: float = 0.0
+    inner_cpu: float = 0.0
+
+
+@dataclass
 class SolverResult:
     """Output of :func:`solve_working_set`. ``B`` has shape (n_features, n_times).
 
@@ -65,6 +109,7 @@ class SolverResult:
     ``initial_pass``.
     ``n_gradient_passes`` counts the ``X^T Theta`` evaluations that read ``X`` (over the
     features not screened), ``n_gram_passes`` those served by the :class:`GradientCache`.
+    ``trace`` holds one :class:`OuterStep` per outer iteration.
     """
 
     B: np.ndarray
@@ -82,6 +127,7 @@ class SolverResult:
     n_gram_passes: int = 0
     gradient_cache: object = None
     noise_at_floor: bool = False
+    trace: list = field(default_factory=list)
 
 
 def group_spectral_norms(X, n_orient):
@@ -293,7 +339,9 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     primal = datafit.value(R) + penalty.subset(active).value(B[cols])
     n_iter = n_floor = 0
     floor_gaps, stopped_at_floor = [], False
+    trace, ws, inner_gap = [], np.empty(0, dtype=np.intp), np.nan
     for n_iter in range(1, max_iter + 1):
+        t_eval = time.process_time()
         keep = np.flatnonzero(~screened)
         if keep.size == 0:  # every group removed (infinite weight) or screened: B = 0 is optimal
             primal, best_dual, gap, converged = datafit.value(R), datafit.value(R), 0.0, True
@@ -323,6 +371,11 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         history.append(gap)
         logger.debug(f"    outer {n_iter}: primal {primal:.6e} gap {gap:.3e} (tol {abs_tol:.2e}), "
                      f"{keep.size} groups {'evaluated (partial)' if partial else 'not screened'}")
+        violating = grad_norms > thresholds[keep]
+        step = OuterStep(n_iter, keep.size, "read" if n_read else "cached" if n_served
+                         else "previous", int(np.count_nonzero(violating & ~np.isin(keep, ws))),
+                         inner_gap, gap, eval_cpu=time.process_time() - t_eval)
+        trace.append(step)
         if gap <= abs_tol:
             converged = True
             break
@@ -380,15 +433,20 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             ws_local = np.argpartition(priority, ws_size - 1)[:ws_size]
         else:
             ws_local = np.arange(keep.size)
+        step.n_added = int(np.count_nonzero(~np.isin(keep[ws_local], ws)))
         ws = np.sort(keep[ws_local])
         tol_in = max(tol_ratio * gap, final_ratio * abs_tol)
         if tol_in < near_target * abs_tol or (n_iter == 1 and active.size) or partial:
             # close to the target, or a warm start (its support is close to the solution's,
             # as along a path): finish in this working set rather than after one more pass
             tol_in = final_ratio * abs_tol
-        R, candidate, n_ep = _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in,
-                                               max_epochs, check_every, K, newton)
+        t_inner = time.process_time()
+        R, candidate, n_ep, inner_gap = _solve_subproblem(
+            gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, check_every, K, newton,
+            final_ratio * abs_tol, near_target * abs_tol)
         active = _active_groups(B, ws, n_orient)
+        step.ws_size, step.epochs = ws.size, n_ep
+        step.inner_cpu = time.process_time() - t_inner
         n_epochs_total += n_ep
         logger.debug(f"    ws {ws.size} groups, {n_ep} epochs")
     else:
@@ -410,7 +468,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                         n_epochs=n_epochs_total, n_gradient_passes=n_passes,
                         converged=converged, solve_time=time.perf_counter() - t_start,
                         gap_history=history, last_pass=last_pass, n_gram_passes=n_gram_passes,
-                        gradient_cache=gradient_cache, noise_at_floor=at_floor)
+                        gradient_cache=gradient_cache, noise_at_floor=at_floor, trace=trace)
 
 
 def _update_noise(gram, datafit, R, G, H, lips, Q, Bws, n_orient):
@@ -427,11 +485,14 @@ def _update_noise(gram, datafit, R, G, H, lips, Q, Bws, n_orient):
 
 
 def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, check_every, K,
-                      newton=True):
+                      newton=True, final_tol=0.0, near_tol=0.0):
     """Solve the problem restricted to groups ``ws`` in place in ``B``.
 
     Returns the final residual, ``(residual, cols, B_cols)`` for the residual whose dual point
-    was best on the working set (the extrapolated one when it wins) and the number of epochs.
+    was best on the working set (the extrapolated one when it wins), the number of epochs and
+    the working-set duality gap reached (nan if never checked). For a fixed-metric datafit,
+    a gap reached below ``near_tol`` goes on to ``final_tol`` (see
+    :func:`_solve_subproblem_gram`).
     """
     n_orient = penalty.n_orient
     cols = group_columns(ws, n_orient)
@@ -462,10 +523,11 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
             F = Xws * np.sqrt(datafit.block_weights()[0])
         return _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen,
                                       datafit, YMY, tol_in, max_epochs, check_every, K,
-                                      anderson, anderson_Q, newton, F)
+                                      anderson, anderson_Q, newton, F, final_tol, near_tol)
     checks_every = max(1, -(-check_every // (K + 1)))  # in extrapolation steps
     n_ep = n_extrapolations = 0
     best_dual, best = -np.inf, None
+    inner_gap = np.nan
     R = Y - Xws @ Bws
     while n_ep < max_epochs:
         bcd_gram_epochs(G, H, Bws, Q, lips, thr, n_orient, 1)
@@ -505,22 +567,28 @@ def _solve_subproblem(gram, Y, B, ws, datafit, penalty, tol_in, max_epochs, chec
             dual_acc, _, _ = dual_from_residual(Xws, R_acc, datafit, sub_pen)
             if dual_acc > best_dual:
                 best_dual, best = dual_acc, (R_acc, B_acc)
-        if primal - best_dual <= tol_in or (n_ep >= 100 and _at_floor(datafit)):
+        inner_gap = primal - best_dual
+        if inner_gap <= tol_in or (n_ep >= 100 and _at_floor(datafit)):
             break  # at the noise floor, after 100 epochs, the outer loop decides whether to stop
     if best is None:  # max_epochs reached before a check
         R = Y - Xws @ Bws
         best = (R, Bws.copy())
     B[cols] = Bws
-    return R, (best[0], cols, best[1]), n_ep
+    return R, (best[0], cols, best[1]), n_ep, inner_gap
 
 
 def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, datafit, YMY,
                            tol_in, max_epochs, min_epochs, K, anderson, anderson_Q,
-                           newton=True, F=None):
+                           newton=True, F=None, final_tol=0.0, near_tol=0.0):
     """:func:`_solve_subproblem` for a fixed-metric datafit with ``gram_values``: the gap of
     ``Bws`` and of the Anderson point is checked after every extrapolation step, from the Gram
     quantities; the residuals of the final and of the best dual iterate are formed once.
-    At least ``min_epochs`` epochs run (epochs are cheap next to the pass that follows)."""
+    At least ``min_epochs`` epochs run (epochs are cheap next to the pass that follows).
+
+    When the gap reached ``tol_in`` is below ``near_tol``, the problem is solved on to
+    ``final_tol``: if no group is missing from the working set, the next pass then certifies
+    convergence instead of asking for another working set, and Newton's step on the support
+    takes the gap that far in an extrapolation step or two."""
     n_orient = sub_pen.n_orient
     n_ep = 0
     best_dual, best_B = -np.inf, None
@@ -570,12 +638,16 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
         logger.debug(f"      ep {n_ep} primal {primal:.10e} gap {primal - best_dual:.2e} "
                      f"tol_in {tol_in:.2e}")
         if primal - best_dual <= tol_in and n_ep >= min_epochs:
+            if final_tol < tol_in and primal - best_dual <= near_tol:
+                tol_in = final_tol  # near the target: finish in this working set
+                continue
             break
     B[cols] = Bws
     R = Y - Xws @ Bws
+    inner_gap = primal - best_dual if best_B is not None else np.nan
     if best_B is None or np.array_equal(best_B, Bws):
-        return R, (R, cols, Bws.copy()), n_ep
-    return R, (Y - Xws @ best_B, cols, best_B), n_ep
+        return R, (R, cols, Bws.copy()), n_ep, inner_gap
+    return R, (Y - Xws @ best_B, cols, best_B), n_ep, inner_gap
 
 
 def warmup():
