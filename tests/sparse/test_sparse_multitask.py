@@ -204,7 +204,7 @@ def test_gradient_cache_matches_direct_pass(n_orient):
 
 
 def test_blockwise_products_agree():
-    """Per-block X_k^T A_k: the stacked product (narrow A) and the difference form (wide A)."""
+    """Per-block A_k^T X_k: the stacked product (narrow A) and the difference form (wide A)."""
     from neuroopt.sparse.datafits import SensorGroupConcomitant
     from neuroopt.sparse.solvers import GradientCache
 
@@ -213,7 +213,7 @@ def test_blockwise_products_agree():
     datafit = SensorGroupConcomitant(groups, 1e-3).initialize(Y)
     cache = GradientCache(X, Y, datafit)
     A = np.random.default_rng(0).standard_normal((X.shape[0], 40))
-    expected = np.stack([X[groups == k].T @ A[groups == k] for k in range(3)])
+    expected = np.stack([A[groups == k].T @ X[groups == k] for k in range(3)])
     for min_width in (0, np.inf):
         np.testing.assert_allclose(cache._blockwise_product(A, min_width=min_width), expected,
                                    rtol=1e-10, atol=1e-12 * np.abs(expected).max())

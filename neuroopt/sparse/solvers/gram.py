@@ -91,6 +91,19 @@ class _WorkingSetGram:
         return G, H, _block_lipschitz(G, n_orient)
 
 
+def column_group_norms(At, n_orient):
+    """Frobenius norm of each block of ``n_orient`` consecutive columns of ``At`` (n_groups,).
+
+    ``At`` is ``X^T Theta`` stored transposed, shape (n_times, n_features): the solver computes
+    passes as ``Theta^T X``, which BLAS runs about 1.5 times as fast as ``X^T Theta`` on a wide
+    C-ordered ``X`` (see :class:`GradientCache`).
+    """
+    sq = np.einsum("ij,ij->j", At, At)
+    if n_orient > 1:
+        sq = sq.reshape(-1, n_orient).sum(axis=1)
+    return np.sqrt(sq)
+
+
 class GradientCache:
     """``X^T Theta(R)`` without a pass over ``X`` when ``R = Y - X_S B_S`` has few columns ``S``.
 
@@ -100,6 +113,11 @@ class GradientCache:
     Gram columns ``X_k^T x_{k,j}`` are computed once per column ``j`` and kept, along a whole
     regularization path: with few non-zero columns this costs a fraction of a pass. The solver
     falls back to a pass when it would not (cost model in :meth:`gradient_norms`).
+
+    Every product is stored transposed (``YtX``: (K, n_times, n_features), ``Ct``: (K, columns,
+    n_features)) and computed as ``A^T X``: on a C-ordered ``X`` of shape (303, 11 430) OpenBLAS
+    takes 0.017 s for ``Y^T X`` against 0.026 s for ``X^T Y``, and 0.0054 s against 0.0127 s
+    for 26 Gram columns (one thread).
     """
 
     def __init__(self, X, Y, datafit, max_floats=1.5e7):
@@ -110,10 +128,10 @@ class GradientCache:
         self.blocks = blocks if self.enabled else [None]
         n, p = X.shape
         self.K = len(self.blocks)
-        self.XtY = None
+        self.YtX = None
         self.slot = np.full(p, -1, dtype=np.intp)
         self.n_cols = 0
-        self.C = np.empty((self.K, p, 0))
+        self.Ct = np.empty((self.K, 0, p))
         self.max_cols = int(min(n, max_floats // (self.K * p)))
 
     def _stacked_blocks(self, A):
@@ -127,45 +145,40 @@ class GradientCache:
         return out
 
     def compute_XtY(self):
-        """The pass at ``B = 0``: ``X_k^T Y_k`` for every sensor block.
-
-        ``Y`` is wide, so the product is bound by flops: ``X^T Y`` once, the blocks but the
-        largest from their own rows, the largest by difference (about one pass in all, where
-        the stacked product of :meth:`_stacked_blocks` would cost ``K``).
-        """
-        self.XtY = self._blockwise_product(self.Y)
-        self.XtY_norms = np.sqrt(np.einsum("kpt,kpt->kp", self.XtY, self.XtY))
+        """The pass at ``B = 0``: ``Y_k^T X_k`` for every sensor block (stored in ``YtX``)."""
+        self.YtX = self._blockwise_product(self.Y)
+        self.YtX_norms = np.sqrt(np.einsum("ktp,ktp->kp", self.YtX, self.YtX))
 
     def _blockwise_product(self, A, min_width=32):
-        """``X_k^T A_k`` for every sensor block ``k``, shape (K, n_features, A.shape[1]).
+        """``A_k^T X_k`` for every sensor block ``k``, shape (K, A.shape[1], n_features).
 
         Narrow ``A`` (bound by reading ``X``): one product with the stacked blocks. Wide ``A``
-        (bound by flops): ``X^T A`` once, the blocks but the largest from their own rows and
+        (bound by flops): ``A^T X`` once, the blocks but the largest from their own rows and
         the largest by difference, about one pass in all instead of ``K``.
         """
         p, c = self.X.shape[1], A.shape[1]
         if self.K == 1:
-            return (self.X.T @ A)[None]
+            return (A.T @ self.X)[None]
         if c < min_width:
-            prod = self.X.T @ self._stacked_blocks(A)
-            return np.ascontiguousarray(prod.reshape(p, self.K, c).transpose(1, 0, 2))
-        out = np.empty((self.K, p, c))
+            prod = self._stacked_blocks(A).T @ self.X
+            return prod.reshape(self.K, c, p)
+        out = np.empty((self.K, c, p))
         largest = int(np.argmax([rows.size for rows in self.blocks]))
-        np.matmul(self.X.T, A, out=out[largest])
+        np.matmul(A.T, self.X, out=out[largest])
         for k, rows in enumerate(self.blocks):
             if k != largest:
-                np.matmul(self.X[rows].T, A[rows], out=out[k])
+                np.matmul(A[rows].T, self.X[rows], out=out[k])
                 out[largest] -= out[k]
         return out
 
     def _add_columns(self, cols):
         p = self.X.shape[1]
         need = self.n_cols + cols.size
-        if need > self.C.shape[2]:
-            grown = np.empty((self.K, p, min(self.max_cols, max(2 * need, 32))))
-            grown[:, :, :self.n_cols] = self.C[:, :, :self.n_cols]
-            self.C = grown
-        self.C[:, :, self.n_cols:need] = self._blockwise_product(self.X[:, cols])
+        if need > self.Ct.shape[1]:
+            grown = np.empty((self.K, min(self.max_cols, max(2 * need, 32)), p))
+            grown[:, :self.n_cols] = self.Ct[:, :self.n_cols]
+            self.Ct = grown
+        self.Ct[:, self.n_cols:need] = self._blockwise_product(self.X[:, cols])
         self.slot[cols] = np.arange(self.n_cols, need)
         self.n_cols = need
 
@@ -175,9 +188,10 @@ class GradientCache:
 
         Returns None when the cache cannot serve it at less than ``max_cost_ratio`` times the
         cost of a pass (too many non-zero columns, or ``X^T Y`` not computed yet). With
-        ``return_correlations``, returns ``(norms, X_keep^T Theta(R))``.
+        ``return_correlations``, returns ``(norms, X_keep^T Theta(R))`` (the second a
+        transposed view of a C-ordered (n_times, n_keep) array).
         """
-        if self.XtY is None or cols is None:
+        if self.YtX is None or cols is None:
             return None
         nonzero = np.any(Bc != 0, axis=1)
         cols, Bc = cols[nonzero], np.ascontiguousarray(Bc[nonzero])
@@ -194,45 +208,46 @@ class GradientCache:
             self._add_columns(new)
         weights = np.ascontiguousarray(datafit.dual_block_weights(R), dtype=float)
         slots = self.slot[cols]
-        # X^T Theta = sum_k w_k X_k^T Y_k - (sum_k w_k X_k^T X_{k,S}) B_S, the product by BLAS;
-        # with one block, w_1 (X^T Y - X^T X_S B_S) needs no scaled copy of X^T Y
+        # Theta^T X = sum_k w_k Y_k^T X_k - B_S^T (sum_k w_k X_{k,S}^T X_k), the product by
+        # BLAS; with one block, w_1 (Y^T X - B_S^T X_S^T X) needs no scaled copy of Y^T X
         every = n_keep == p
         keep_cols = None if every else group_columns(keep, n_orient)
+
+        def on_keep(A):  # the columns of ``keep`` (no copy when every column is kept)
+            return A if every else A[:, keep_cols]
+
         b_norms = np.sqrt(np.einsum("ij,ij->i", Bc, Bc))
         if self.K == 1:
             w = abs(weights[0])
-            XtY_norms = self.XtY_norms[0] if every else self.XtY_norms[0][keep_cols]
+            YtX_norms = on_keep(self.YtX_norms)[0]
             if cols.size == 0:
-                norms = w * np.sqrt((XtY_norms ** 2).reshape(-1, n_orient).sum(axis=1))
+                norms = w * np.sqrt((YtX_norms ** 2).reshape(-1, n_orient).sum(axis=1))
                 if return_correlations:
-                    return norms, weights[0] * (self.XtY[0] if every else self.XtY[0][keep_cols])
+                    return norms, (weights[0] * on_keep(self.YtX[0])).T
                 return norms
-            C = self.C[0][:, slots] if every else self.C[0][keep_cols[:, None], slots]
-            minus_grad = C @ Bc
-            minus_grad -= self.XtY[0] if every else self.XtY[0][keep_cols]
-            row_bound = np.abs(C) @ b_norms + XtY_norms
-            norms = group_norms(minus_grad, n_orient)
+            Ct = on_keep(self.Ct[0][slots])
+            minus_grad = Bc.T @ Ct
+            minus_grad -= on_keep(self.YtX[0])
+            col_bound = b_norms @ np.abs(Ct) + YtX_norms
         else:
-            Cw = weights[0] * self.C[0][:, slots]
+            Ctw = weights[0] * self.Ct[0][slots]
             for k in range(1, self.K):
-                Cw += weights[k] * self.C[k][:, slots]
-            if not every:
-                Cw = Cw[keep_cols]
-            minus_grad = Cw @ Bc
-            row_bound = np.abs(Cw) @ b_norms
+                Ctw += weights[k] * self.Ct[k][slots]
+            Ctw = on_keep(Ctw)
+            minus_grad = Bc.T @ Ctw
+            col_bound = b_norms @ np.abs(Ctw)
             for k in range(self.K):
-                part = self.XtY[k] if every else self.XtY[k][keep_cols]
-                # in place, no scaled temporary of the (n_features, n_times) product
-                daxpy(part.ravel(), minus_grad.ravel(), a=-weights[k])
-                row_bound += abs(weights[k]) * (self.XtY_norms[k] if every
-                                                else self.XtY_norms[k][keep_cols])
+                part = on_keep(self.YtX[k])
+                # in place, no scaled temporary of the (n_times, n_features) product
+                daxpy(np.ascontiguousarray(part).ravel(), minus_grad.ravel(), a=-weights[k])
+                col_bound += abs(weights[k]) * on_keep(self.YtX_norms[k:k + 1])[0]
             w = 1.0
-            norms = group_norms(minus_grad, n_orient)
+        norms = column_group_norms(minus_grad, n_orient)
         # rounded up by a bound on the cancellation error of the difference (64 eps times the
         # norms of its terms), so the dual point scaled with these norms stays feasible
-        bound = row_bound.reshape(-1, n_orient).sum(axis=1)
+        bound = col_bound.reshape(-1, n_orient).sum(axis=1)
         norms = w * (norms + 64 * np.finfo(float).eps * bound)
         if return_correlations:  # X^T Theta = -w_1 minus_grad (one block), -minus_grad (several)
             minus_grad *= -weights[0] if self.K == 1 else -1.0
-            return norms, minus_grad
+            return norms, minus_grad.T
         return norms

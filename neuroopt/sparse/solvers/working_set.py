@@ -34,7 +34,8 @@ from ...utils import logger
 from ..penalties import group_norms
 from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
 from .dual import AndersonExtrapolator, dual_from_residual
-from .gram import GradientCache, _active_groups, _WorkingSetGram, group_columns
+from .gram import (GradientCache, _active_groups, _WorkingSetGram, column_group_norms,
+                   group_columns)
 from .newton import support_newton_step
 from .sequential import PassRecord, predicted_norms
 
@@ -177,7 +178,7 @@ def _evaluate_pass(X, datafit, penalty, keep, active, candidate, gradient_cache,
             return replace(initial.restricted(keep, n_orient), alpha=alpha, weights=weights), 0, 0
     n_read = n_gram = 0
     if gradient_cache.enabled:
-        if gradient_cache.XtY is None and cols is not None and not np.any(Bc):
+        if gradient_cache.YtX is None and cols is not None and not np.any(Bc):
             gradient_cache.compute_XtY()  # the pass at B = 0
             n_read, n_gram = 1, -1
         out = gradient_cache.gradient_norms(keep, n_orient, R, cols, Bc, datafit,
@@ -194,12 +195,13 @@ def _evaluate_pass(X, datafit, penalty, keep, active, candidate, gradient_cache,
         norms = np.empty(keep.size)
         norms[covered] = known
         missing = keep[~covered]
-        norms[~covered] = group_norms(X[:, group_columns(missing, n_orient)].T @ theta,
-                                      n_orient)
+        norms[~covered] = column_group_norms(theta.T @ X[:, group_columns(missing, n_orient)],
+                                             n_orient)
         return PassRecord(R, cols, Bc, keep, norms, None, alpha, weights), n_read + 1, n_gram
     X_keep = X if keep.size * n_orient == X.shape[1] else X[:, group_columns(keep, n_orient)]
-    corr = X_keep.T @ theta
-    record = PassRecord(R, cols, Bc, keep, group_norms(corr, n_orient), corr, alpha, weights)
+    corr = theta.T @ X_keep  # X_keep^T theta transposed: BLAS runs it faster (GradientCache)
+    record = PassRecord(R, cols, Bc, keep, column_group_norms(corr, n_orient), corr.T, alpha,
+                        weights)
     return record, n_read + 1, n_gram
 
 
