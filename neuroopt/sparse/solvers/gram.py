@@ -91,6 +91,9 @@ class _WorkingSetGram:
         return G, H, _block_lipschitz(G, n_orient)
 
 
+_ROUNDING = 64 * np.finfo(float).eps
+
+
 def column_group_norms(At, n_orient):
     """Frobenius norm of each block of ``n_orient`` consecutive columns of ``At`` (n_groups,).
 
@@ -178,7 +181,11 @@ class GradientCache:
             grown = np.empty((self.K, min(self.max_cols, max(2 * need, 32)), p))
             grown[:, :self.n_cols] = self.Ct[:, :self.n_cols]
             self.Ct = grown
-        self.Ct[:, self.n_cols:need] = self._blockwise_product(self.X[:, cols])
+        A = self.X[:, cols]
+        if self.K == 1:  # straight into the cache: no temporary to allocate and copy
+            np.matmul(A.T, self.X, out=self.Ct[0, self.n_cols:need])
+        else:
+            self.Ct[:, self.n_cols:need] = self._blockwise_product(A)
         self.slot[cols] = np.arange(self.n_cols, need)
         self.n_cols = need
 
@@ -209,7 +216,7 @@ class GradientCache:
         weights = np.ascontiguousarray(datafit.dual_block_weights(R), dtype=float)
         slots = self.slot[cols]
         # Theta^T X = sum_k w_k Y_k^T X_k - B_S^T (sum_k w_k X_{k,S}^T X_k), the product by
-        # BLAS; with one block, w_1 (Y^T X - B_S^T X_S^T X) needs no scaled copy of Y^T X
+        # BLAS; with one block, the weight goes on the small B_S and w_1 Y^T X is added in place
         every = n_keep == p
         keep_cols = None if every else group_columns(keep, n_orient)
 
@@ -217,6 +224,8 @@ class GradientCache:
             return A if every else A[:, keep_cols]
 
         b_norms = np.sqrt(np.einsum("ij,ij->i", Bc, Bc))
+        # the norms are rounded up by a bound on the cancellation error of the difference
+        # (64 eps times the norms of its terms), so the dual point scaled with them stays feasible
         if self.K == 1:
             w = abs(weights[0])
             YtX_norms = on_keep(self.YtX_norms)[0]
@@ -226,28 +235,26 @@ class GradientCache:
                     return norms, (weights[0] * on_keep(self.YtX[0])).T
                 return norms
             Ct = on_keep(self.Ct[0][slots])
-            minus_grad = Bc.T @ Ct
-            minus_grad -= on_keep(self.YtX[0])
-            col_bound = b_norms @ np.abs(Ct) + YtX_norms
-        else:
-            Ctw = weights[0] * self.Ct[0][slots]
-            for k in range(1, self.K):
-                Ctw += weights[k] * self.Ct[k][slots]
-            Ctw = on_keep(Ctw)
-            minus_grad = Bc.T @ Ctw
-            col_bound = b_norms @ np.abs(Ctw)
-            for k in range(self.K):
-                part = on_keep(self.YtX[k])
-                # in place, no scaled temporary of the (n_times, n_features) product
-                daxpy(np.ascontiguousarray(part).ravel(), minus_grad.ravel(), a=-weights[k])
-                col_bound += abs(weights[k]) * on_keep(self.YtX_norms[k:k + 1])[0]
-            w = 1.0
-        norms = column_group_norms(minus_grad, n_orient)
-        # rounded up by a bound on the cancellation error of the difference (64 eps times the
-        # norms of its terms), so the dual point scaled with these norms stays feasible
+            corr = (-weights[0] * Bc).T @ Ct
+            daxpy(np.ascontiguousarray(on_keep(self.YtX[0])).ravel(), corr.ravel(),
+                  a=weights[0])
+            bound = (b_norms @ np.abs(Ct) + YtX_norms).reshape(-1, n_orient).sum(axis=1)
+            norms = column_group_norms(corr, n_orient) + _ROUNDING * w * bound
+            return (norms, corr.T) if return_correlations else norms
+        Ctw = weights[0] * self.Ct[0][slots]
+        for k in range(1, self.K):
+            Ctw += weights[k] * self.Ct[k][slots]
+        Ctw = on_keep(Ctw)
+        minus_grad = Bc.T @ Ctw
+        col_bound = b_norms @ np.abs(Ctw)
+        for k in range(self.K):
+            part = on_keep(self.YtX[k])
+            # in place, no scaled temporary of the (n_times, n_features) product
+            daxpy(np.ascontiguousarray(part).ravel(), minus_grad.ravel(), a=-weights[k])
+            col_bound += abs(weights[k]) * on_keep(self.YtX_norms[k:k + 1])[0]
         bound = col_bound.reshape(-1, n_orient).sum(axis=1)
-        norms = w * (norms + 64 * np.finfo(float).eps * bound)
-        if return_correlations:  # X^T Theta = -w_1 minus_grad (one block), -minus_grad (several)
-            minus_grad *= -weights[0] if self.K == 1 else -1.0
+        norms = column_group_norms(minus_grad, n_orient) + _ROUNDING * bound
+        if return_correlations:  # X^T Theta = -minus_grad
+            minus_grad *= -1.0
             return norms, minus_grad.T
         return norms

@@ -34,8 +34,7 @@ from ...utils import logger
 from ..penalties import group_norms
 from .bcd import bcd_gram_epochs, column_triplet_max_eig, gram_triplet_max_eig
 from .dual import AndersonExtrapolator, dual_from_residual
-from .gram import (GradientCache, _active_groups, _WorkingSetGram, column_group_norms,
-                   group_columns)
+from .gram import GradientCache, _active_groups, _WorkingSetGram, column_group_norms, group_columns
 from .newton import support_newton_step
 from .sequential import PassRecord, predicted_norms
 
