@@ -15,7 +15,9 @@ Passes over all features dominate the cost, so the solver saves them: ``X^T Thet
 from ``X^T Y`` and cached Gram columns of the few non-zero features when that is cheaper
 (:class:`GradientCache`, kept along a path), working-set problems are solved to a small fraction
 of the current gap, or at once to half the target when that is near (inner epochs are cheap
-next to a pass), the working-set Gram matrices are
+next to a pass; also when the working-set gap itself comes near it), passes are computed as
+``Theta^T X`` (faster than ``X^T Theta`` in BLAS on a C-ordered ``X``), the working-set Gram
+matrices are
 grown incrementally (one per sensor group, so a noise update only re-weights them), and a path
 hands each problem the residual of the previous one's last pass (a feasible dual point at any
 alpha once rescaled)."""
@@ -246,7 +248,10 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
         When ``tol_ratio`` times the gap is below ``near_target`` times the target, or at the
         first working set of a warm start with non-zero groups, the working-set problem is
         solved to ``final_ratio`` times the target at once (the next pass then usually
-        certifies convergence, instead of asking for one more working set).
+        certifies convergence, instead of asking for one more working set). For a
+        fixed-metric datafit, so is a working-set problem whose own gap falls below
+        ``near_target`` times the target on the way to its looser tolerance: with no group
+        missing from the working set, the outer gap is then at most the inner one.
     ws_growth : float
         The working set holds at least ``ws_growth`` times as many groups as are non-zero. An
         inner epoch costs in proportion to the working-set size (each changed group updates
@@ -586,10 +591,10 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
     quantities; the residuals of the final and of the best dual iterate are formed once.
     At least ``min_epochs`` epochs run (epochs are cheap next to the pass that follows).
 
-    When the gap reached ``tol_in`` is below ``near_tol``, the problem is solved on to
-    ``final_tol``: if no group is missing from the working set, the next pass then certifies
-    convergence instead of asking for another working set, and Newton's step on the support
-    takes the gap that far in an extrapolation step or two."""
+    Once the gap is below ``near_tol``, the problem is solved on to ``final_tol`` (at once with
+    Newton's step on the support, which takes the gap that far in a step or two): if no group is
+    missing from the working set, the next pass then certifies convergence instead of asking for
+    another working set."""
     n_orient = sub_pen.n_orient
     n_ep = 0
     best_dual, best_B = -np.inf, None
@@ -623,6 +628,8 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
                 primal = primal_acc
         anderson.clear()
         anderson_Q.clear()
+        if primal - best_dual <= near_tol:
+            tol_in = min(tol_in, final_tol)  # near the target: finish in this working set
         if newton and n_wait == 0 and primal - best_dual > tol_in:
             # Newton's step on the support (quadratic convergence once the support is right)
             if support_newton_step(G, H, Bws, Q, thr, n_orient, F=F):
@@ -639,9 +646,6 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
         logger.debug(f"      ep {n_ep} primal {primal:.10e} gap {primal - best_dual:.2e} "
                      f"tol_in {tol_in:.2e}")
         if primal - best_dual <= tol_in and n_ep >= min_epochs:
-            if final_tol < tol_in and primal - best_dual <= near_tol:
-                tol_in = final_tol  # near the target: finish in this working set
-                continue
             break
     B[cols] = Bws
     R = Y - Xws @ Bws
