@@ -203,6 +203,31 @@ def test_gradient_cache_matches_direct_pass(n_orient):
         assert np.all(norms >= direct)  # rounded up: the scaled dual point stays feasible
 
 
+@pytest.mark.parametrize("n_orient", [1, 3])
+def test_gradient_cache_grows_and_gives_the_correlations(n_orient):
+    """Gram columns added over several evaluations (the cache grown past its first capacity)
+    give the norms and the correlations X_keep^T Theta of a direct pass."""
+    from neuroopt.sparse.solvers import GradientCache
+
+    X, Y, _ = make_problem(seed=13, n=40, n_sources=50, n_orient=n_orient)
+    rng = np.random.default_rng(0)
+    datafit = Quadratic().initialize(Y)
+    cache = GradientCache(X, Y, datafit)
+    cache.compute_XtY()
+    n_groups = X.shape[1] // n_orient
+    order = rng.permutation(X.shape[1])  # the second evaluation adds 26 columns to the first 12
+    for n_cols, keep in ((12, np.arange(n_groups)), (38, np.arange(0, n_groups, 3))):
+        cols = np.sort(order[:n_cols])
+        B = rng.standard_normal((n_cols, Y.shape[1]))
+        R = Y - X[:, cols] @ B
+        norms, corr = cache.gradient_norms(keep, n_orient, R, cols, B, datafit,
+                                           max_cost_ratio=np.inf, return_correlations=True)
+        keep_cols = (keep[:, None] * n_orient + np.arange(n_orient)).ravel()
+        direct = X[:, keep_cols].T @ datafit.dual_direction(R)
+        np.testing.assert_allclose(corr, direct, rtol=1e-10, atol=1e-12 * np.abs(direct).max())
+        np.testing.assert_allclose(norms, group_norms(direct, n_orient), rtol=1e-10)
+    assert cache.n_cols > 32 and cache.Ct.shape[1] >= cache.n_cols
+
 def test_blockwise_products_agree():
     """Per-block A_k^T X_k: the stacked product (narrow A) and the difference form (wide A)."""
     from neuroopt.sparse.datafits import SensorGroupConcomitant
