@@ -345,7 +345,8 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
     primal = datafit.value(R) + penalty.subset(active).value(B[cols])
     n_iter = n_floor = 0
     floor_gaps, stopped_at_floor = [], False
-    trace, ws, inner_gap = [], np.empty(0, dtype=np.intp), np.nan
+    trace, inner_gap = [], np.nan
+    in_ws = np.zeros(n_groups, dtype=bool)  # the last working set, as a mask
     for n_iter in range(1, max_iter + 1):
         t_eval = time.process_time()
         keep = np.flatnonzero(~screened)
@@ -379,7 +380,7 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
                      f"{keep.size} groups {'evaluated (partial)' if partial else 'not screened'}")
         violating = grad_norms > thresholds[keep]
         step = OuterStep(n_iter, keep.size, "read" if n_read else "cached" if n_served
-                         else "previous", int(np.count_nonzero(violating & ~np.isin(keep, ws))),
+                         else "previous", int(np.count_nonzero(violating & ~in_ws[keep])),
                          inner_gap, gap, eval_cpu=time.process_time() - t_eval)
         trace.append(step)
         if gap <= abs_tol:
@@ -439,8 +440,10 @@ def solve_working_set(X, Y, datafit, penalty, B0=None, *, tol=1e-6, max_iter=100
             ws_local = np.argpartition(priority, ws_size - 1)[:ws_size]
         else:
             ws_local = np.arange(keep.size)
-        step.n_added = int(np.count_nonzero(~np.isin(keep[ws_local], ws)))
         ws = np.sort(keep[ws_local])
+        step.n_added = int(ws.size - np.count_nonzero(in_ws[ws]))
+        in_ws[:] = False
+        in_ws[ws] = True
         tol_in = max(tol_ratio * gap, final_ratio * abs_tol)
         if tol_in < near_target * abs_tol or (n_iter == 1 and active.size) or partial:
             # close to the target, or a warm start (its support is close to the solution's,
