@@ -648,6 +648,8 @@ def _solve_subproblem_gram(Xws, Y, B, cols, Bws, G, H, Q, lips, thr, sub_pen, da
             n_wait -= 1
         logger.debug(f"      ep {n_ep} primal {primal:.10e} gap {primal - best_dual:.2e} "
                      f"tol_in {tol_in:.2e}")
+        if primal - best_dual <= near_tol:  # again: Newton's step may just have got there
+            tol_in = min(tol_in, final_tol)
         if primal - best_dual <= tol_in and n_ep >= min_epochs:
             break
     B[cols] = Bws
