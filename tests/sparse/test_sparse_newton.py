@@ -140,3 +140,25 @@ def test_solver_with_and_without_newton_agree(n_orient):
         epochs.append([run.n_epochs for run in runs])
     without, with_newton = np.sum(epochs, axis=0)
     assert with_newton < without
+
+
+@pytest.mark.parametrize("n_orient", [1, 3])
+def test_newton_step_when_every_group_crosses_zero(n_orient):
+    """Newton's direction takes every group of the support through zero (the optimum is
+    B = 0): no support is left for a full step, so the damped first direction is taken, which
+    lowers the objective, and (G B) stays consistent."""
+    rng = np.random.default_rng(4)
+    m, T = 2 * n_orient, 3
+    G = np.eye(m) + 0.1 * np.ones((m, m))
+    H = np.zeros((m, T))
+    thr = np.full(2, 0.5)
+    B = 0.1 * rng.standard_normal((m, T))  # small: the smooth part's minimiser crosses zero
+    Q = G @ B
+
+    def objective(Bc):
+        return 0.5 * np.vdot(Bc, G @ Bc) - np.vdot(H, Bc) + thr @ group_norms(Bc, n_orient)
+
+    before = objective(B)
+    assert support_newton_step(G, H, B, Q, thr, n_orient)
+    assert objective(B) < before
+    np.testing.assert_allclose(Q, G @ B, atol=1e-12)

@@ -144,6 +144,8 @@ def _shrinking_newton(G_AA, H_A, B_A, Q_A, thr_A, n_orient, F_A, max_rounds):
     first = fallback = None
     for n_round in range(max_rounds):
         sub = np.flatnonzero(in_support)
+        if sub.size == 0:  # every group crossed zero: no support left to take a step on
+            return fallback, first
         rows = rows_of[sub].ravel()
         B_s = cur[rows]
         mu_rows = np.repeat(thr_A[sub] / group_norms(B_s, n_orient), n_orient)
