@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_alpha_sensitivity.py [--grid 5] [--condition "Left Auditory"]
         [--estimators mtl sqrt sgcl] [--fractions 0.50 0.53 0.60] [--selection relocate]
-        [--window 0.05 0.13]
+        [--window 0.05 0.13] [--n-reweighting 1] [--reweighting log]
 
 For each estimator, ``sparse_inverse`` with ``alpha="auto"`` and with each fixed fraction of
 ``alpha_max`` on MNE's sample data (MEG, 0-200 ms, volume grid, depth 0.8, as
@@ -16,7 +16,8 @@ the concomitant estimators, the fitted noise level. First
 the whitened RMS of the baseline (-200-0 ms) and of the window, next to what the covariance
 predicts (``1 / sqrt(nave)``). Prints a Markdown table. ``--window`` fits a shorter window than
 the target's 0-200 ms (e.g. the N100m, 50-130 ms), to see which latency decides the strongest
-source.
+source. ``--n-reweighting`` is ``sparse_inverse``'s number of reweighted fits (irMxNE; 1: the
+convex fit only, the default) and ``--reweighting`` its penalty (``log`` or MNE's ``l05``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def main():
     parser.add_argument("--selection", default="relocate", help="none | prune | relocate")
     parser.add_argument("--window", type=float, nargs=2, default=[0.0, 0.2],
                         metavar=("TMIN", "TMAX"), help="fitted window (s), default 0 0.2")
+    parser.add_argument("--n-reweighting", type=int, default=1,
+                        help="sparse_inverse's n_reweighting (irMxNE steps; 1: convex fit only)")
+    parser.add_argument("--reweighting", default="log", help="log | l05 (MNE's irMxNE penalty)")
     args = parser.parse_args()
     warmup()
     problem = load_real(args.grid, args.condition)
@@ -80,6 +84,8 @@ def main():
                                                              tmax=tmax))
         print(f"{args.condition}, {label}: whitened RMS {np.sqrt(np.mean(Y ** 2)):.3f} "
               f"(covariance: {1 / np.sqrt(nave):.3f})")
+    print(f"\nselection {args.selection}, n_reweighting {args.n_reweighting} "
+          f"({args.reweighting})")
     print("\n| estimator | alpha | alpha/alpha_max | sources | lh (mm) | rh (mm) | both < 30 mm "
           "| lh / rh peak (ms) | lh / rh near/strongest | fitted sigma | CPU s |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
@@ -88,7 +94,9 @@ def main():
             cpu0 = time.process_time()
             sol = sparse_inverse(problem["evoked"], problem["forward"], problem["cov"],
                                  estimator=estimator, alpha=alpha, depth=0.8,
-                                 selection=args.selection, verbose="warning")
+                                 selection=args.selection, n_reweighting=args.n_reweighting,
+                                 reweighting=args.reweighting,
+                                 verbose="warning")
             cpu = time.process_time() - cpu0
             dist = heschl_distances(sol.stc, problem)
             peaks = strongest_peaks(sol.stc, problem)

@@ -117,12 +117,13 @@ SELECTIONS = {"relocate": (True, True), "prune": (True, False), "none": (False, 
 
 
 def _make_estimator(name, alpha, *, n_orient, sensor_groups, sigma_min, tol, max_iter,
-                    n_reweighting, debias, prune_level=None, noise_std=1.0, relocate=False):
+                    n_reweighting, debias, prune_level=None, noise_std=1.0, relocate=False,
+                    reweighting="log"):
     """The array estimator of :mod:`neuroopt.sparse` behind each ``estimator`` name."""
     from .. import sparse
 
     common = dict(n_orient=n_orient, tol=tol, max_iter=max_iter, n_reweighting=n_reweighting,
-                  debias=debias)
+                  reweighting=reweighting, debias=debias)
     if name != "clar":  # CLaR's full noise covariance: no elimination test
         common["prune_level"] = prune_level
         common["relocate"] = relocate
@@ -401,8 +402,8 @@ def _criterion_table(res, alpha_max):
 @verbose
 def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", loose="auto",
                    depth=0.8, rank=None, pick_ori=None, sigma_min="auto", n_reweighting=1,
-                   debias=False, tol=1e-6, max_iter=100, alpha_level=0.95, random_state=0,
-                   selection="relocate", prune_level=0.05, verbose=None):
+                   reweighting="log", debias=False, tol=1e-6, max_iter=100, alpha_level=0.95,
+                   random_state=0, selection="relocate", prune_level=0.05, verbose=None):
     """Sparse source estimate (MxNE-like) with a multitask Lasso or a concomitant estimator.
 
     The gain is whitened with ``noise_cov`` and weighted for depth and orientation exactly as in
@@ -496,6 +497,14 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         Iterative reweighting steps (irMxNE, log penalty); 1 solves the convex problem only.
         About 5 steps remove the spread of the convex L2,1 solution (neighbours of each true
         source that share its signal) and most of its amplitude bias.
+    reweighting : ``"log"`` | ``"l05"``
+        Concave penalty whose majorisation the reweighted steps solve
+        (:func:`~neuroopt.sparse._base.reweighting_weights`): ``"log"``, weights
+        ``eps / (eps + ||B_g||)`` with ``eps`` a tenth of the largest source norm (a source left
+        out can come back); ``"l05"``, the L2,0.5 quasi-norm of MNE's irMxNE
+        (``mixed_norm(n_mxne_iter=...)``), weights ``1 / sqrt(||B_g||)`` scaled so that the
+        strongest source keeps weight 1 (MNE's are not scaled, so its effective alpha depends
+        on the units), and a source left out stays out.
     debias : bool
         Undo the amplitude shrinkage of the penalty as MNE's ``mixed_norm(debias=True)`` does:
         each active source is rescaled by the factor ``>= 1`` that best fits the whitened data
@@ -574,7 +583,7 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         sigma_min = check_positive(sigma_min, "sigma_min")
     est = _make_estimator(estimator, 1.0, n_orient=n_orient, sensor_groups=row_groups,
                           sigma_min=sigma_min, tol=tol, max_iter=max_iter,
-                          n_reweighting=n_reweighting, debias=debias,
+                          n_reweighting=n_reweighting, reweighting=reweighting, debias=debias,
                           prune_level=prune_level if prunes else None, relocate=relocate,
                           noise_std=1.0 / np.sqrt(nave))
     alpha_max = est.alpha_max(gain, whitened if estimator == "clar" else mean_whitened)

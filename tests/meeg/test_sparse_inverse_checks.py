@@ -145,3 +145,17 @@ def test_debias_is_of_the_order_of_mne(sample):
     assert peak == pytest.approx(peak_mne, rel=0.05)
     assert peak > 1.2 * np.abs(biased.stc.data).max()
     assert sol.explained_variance > biased.explained_variance
+
+
+def test_reweighting_kind_reaches_the_estimator(sample):
+    """``reweighting="l05"`` (MNE's irMxNE penalty) only removes sources from the convex
+    support; an unknown kind names the argument."""
+    evoked, forward, cov = sample["evoked"], sample["forward"], sample["cov"]
+    common = dict(alpha=0.3, loose=1.0, depth=0.8, selection="none")
+    convex = sparse_inverse(evoked, forward, cov, **common)
+    l05 = sparse_inverse(evoked, forward, cov, n_reweighting=5, reweighting="l05", **common)
+    assert l05.estimator.reweighting == "l05" and l05.estimator.n_reweighting == 5
+    assert 0 < len(l05.stc.vertices[0]) < len(convex.stc.vertices[0])
+    assert set(l05.stc.vertices[0]) <= set(convex.stc.vertices[0])
+    with pytest.raises(ValueError, match="reweighting"):
+        sparse_inverse(evoked, forward, cov, n_reweighting=3, reweighting="l1", **common)
