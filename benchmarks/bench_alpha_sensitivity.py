@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_alpha_sensitivity.py [--grid 5] [--condition "Left Auditory"]
         [--estimators mtl sqrt sgcl] [--fractions 0.50 0.53 0.60] [--selection relocate]
-        [--window 0.05 0.13] [--n-reweighting 1] [--reweighting log]
+        [--window 0.05 0.13] [--n-reweighting 1] [--reweighting log] [--mne]
 
 For each estimator, ``sparse_inverse`` with ``alpha="auto"`` and with each fixed fraction of
 ``alpha_max`` on MNE's sample data (MEG, 0-200 ms, volume grid, depth 0.8, as
@@ -17,7 +17,9 @@ the whitened RMS of the baseline (-200-0 ms) and of the window, next to what the
 predicts (``1 / sqrt(nave)``). Prints a Markdown table. ``--window`` fits a shorter window than
 the target's 0-200 ms (e.g. the N100m, 50-130 ms), to see which latency decides the strongest
 source. ``--n-reweighting`` is ``sparse_inverse``'s number of reweighted fits (irMxNE; 1: the
-convex fit only, the default) and ``--reweighting`` its penalty (``log`` or MNE's ``l05``).
+convex fit only, the default) and ``--reweighting`` its penalty (``log`` or MNE's ``l05``);
+``--mne`` adds MNE's ``mixed_norm`` with ``n_mxne_iter`` equal to ``--n-reweighting`` at each
+fraction (its defaults otherwise, debiased); ``--estimators`` with no name runs only those.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=float, default=5.0, help="volume grid spacing (mm)")
     parser.add_argument("--condition", default="Left Auditory")
-    parser.add_argument("--estimators", nargs="+", default=["mtl", "sqrt", "sgcl"])
+    parser.add_argument("--estimators", nargs="*", default=["mtl", "sqrt", "sgcl"])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.5, 0.53, 0.6, 0.64])
     parser.add_argument("--selection", default="relocate", help="none | prune | relocate")
     parser.add_argument("--window", type=float, nargs=2, default=[0.0, 0.2],
@@ -72,6 +74,8 @@ def main():
     parser.add_argument("--n-reweighting", type=int, default=1,
                         help="sparse_inverse's n_reweighting (irMxNE steps; 1: convex fit only)")
     parser.add_argument("--reweighting", default="log", help="log | l05 (MNE's irMxNE penalty)")
+    parser.add_argument("--mne", action="store_true",
+                        help="also MNE's mixed_norm(n_mxne_iter=N) at each fraction (anchor)")
     args = parser.parse_args()
     warmup()
     problem = load_real(args.grid, args.condition)
@@ -89,6 +93,8 @@ def main():
     print("\n| estimator | alpha | alpha/alpha_max | sources | lh (mm) | rh (mm) | both < 30 mm "
           "| lh / rh peak (ms) | lh / rh near/strongest | fitted sigma | CPU s |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
+    if args.mne:
+        mne_rows(problem, args.fractions, args.n_reweighting)
     for estimator in args.estimators:
         for alpha in ["auto", *args.fractions]:
             cpu0 = time.process_time()
@@ -109,6 +115,25 @@ def main():
                   f"{peaks['lh'][0]:.0f} / {peaks['rh'][0]:.0f} | "
                   f"{peaks['lh'][1]:.2f} / {peaks['rh'][1]:.2f} | {sigma} | {cpu:.1f} |",
                   flush=True)
+
+
+def mne_rows(problem, fractions, n_mxne_iter):
+    """MNE's ``mixed_norm`` (irMxNE with ``n_mxne_iter`` > 1, its defaults otherwise) per fraction."""
+    import mne
+
+    for fraction in fractions:
+        cpu0 = time.process_time()
+        stc = mne.inverse_sparse.mixed_norm(problem["evoked"], problem["forward"], problem["cov"],
+                                            alpha=100 * fraction, loose=1.0, depth=0.8,
+                                            n_mxne_iter=n_mxne_iter, verbose="warning")
+        cpu = time.process_time() - cpu0
+        dist = heschl_distances(stc, problem)
+        peaks = strongest_peaks(stc, problem)
+        print(f"| MNE mixed_norm | {fraction} | {fraction:.3f} | {len(stc.data)} | "
+              f"{dist['lh']:.0f} | {dist['rh']:.0f} | "
+              f"{'yes' if max(dist.values()) < 30 else 'no'} | "
+              f"{peaks['lh'][0]:.0f} / {peaks['rh'][0]:.0f} | "
+              f"{peaks['lh'][1]:.2f} / {peaks['rh'][1]:.2f} | - | {cpu:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -497,14 +497,16 @@ def sparse_inverse(inst, forward, noise_cov, *, estimator="mtl", alpha="auto", l
         Iterative reweighting steps (irMxNE, log penalty); 1 solves the convex problem only.
         About 5 steps remove the spread of the convex L2,1 solution (neighbours of each true
         source that share its signal) and most of its amplitude bias.
-    reweighting : ``"log"`` | ``"l05"``
+    reweighting : ``"log"`` | ``"l05"`` | ``"mne"``
         Concave penalty whose majorisation the reweighted steps solve
         (:func:`~neuroopt.sparse._base.reweighting_weights`): ``"log"``, weights
         ``eps / (eps + ||B_g||)`` with ``eps`` a tenth of the largest source norm (a source left
-        out can come back); ``"l05"``, the L2,0.5 quasi-norm of MNE's irMxNE
-        (``mixed_norm(n_mxne_iter=...)``), weights ``1 / sqrt(||B_g||)`` scaled so that the
-        strongest source keeps weight 1 (MNE's are not scaled, so its effective alpha depends
-        on the units), and a source left out stays out.
+        out can come back); ``"l05"``, the L2,0.5 quasi-norm, weights ``1 / sqrt(||B_g||)``
+        scaled so that the strongest source keeps weight 1; ``"mne"``, MNE's irMxNE
+        (``mixed_norm(n_mxne_iter=...)``): the same quasi-norm with MNE's unscaled weights
+        ``1 / (2 sqrt(||B_g||))`` in its units (sources times ``max_g ||G_g^T M|| / 100``),
+        which penalise the strong sources less than the convex fit. With ``"l05"`` and
+        ``"mne"`` a source left out stays out.
     debias : bool
         Undo the amplitude shrinkage of the penalty as MNE's ``mixed_norm(debias=True)`` does:
         each active source is rescaled by the factor ``>= 1`` that best fits the whitened data

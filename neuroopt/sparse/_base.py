@@ -22,7 +22,7 @@ from ..utils import (
 from .penalties import L21, group_norms
 from .solvers import group_columns, group_spectral_norms, solve_working_set
 
-REWEIGHTINGS = ("log", "l05")
+REWEIGHTINGS = ("log", "l05", "mne")
 ALPHA_METHODS = ("auto", "sure", "cv")
 
 
@@ -113,7 +113,7 @@ def check_data_2d(Y, name="Y"):
     return check_array_2d(Y, name)
 
 
-def reweighting_weights(B, n_orient, kind):
+def reweighting_weights(B, n_orient, kind, scale=None):
     """Penalty weights for the next irMxNE iteration (majorisation of a concave penalty).
 
     ``"l05"``: ``sqrt(max_h ||B_h|| / ||B_g||)``, proportional to the derivative
@@ -121,14 +121,26 @@ def reweighting_weights(B, n_orient, kind):
     strongest group keeps weight 1 (MNE's version depends on the units of the sources); groups at
     zero get an infinite weight and leave the model. ``"log"``: ``eps / (eps + ||B_g||)`` (the penalty
     ``eps log(1 + ||B_g|| / eps)``) with ``eps`` one tenth of the largest group norm, so zero
-    groups keep weight 1 and ``alpha_max`` is unchanged.
+    groups keep weight 1 and ``alpha_max`` is unchanged. ``"mne"``: MNE's irMxNE weights
+    (``iterative_mixed_norm_solver``), ``1 / (2 sqrt(scale ||B_g||))`` with
+    ``scale = max_g ||X_g^T Y|| / 100`` (:func:`mne_reweighting_scale`): ``mixed_norm`` divides
+    the gain by that, so its sources are ``scale`` times ours and its weights are not normalised;
+    zero groups leave the model.
     """
     norms = group_norms(B, n_orient)
+    if kind == "mne":
+        with np.errstate(divide="ignore"):
+            return np.where(norms > 0, 0.5 / np.sqrt(scale * norms), np.inf)
     if kind == "l05":
         with np.errstate(divide="ignore"):
             return np.where(norms > 0, np.sqrt(norms.max() / norms), np.inf)
     eps = 0.1 * norms.max() if norms.max() > 0 else 1.0
     return eps / (eps + norms)
+
+
+def mne_reweighting_scale(X, Y, n_orient):
+    """``max_g ||X_g^T Y||_F / 100``: MNE's ``mixed_norm`` divides the gain by it (alpha in %)."""
+    return 0.01 * float(group_norms(X.T @ Y, n_orient).max())
 
 
 def without_selection(estimator):
@@ -345,6 +357,7 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
         weights = mask
         n_passes = n_gram = n_iter = n_epochs = 0
         solve_time = 0.0
+        scale = None
         for k in range(self.n_reweighting):
             penalty = L21(alpha, n_orient, weights)
             result = solve_working_set(X, Y_solver, datafit, penalty, B0, tol=self.tol,
@@ -367,7 +380,9 @@ class BaseMultiTaskSparse(RegressorMixin, BaseEstimator):
                         f"{int(active.sum())} active groups, gap {result.dual_gap:.2e}, "
                         f"{result.n_gradient_passes} passes (+{result.n_gram_passes} cached)")
             if k + 1 < self.n_reweighting:
-                weights = reweighting_weights(B0, n_orient, self.reweighting)
+                if self.reweighting == "mne" and scale is None:
+                    scale = mne_reweighting_scale(X, Y_solver, n_orient)
+                weights = reweighting_weights(B0, n_orient, self.reweighting, scale)
                 if mask is not None:
                     weights = weights * mask
         B = result.B

@@ -60,8 +60,8 @@ _COMMON_DOC = """
         Start from the previous ``coef_``.
     n_reweighting : int
         Iterative-reweighting steps (1: convex problem only).
-    reweighting : ``"log"`` | ``"l05"``
-        Concave penalty majorised by the reweighting.
+    reweighting : ``"log"`` | ``"l05"`` | ``"mne"``
+        Concave penalty majorised by the reweighting (``"mne"``: MNE's irMxNE weights).
     debias : bool
         Rescale each active source by the factor ``>= 1`` that best fits the data in the
         fitted noise metric (MNE's debiasing; see ``BaseMultiTaskSparse._debias``).

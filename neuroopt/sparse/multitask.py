@@ -45,8 +45,9 @@ class MultiTaskLasso(BaseMultiTaskSparse):
         Start from the previous ``coef_`` (for regularization paths).
     n_reweighting : int
         Number of iterative-reweighting steps (irMxNE); 1 means the convex problem only.
-    reweighting : ``"log"`` | ``"l05"``
-        Concave penalty majorised by the reweighting (see ``_base.reweighting_weights``).
+    reweighting : ``"log"`` | ``"l05"`` | ``"mne"``
+        Concave penalty majorised by the reweighting (see ``_base.reweighting_weights``;
+        ``"mne"``: MNE's irMxNE weights, its ``mixed_norm(n_mxne_iter=...)``).
     debias : bool
         Rescale each active source by the factor ``>= 1`` that best fits the data, as MNE's
         ``mixed_norm(debias=True)`` (``dual_gap_`` refers to the penalised solution).
