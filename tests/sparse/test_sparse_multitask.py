@@ -304,9 +304,10 @@ def test_mne_reweighting_support_equals_mne_irmxne(n_orient):
     """``reweighting="mne"`` keeps the support of MNE's ``iterative_mixed_norm_solver`` on the
     gain divided by ``max_g ||X_g^T Y|| / 100`` (alpha in %), smaller than the convex one.
 
-    The amplitudes are not compared: on these problems MNE's inner solutions do not meet the
-    L2,1 optimality conditions that neuroopt's meet to 1e-13 (they differ by 10-25 % at the
-    convex step), so they cannot be the reference.
+    The amplitudes are not compared: on these small problems MNE's convex step differs from
+    neuroopt's by 10-25 % although MNE reports a duality gap of 1e-13, and only neuroopt's
+    meets the optimality conditions of ``||Y - X B||^2 / 2 + alpha ||B||_21`` as written here
+    (cause not found), so MNE's amplitudes cannot be the reference.
     """
     from mne.inverse_sparse.mxne_optim import iterative_mixed_norm_solver
 
