@@ -7,7 +7,10 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
+from neuroopt.pipeline.memory import tune_garbage_collector
+
 min_version("8.0")
+tune_garbage_collector()  # planning keeps what it allocates: rare full collections (README "Large datasets")
 
 configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
