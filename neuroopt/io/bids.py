@@ -114,11 +114,14 @@ class Recording:
         channels.tsv, events.tsv, and the data/marker files of multi-file formats such as
         BrainVision's .eeg/.vmrk). A rule that reads the recording lists them as inputs, so that
         editing any of them reruns it."""
-        prefix = self.stem + "_"
-        folder = self.path.parent
-        if not folder.is_dir():
+        prefix, folder, name = self.stem + "_", self.path.parent, self.path.name
+        # one directory read per recording while planning (os.scandir: no Path or stat per entry)
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(e.name for e in entries if e.name.startswith(prefix) and e.name != name and e.is_file())
+        except (FileNotFoundError, NotADirectoryError):
             return ()
-        return tuple(sorted(p for p in folder.iterdir() if p.name.startswith(prefix) and p != self.path and p.is_file()))
+        return tuple(folder / n for n in names)
 
     @functools.cached_property
     def sdir(self):
