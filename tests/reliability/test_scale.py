@@ -25,7 +25,7 @@ PROFILE = yaml.safe_load((REPO_ROOT / "config" / "profiles" / "slurm" / "config.
 # runs snakemake in this process after counting what planning reads
 _COUNTING_MAIN = textwrap.dedent(
     """
-    import atexit, json, sys
+    import atexit, gc, json, sys
     import neuroopt.io.bids as bids
 
     calls = {"discover_bids": 0}
@@ -69,6 +69,10 @@ _COUNTING_MAIN = textwrap.dedent(
     def report():
         calls["events_parsed"] = bids._read_events_cached.cache_info().misses
         calls["headers_read"] = bids._read_header_cached.cache_info().misses
+        # the Snakefile's collector settings (neuroopt.pipeline.memory); this handler, registered
+        # before the Snakefile's, runs after its freeze
+        calls["gc_threshold"] = list(gc.get_threshold())
+        calls["gc_frozen"] = gc.get_freeze_count()
         print("PLANNING_COUNTS " + json.dumps(calls), file=sys.stderr)
 
     atexit.register(report)
@@ -167,6 +171,20 @@ def test_grouped_run_submits_one_job_per_subject(dry_run):
     # check of whether that group is ready costs one comparison per finished subject group, not one
     # per subject/session (workflows/gate.smk)
     assert calls["dataset_first"] == [["group_gate", 1]]
+
+
+@pytest.mark.slow
+def test_planning_collects_garbage_rarely(dry_run):
+    """The planning process keeps what it allocates: rare full collections, none of it at exit."""
+    from neuroopt.pipeline.memory import PLANNING_THRESHOLDS
+
+    result, _, _ = dry_run
+    line = next(line for line in result.stderr.splitlines() if line.startswith("PLANNING_COUNTS "))
+    calls = json.loads(line.split(" ", 1)[1])
+    jobs = int(dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))["total"])
+    assert calls["gc_threshold"] == list(PLANNING_THRESHOLDS)
+    # frozen at exit: the jobs' objects (~400 per job) are out of the interpreter's last collections
+    assert calls["gc_frozen"] > 100 * jobs
 
 
 @pytest.mark.slow
