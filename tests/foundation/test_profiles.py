@@ -28,15 +28,3 @@ def test_every_rule_is_in_its_job_group():
     assert groups == expected
     components = dict(item.split("=", 1) for item in PROFILE["group-components"])
     assert components == {"subject": "1", "dataset": "1"}
-
-
-def test_profiles_rerun_on_inputs_and_parameters_not_on_the_dispatcher_script():
-    """Both profiles leave out Snakemake's ``code`` trigger: every rule runs the same dispatcher
-    script (its code is the neuroopt package's), whose modification time would rerun every job."""
-    local = yaml.safe_load((REPO_ROOT / "config" / "profiles" / "local" / "config.yaml").read_text())
-    assert PROFILE["rerun-triggers"] == local["rerun-triggers"] == ["mtime", "params", "input", "software-env"]
-    # the premise: no rule has code of its own (shell/run/another script), which the trigger would watch
-    directives = re.findall(r"^\s+(run|shell|script|notebook|wrapper):\s*\n?\s*(\S*)", "".join(
-        p.read_text() for p in sorted((REPO_ROOT / "workflows").glob("*.smk"))), flags=re.M)
-    assert directives and {d for d, _ in directives} == {"script"}
-    assert {path for _, path in directives} == {'"scripts/run_step.py"'}

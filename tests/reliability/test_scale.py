@@ -96,9 +96,8 @@ def dry_run(large_dataset, tmp_path_factory):
     command = [sys.executable, "-c", _COUNTING_MAIN, "--snakefile", str(REPO_ROOT / "Snakefile"), "--cores", "2"]
     command += ["--configfile", str(config), "-n", "--quiet", "rules", "host"]
     # the job groups of the slurm profile (a dry run forms them as a cluster run would): one group
-    # job per subject, with both its sessions; and its rerun triggers
+    # job per subject, with both its sessions
     command += ["--groups", *PROFILE["groups"], "--group-components", *PROFILE["group-components"]]
-    command += ["--rerun-triggers", *PROFILE["rerun-triggers"]]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, env={**os.environ})
